@@ -1,0 +1,86 @@
+"""What callsync knows of the CRM: users and the phone-bearing records (a snapshot)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from models.call import Phone
+
+CrmModule = Literal["Leads", "Contacts", "Deals"]
+CLOSED_DEAL_STAGES = frozenset({"Closed Won", "Closed Lost"})
+
+
+@dataclass(frozen=True, slots=True)
+class ZohoUser:
+    id: str
+    email: str
+    full_name: str
+    active: bool = True
+    phone: str | None = None
+    mobile: str | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CrmRecord:
+    """A Lead, Contact or Deal as the phone index keeps it.
+
+    Deals carry no phones of their own: ``contact_id`` links them to a Contact, whose phones match.
+    ``utm`` holds the record's current UTM field values (by Zoho API name) for the UTM policy.
+    """
+
+    module: CrmModule
+    id: str
+    owner_id: str
+    modified_time: datetime
+    phones: tuple[Phone, ...] = ()
+    converted: bool = False
+    stage: str | None = None
+    contact_id: str | None = None
+    name: str | None = None
+    utm: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_open_deal(self) -> bool:
+        return self.module == "Deals" and self.stage not in CLOSED_DEAL_STAGES
+
+
+@dataclass(frozen=True)
+class CrmSnapshot:
+    """Users and records, indexed by phone key. Build with :meth:`build`."""
+
+    users: tuple[ZohoUser, ...]
+    records: tuple[CrmRecord, ...]
+    by_key: Mapping[str, tuple[CrmRecord, ...]] = field(repr=False)
+    deals_by_contact: Mapping[str, tuple[CrmRecord, ...]] = field(repr=False)
+
+    @classmethod
+    def build(cls, users: Iterable[ZohoUser], records: Iterable[CrmRecord]) -> CrmSnapshot:
+        recs = tuple(records)
+        by_key: defaultdict[str, list[CrmRecord]] = defaultdict(list)
+        deals: defaultdict[str, list[CrmRecord]] = defaultdict(list)
+        for rec in recs:
+            if rec.module == "Deals":
+                if rec.contact_id:
+                    deals[rec.contact_id].append(rec)
+                continue
+            for key in {p.key for p in rec.phones}:
+                by_key[key].append(rec)
+        return cls(
+            users=tuple(users),
+            records=recs,
+            by_key={k: tuple(v) for k, v in by_key.items()},
+            deals_by_contact={k: tuple(v) for k, v in deals.items()},
+        )
+
+    def user(self, ident: str) -> ZohoUser | None:
+        """A user by Zoho id or email (case-insensitive)."""
+        low = ident.strip().lower()
+        for u in self.users:
+            if u.id == ident or u.email.lower() == low:
+                return u
+        return None

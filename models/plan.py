@@ -1,0 +1,132 @@
+"""Planned Zoho writes: what the scenario planner decides, before anything touches the network."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+WriteModule = Literal["Leads", "Contacts", "Deals", "Tasks", "Calls"]
+WriteOp = Literal["insert", "update"]
+
+
+class CallStatus(StrEnum):
+    """Per-call status in the state store (SPEC section 9)."""
+
+    PENDING = "pending"
+    DEFERRED = "deferred"
+    SYNCED = "synced"
+    SKIPPED = "skipped"
+    QUARANTINED = "quarantined"
+    FAILED = "failed"
+
+
+class PlanStatus(StrEnum):
+    PLANNED = "planned"
+    SKIPPED = "skipped"
+    DEFERRED = "deferred"
+
+
+class Reason(StrEnum):
+    """Stable reason codes (SPEC sections 2, 3, 6, 8, 10)."""
+
+    MISSING_CALL_ID = "missing_call_id"
+    BAD_CALLDATE = "bad_calldate"
+    UNKNOWN_CALL_TYPE = "unknown_call_type"
+    UNKNOWN_DISPOSITION = "unknown_disposition"
+    NO_CLIENT_NUMBER = "no_client_number"
+    OWN_NUMBER = "own_number"
+    TRANSIT_CALL = "transit_call"
+    IN_PROGRESS = "in_progress"
+    OUTBOUND_NO_ENTITY = "outbound_no_entity"
+    OUTBOUND_NOT_ANSWERED = "outbound_not_answered"
+    ENRICH_NO_ENTITY = "enrich_no_entity"
+    ENRICH_WAITING = "enrich_waiting"
+    MATRIX_SKIP = "matrix_skip"
+    DEPENDENCY_FAILED = "dependency_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedWrite:
+    """One record to write to Zoho.
+
+    ``sync_key`` is the value of ``rs_sync_key`` (``<uniqueid>/<slot>``) and the ledger key.
+    ``links`` maps a lookup field (``What_Id``, ``Who_Id``) to the sync key of a *planned* lead
+    whose Zoho id is not known yet; the writer fills ``{"id": <zoho id>}`` once that lead exists.
+    For ``op == "update"``, ``record_id`` names the existing record.
+    """
+
+    sync_key: str
+    module: WriteModule
+    op: WriteOp
+    fields: Mapping[str, Any]
+    owner_id: str
+    record_id: str | None = None
+    links: Mapping[str, str] = field(default_factory=dict)
+    kind: str = ""
+    """What the write is for: ``lead``, ``log_task``, ``open_task``, ``call``, ``utm``, ..."""
+    due_at: datetime | None = None
+    """Deadline of an open task (aware), for the assignment expectations."""
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.links.values())))
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """The CRM record a call is attached to (SPEC section 5)."""
+
+    module: Literal["Leads", "Contacts", "Deals"]
+    id: str | None
+    """None for a lead planned in this run (see ``planned_key``)."""
+    owner_id: str
+    contact_id: str | None = None
+    planned_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallPlan:
+    """The planner's decision for one call."""
+
+    uniqueid: str
+    status: PlanStatus
+    row: int | None
+    reason: str | None
+    client_status: Literal["new", "existing"] | None
+    attachment: Attachment | None
+    ambiguous: bool
+    employee_user_id: str | None
+    writes: tuple[PlannedWrite, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``callsync plan`` output shape (one JSON object per call)."""
+        return {
+            "uniqueid": self.uniqueid,
+            "row": self.row,
+            "status": self.status.value,
+            "reason": self.reason,
+            "client_status": self.client_status,
+            "ambiguous": self.ambiguous,
+            "attached_to": None
+            if self.attachment is None
+            else {
+                "module": self.attachment.module,
+                "id": self.attachment.id,
+                "planned": self.attachment.planned_key,
+            },
+            "writes": [
+                {
+                    "module": w.module,
+                    "op": w.op,
+                    "rs_sync_key": w.sync_key,
+                    "kind": w.kind,
+                    "record_id": w.record_id,
+                    "links": dict(w.links),
+                    "fields": dict(w.fields),
+                }
+                for w in self.writes
+            ],
+        }

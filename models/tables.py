@@ -1,0 +1,165 @@
+"""The state store's tables (SQLModel). SQLite by default, any SQLAlchemy URL in production.
+
+Every datetime column is stored in UTC and read back timezone-aware (:class:`AwareDateTime`),
+because SQLite keeps no offset and a naive datetime is a bug waiting for DST.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlmodel import Column, Field, SQLModel
+
+
+class AwareDateTime(TypeDecorator[datetime]):
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the state store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _dt(*, nullable: bool = True, index: bool = False) -> Column[datetime]:
+    return Column(AwareDateTime(), nullable=nullable, index=index)
+
+
+class CallRecord(SQLModel, table=True):
+    """One Ringostat call and what became of it."""
+
+    __tablename__ = "calls"
+
+    uniqueid: str = Field(primary_key=True)
+    status: str = Field(index=True)
+    reason: str | None = Field(default=None, index=True)
+    detail: str | None = None
+    fingerprint: str
+    """Hash of the raw row: a re-read with changed fields (final disposition, recording) differs."""
+    raw_json: str
+    started_at: datetime | None = Field(default=None, sa_column=_dt(index=True))
+    ended_at: datetime | None = Field(default=None, sa_column=_dt())
+    call_type: str | None = None
+    direction: str | None = None
+    outcome: str | None = None
+    disposition: str | None = None
+    duration: int | None = None
+    billsec: int | None = None
+    client_e164: str | None = None
+    phone_key: str | None = Field(default=None, index=True)
+    employee_user_id: str | None = None
+    employee_label: str | None = None
+    scenario_row: int | None = None
+    client_status: str | None = None
+    attached_module: str | None = None
+    attached_id: str | None = None
+    ambiguous: bool = False
+    recording_url: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_term: str | None = None
+    utm_content: str | None = None
+    client_id: str | None = None
+    first_seen_at: datetime = Field(sa_column=_dt(nullable=False))
+    updated_at: datetime = Field(sa_column=_dt(nullable=False))
+    synced_at: datetime | None = Field(default=None, sa_column=_dt())
+    attempts: int = 0
+    run_id: str | None = None
+
+
+class WriteRecord(SQLModel, table=True):
+    """The write ledger: intent is recorded before the request, the Zoho id after it."""
+
+    __tablename__ = "crm_writes"
+
+    sync_key: str = Field(primary_key=True)
+    uniqueid: str = Field(index=True)
+    module: str
+    op: str
+    kind: str
+    owner_id: str | None = None
+    target_id: str | None = None
+    """For updates: the record updated."""
+    zoho_id: str | None = Field(default=None, index=True)
+    status: str = Field(index=True)
+    """``pending`` (intent recorded), ``success``, ``failed`` (Zoho rejected it), ``blocked``."""
+    attempts: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+    payload_json: str
+    created_at: datetime = Field(sa_column=_dt(nullable=False))
+    updated_at: datetime = Field(sa_column=_dt(nullable=False))
+
+
+class QuarantineRecord(SQLModel, table=True):
+    """A call row that could not be processed, kept with its reason until requeued."""
+
+    __tablename__ = "quarantine"
+
+    row_hash: str = Field(primary_key=True)
+    uniqueid: str | None = Field(default=None, index=True)
+    reason: str = Field(index=True)
+    detail: str
+    raw_json: str
+    created_at: datetime = Field(sa_column=_dt(nullable=False))
+    requeued_at: datetime | None = Field(default=None, sa_column=_dt())
+
+
+class CursorRecord(SQLModel, table=True):
+    """Named positions: the ingest cursor and the CRM index watermarks."""
+
+    __tablename__ = "cursors"
+
+    name: str = Field(primary_key=True)
+    position: datetime = Field(sa_column=_dt(nullable=False))
+    updated_at: datetime = Field(sa_column=_dt(nullable=False))
+
+
+class CrmIndexRecord(SQLModel, table=True):
+    """The phone index: phone-bearing CRM records, refreshed incrementally by Modified_Time."""
+
+    __tablename__ = "crm_index"
+
+    module: str = Field(primary_key=True)
+    id: str = Field(primary_key=True)
+    owner_id: str
+    modified_time: datetime = Field(sa_column=_dt(nullable=False))
+    phones_json: str = "[]"
+    phone_keys: str = Field(default="", index=True)
+    converted: bool = False
+    converted_contact_id: str | None = None
+    converted_deal_id: str | None = None
+    converted_at: datetime | None = Field(default=None, sa_column=_dt())
+    stage: str | None = None
+    amount: float | None = None
+    closing_date: str | None = None
+    contact_id: str | None = None
+    name: str | None = None
+    lead_status: str | None = None
+    utm_json: str = "{}"
+    deleted: bool = False
+
+
+class RunRecord(SQLModel, table=True):
+    """One sync run: its window and its summary counts."""
+
+    __tablename__ = "runs"
+
+    run_id: str = Field(primary_key=True)
+    flow: str
+    started_at: datetime = Field(sa_column=_dt(nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=_dt())
+    window_start: datetime | None = Field(default=None, sa_column=_dt())
+    window_end: datetime | None = Field(default=None, sa_column=_dt())
+    status: str = "running"
+    summary_json: str = "{}"
