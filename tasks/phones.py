@@ -1,0 +1,138 @@
+"""Phone normalization and matching (SPEC section 3). Pure: no I/O, no Prefect.
+
+A client number becomes a :class:`models.call.Phone`: E.164 when libphonenumber can parse it
+(region ``scenario.default_region`` when it has no country code), and a *phone key* = the last
+``match_digits`` digits, which is how Ringostat itself matches callers to CRM records.
+
+What counts as "no usable client number" (``normalize`` returns ``None``):
+
+- ``None``, empty or blank text, ``anonymous`` / ``unknown`` / any text with letters;
+- SIP strings such as ``"Anna Ivanova" <anna_sip>`` or ``sip:anna@pbx`` (on outbound calls
+  Ringostat puts the employee's SIP identity in ``caller``);
+- fewer digits than ``match_digits`` (short numbers, extensions, voicemail codes like ``*100``
+  would otherwise match real clients by suffix);
+- more digits than an international number can have (``00`` + 15).
+
+``normalize`` never raises, whatever text it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import phonenumbers
+
+from models.call import Phone
+from models.settings import Settings
+
+_ASCII_DIGITS = frozenset("0123456789")
+# Punctuation people and PBXs put into numbers; anything else means "not a phone number".
+_SEPARATORS = frozenset(" +-()./\u00a0\t")
+_MAX_DIGITS = 17  # "00" + the 15 digits E.164 allows
+
+
+def _clean(raw: str) -> str | None:
+    """The number's text without a ``tel:`` prefix, or None when it is not a plain number."""
+    text = raw.strip()
+    if text[:4].lower() == "tel:":
+        text = text[4:].strip()
+    if not text:
+        return None
+    for ch in text:
+        if ch not in _ASCII_DIGITS and ch not in _SEPARATORS and not ch.isspace():
+            # Letters, '<', '@', '#', '*', ';', non-ASCII digits: SIP identities, "anonymous",
+            # extensions and service codes. None of them is a client's phone number.
+            return None
+    return text
+
+
+def normalize(raw: str | None, *, region: str, match_digits: int) -> Phone | None:
+    """Normalize one number, or None when it has no usable phone key (see the module doc)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str):  # defensive: callers should pass text (ints are coerced first)
+        raw = str(raw)
+    text = _clean(raw)
+    if text is None:
+        return None
+    digits = "".join(ch for ch in text if ch in _ASCII_DIGITS)
+    if len(digits) < match_digits or len(digits) > _MAX_DIGITS:
+        return None
+
+    e164: str | None = None
+    country_code: int | None = None
+    valid = False
+    try:
+        parsed = phonenumbers.parse(text, region.upper())
+    except phonenumbers.NumberParseException:
+        parsed = None
+    except Exception:  # libphonenumber on hostile input: treat as unparseable, never raise
+        parsed = None
+    if parsed is not None and phonenumbers.is_possible_number(parsed):
+        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        country_code = parsed.country_code
+        valid = bool(phonenumbers.is_valid_number(parsed))
+    if e164 is None:
+        # Not parseable as a possible number: keep the digits (with '+' when the caller gave an
+        # international prefix) so the suffix match still works, as Ringostat's own does.
+        if text.startswith("+"):
+            e164 = "+" + digits
+        elif digits.startswith("00"):
+            e164 = "+" + digits[2:]
+        else:
+            e164 = digits
+    key_source = "".join(ch for ch in e164 if ch in _ASCII_DIGITS)
+    if len(key_source) < match_digits:
+        return None
+    return Phone(
+        raw=raw.strip(),
+        e164=e164,
+        key=key_source[-match_digits:],
+        country_code=country_code,
+        valid=valid,
+    )
+
+
+def same_client(a: Phone, b: Phone, *, strict_country: bool) -> bool:
+    """True when two numbers belong to the same client.
+
+    Keys must be equal. With the country guard on (**decided**, SPEC 3), two numbers that both
+    parse as *valid* numbers of different countries never match, even when their last digits do
+    (``+380 66 123 4567`` vs ``+48 661 234 567``).
+    """
+    if a.key != b.key:
+        return False
+    different_countries = (
+        a.valid
+        and b.valid
+        and a.country_code is not None
+        and b.country_code is not None
+        and a.country_code != b.country_code
+    )
+    return not (strict_country and different_countries)
+
+
+def keys_of(
+    numbers: Iterable[str | int | None], *, region: str, match_digits: int
+) -> frozenset[str]:
+    """Phone keys of the numbers that have one (short extensions have none and are dropped)."""
+    out: set[str] = set()
+    for number in numbers:
+        phone = normalize(
+            None if number is None else str(number), region=region, match_digits=match_digits
+        )
+        if phone is not None:
+            out.add(phone.key)
+    return frozenset(out)
+
+
+def own_number_keys(settings: Settings) -> frozenset[str]:
+    """Keys of the company's own numbers: ``scenario.company_numbers`` and employees' numbers.
+
+    A call whose client number has one of these keys is not a client call (``own_number``).
+    """
+    sc = settings.scenario
+    numbers: list[str] = list(sc.company_numbers)
+    for entry in settings.employees:
+        numbers.extend(entry.numbers)
+    return keys_of(numbers, region=sc.default_region, match_digits=sc.match_digits)
