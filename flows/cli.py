@@ -1,0 +1,308 @@
+"""The ``callsync`` command line.
+
+Every command exits 0 on success and non-zero with a one-line reason on failure. Heavy imports
+(Prefect, Great Expectations) happen inside the commands so that ``--help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+app = typer.Typer(
+    name="callsync",
+    help="Ringostat call log → Zoho CRM leads and tasks, exactly once; "
+    "Great Expectations checks; DuckDB conversion reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML config file (default: $CALLSYNC_CONFIG; every key can also come from "
+        "CALLSYNC_<SECTION>__<KEY>).",
+        dir_okay=False,
+    ),
+]
+FromOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--from", help="Window start: ISO 8601 date or date-time (naive = Ringostat's zone)."
+    ),
+]
+ToOpt = Annotated[
+    str | None,
+    typer.Option("--to", help="Window end: ISO 8601 date or date-time (default: now)."),
+]
+
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"callsync: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from flows.timeparse import TimeError
+    from models.settings import ConfigError
+    from tasks.ringostat.errors import RingostatError
+    from tasks.scenario import TopManagerError
+    from tasks.zoho.errors import ZohoError
+
+    return (ConfigError, TimeError, TopManagerError, ZohoError, RingostatError, OSError)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Run a command body; a known failure becomes one line on stderr and exit status 1."""
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except Exception as exc:
+        if isinstance(exc, _known_errors()):
+            fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise
+
+
+def run_async(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return guarded(lambda: asyncio.run(coro_fn()))
+
+
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option(help="Days of generated calls.", min=1, max=14)] = 3,
+    calls_per_day: Annotated[int, typer.Option(help="Calls per day.", min=10, max=20000)] = 400,
+    seed: Annotated[int, typer.Option(help="Seed of the generated company and calls.")] = 7,
+    workdir: Annotated[
+        Path, typer.Option(help="Where the demo keeps its config, state, reports and Data Docs.")
+    ] = Path(".callsync/demo"),
+    keep_ui: Annotated[
+        bool,
+        typer.Option("--keep-ui", help="Keep the Prefect server (UI) running after the demo."),
+    ] = False,
+) -> None:
+    """Run the whole pipeline on the bundled emulators with a generated company: no account needed."""
+    from flows.demo import run_demo
+
+    guarded(
+        lambda: run_demo(
+            days=days, calls_per_day=calls_per_day, seed=seed, workdir=workdir, keep_ui=keep_ui
+        )
+    )
+
+
+@app.command()
+def sync(config: ConfigOpt = None, from_: FromOpt = None, to: ToOpt = None) -> None:
+    """Run one sync: read calls since the cursor (or --from/--to), write them to Zoho, report."""
+    from flows.render import print_summary
+    from flows.sync import sync_calls
+
+    result = run_async(
+        lambda: sync_calls(config=str(config) if config else None, window_from=from_, window_to=to)
+    )
+    print_summary(result)
+    if result.get("failures"):
+        raise typer.Exit(2)
+
+
+@app.command()
+def plan(
+    config: ConfigOpt = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    calls: Annotated[
+        Path | None,
+        typer.Option(
+            help="Offline: a JSON array of Ringostat call rows (needs --crm).", dir_okay=False
+        ),
+    ] = None,
+    crm: Annotated[
+        Path | None,
+        typer.Option(
+            help='Offline: a CRM snapshot {"users","Leads","Contacts","Deals"} in Zoho shapes.',
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Print the planned Zoho writes, one JSON object per call; write nothing."""
+    from models.settings import load_settings
+
+    if (calls is None) != (crm is None):
+        fail("--calls and --crm go together (an offline plan needs both files)")
+    if calls is not None and crm is not None:
+        from tasks.offline_plan import InputError, plan_files
+
+        try:
+            settings = guarded(lambda: load_settings(config))
+            items = plan_files(calls, crm, settings)
+        except InputError as exc:
+            fail(str(exc))
+        for item in items:
+            typer.echo(json.dumps(item, ensure_ascii=False, sort_keys=True))
+        return
+
+    from flows.sync import sync_calls
+
+    result = run_async(
+        lambda: sync_calls(
+            config=str(config) if config else None, window_from=from_, window_to=to, dry_run=True
+        )
+    )
+    for item in result["plans"]:
+        typer.echo(json.dumps(item, ensure_ascii=False, sort_keys=True))
+
+
+@app.command()
+def emulate(
+    zoho_port: Annotated[int, typer.Option(help="Port of the Zoho CRM emulator.")] = 8701,
+    ringostat_port: Annotated[int, typer.Option(help="Port of the Ringostat emulator.")] = 8702,
+    ringostat_auth_key: Annotated[
+        str, typer.Option(help="The Auth-key the Ringostat emulator accepts.")
+    ] = "demo-key",
+    data: Annotated[
+        str, typer.Option(help="demo: a generated company and calls; empty: nothing.")
+    ] = "demo",
+    seed: Annotated[int, typer.Option(help="Seed for --data demo.")] = 7,
+) -> None:
+    """Serve both emulators on 127.0.0.1 until stopped (Ctrl-C); prints their base URLs."""
+    if data not in ("demo", "empty"):
+        fail("--data is 'demo' or 'empty'")
+    from flows.emulate import serve_emulators
+
+    guarded(
+        lambda: serve_emulators(
+            zoho_port=zoho_port,
+            ringostat_port=ringostat_port,
+            auth_key=ringostat_auth_key,
+            data=data,
+            seed=seed,
+        )
+    )
+
+
+@app.command()
+def report(
+    config: ConfigOpt = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="table (terminal), json or csv.")
+    ] = "table",
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Also write one self-contained HTML report with charts to this file."),
+    ] = None,
+    refresh: Annotated[
+        bool,
+        typer.Option(help="First pull lead conversions and deal stages back from Zoho."),
+    ] = False,
+) -> None:
+    """Conversion analytics from the DuckDB reports: by source, by agent, callbacks, funnel."""
+    if format_ not in ("table", "json", "csv"):
+        fail("--format is table, json or csv")
+    from flows.reports import print_report
+
+    guarded(
+        lambda: print_report(
+            config=config,
+            date_from=from_,
+            date_to=to,
+            fmt=format_,
+            html=html,
+            refresh=refresh,
+        )
+    )
+
+
+@app.command()
+def requeue(
+    config: ConfigOpt = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Only calls quarantined or failed with this reason code.")
+    ] = None,
+) -> None:
+    """Put quarantined or failed calls back in line for the next sync."""
+    from flows.context import utc_now
+    from models.settings import load_settings
+    from tasks.store import Store
+
+    def body() -> None:
+        settings = load_settings(config)
+        store = Store(settings.store.url, clock=utc_now)
+        try:
+            result = store.requeue(reason=reason)
+        finally:
+            store.close()
+        typer.echo(result.describe())
+
+    guarded(body)
+
+
+@app.command()
+def doctor(config: ConfigOpt = None) -> None:
+    """Check a live Zoho org: token, TOP manager, custom fields, scopes; say how to fix gaps."""
+    import httpx
+
+    from models.settings import load_settings
+    from tasks.zoho.doctor import run_doctor
+
+    async def body() -> bool:
+        settings = load_settings(config)
+        async with httpx.AsyncClient(timeout=settings.zoho.timeout_s) as http:
+            result = await run_doctor(settings, http)
+        typer.echo(result.render())
+        return result.ok
+
+    if not run_async(body):
+        raise typer.Exit(1)
+
+
+@app.command()
+def backfill(
+    from_: Annotated[str, typer.Option("--from", help="Start date or date-time.")],
+    to: ToOpt = None,
+    config: ConfigOpt = None,
+    window_hours: Annotated[
+        float, typer.Option(help="Size of each window the range is cut into.", min=0.1)
+    ] = 6.0,
+) -> None:
+    """Re-read a past date range window by window (late recordings, outages); safe to repeat."""
+    from flows.backfill import backfill_calls
+    from flows.render import print_summary
+
+    result = run_async(
+        lambda: backfill_calls(
+            config=str(config) if config else None,
+            date_from=from_,
+            date_to=to,
+            window_hours=window_hours,
+        )
+    )
+    print_summary(result)
+
+
+@app.command()
+def serve(config: ConfigOpt = None) -> None:
+    """Run the deployments' schedules in this process (sync every minute, nightly backfill,
+    hourly reports) — the local equivalent of deployments/prefect.yaml."""
+    from flows.deploy import serve_all
+
+    guarded(lambda: serve_all(str(config) if config else None))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+    sys.exit(0)

@@ -1,0 +1,63 @@
+"""What one flow run works with: settings, the state store, the vendor clients, GX.
+
+Built once at flow entry (ARCHITECTURE habit 8) and closed when the run ends. The HTTP clients
+use the real network transport; tests and the demo point the settings at emulators on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from expectations.runner import GxRunner
+from models.settings import Settings
+from tasks.ringostat.client import RingostatClient
+from tasks.store import Store
+from tasks.zoho.client import ZohoClient
+
+USER_AGENT = "callsync/0.1"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunContext:
+    settings: Settings
+    store: Store
+    zoho: ZohoClient
+    ringostat: RingostatClient
+    gx: GxRunner
+
+
+@contextlib.asynccontextmanager
+async def open_context(settings: Settings) -> AsyncIterator[RunContext]:
+    """Open the store, both HTTP clients and the GX runner for one run."""
+    zoho_http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.zoho.timeout_s),
+        limits=httpx.Limits(max_connections=settings.zoho.max_concurrency * 2),
+        headers={"User-Agent": USER_AGENT},
+    )
+    ringostat_http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.ringostat.timeout_s),
+        headers={"User-Agent": USER_AGENT},
+    )
+    store = Store(settings.store.url, clock=utc_now)
+    try:
+        yield RunContext(
+            settings=settings,
+            store=store,
+            zoho=ZohoClient(settings.zoho, zoho_http),
+            ringostat=RingostatClient(settings.ringostat, ringostat_http),
+            gx=GxRunner(Path(settings.store.data_docs_dir)),
+        )
+    finally:
+        await zoho_http.aclose()
+        await ringostat_http.aclose()
+        store.close()
