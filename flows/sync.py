@@ -1,0 +1,330 @@
+"""The sync flow: Ringostat's call log → Zoho CRM, exactly once, validated, reported.
+
+Reads like a table of contents (the work is in ``tasks/``):
+
+    settings → users and TOP manager (fail before writing anything) → window → read calls →
+    ingest into the state store → refresh the CRM phone index → parse and normalize →
+    validate phones (GX) → plan → validate assignment (GX) → write to Zoho → late recordings →
+    land DuckDB → commit the cursor → summary artifact.
+
+A failed run can be retried from the Prefect UI: the state store keeps every call it ingested and
+every write it intended, so a retry finishes the work without duplicates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, runtime
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+
+from flows.context import RunContext, open_context, utc_now
+from models.plan import PlanStatus
+from models.settings import Settings, load_settings
+from tasks import steps
+from tasks.reporting.land import land_reports
+from tasks.ringostat.cursor import IngestCursor, Window, advance, plan_window
+from tasks.scenario import plan_recording_updates
+from tasks.zoho.writer import WriteReport
+
+CURSOR_NAME = "ringostat:calls"
+
+
+@dataclass
+class SyncSummary:
+    """What one run did; printed by the CLI, published as a Prefect artifact, kept in the store."""
+
+    run_id: str
+    window_start: str
+    window_end: str
+    rows_read: int = 0
+    new_calls: int = 0
+    changed_calls: int = 0
+    processed: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    by_reason: dict[str, int] = field(default_factory=dict)
+    by_row: dict[str, int] = field(default_factory=dict)
+    writes: dict[str, int] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    quarantined: list[dict[str, str]] = field(default_factory=list)
+    recording_updates: int = 0
+    phone_suite_success: bool = True
+    assignment_suite_success: bool = True
+    zoho_requests: int = 0
+    zoho_credits: int = 0
+    data_docs: str | None = None
+    duckdb_path: str | None = None
+    dry_run: bool = False
+    plans: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _bump(counter: dict[str, int], key: object, by: int = 1) -> None:
+    counter[str(key)] = counter.get(str(key), 0) + by
+
+
+def _parse_bound(value: str | None, settings: Settings, *, end: bool) -> datetime | None:
+    from flows.timeparse import parse_when
+
+    return None if value is None else parse_when(value, settings.ringostat.timezone, end=end)
+
+
+async def run_sync(
+    ctx: RunContext,
+    *,
+    now: datetime,
+    run_id: str,
+    window: Window | None = None,
+    dry_run: bool = False,
+) -> SyncSummary:
+    """One sync run over ``window`` (default: from the cursor, with the lookback, up to now)."""
+    log = get_run_logger()
+    settings, store = ctx.settings, ctx.store
+
+    users, top = await steps.load_zoho_users(ctx.zoho, settings)
+    log.info("Zoho: %d active users; TOP manager is %s", len(users), top.full_name or top.id)
+
+    cursor_pos = store.get_cursor(CURSOR_NAME)
+    explicit = window is not None
+    if window is None:
+        window = plan_window(
+            IngestCursor(cursor_pos) if cursor_pos else None,
+            run_started_at=now,
+            lookback=timedelta(minutes=settings.ringostat.lookback_minutes),
+            initial_start=now - timedelta(hours=settings.ringostat.initial_lookback_hours),
+        )
+    summary = SyncSummary(run_id, window.start.isoformat(), window.end.isoformat(), dry_run=dry_run)
+    log.info("Window %s → %s", window.start.isoformat(), window.end.isoformat())
+
+    rows = await steps.read_calls(ctx.ringostat, window)
+    summary.rows_read = len(rows)
+    if dry_run:
+        return await _dry_run(ctx, rows, users, top, now, summary)
+
+    store.start_run(run_id, "sync", window.start, window.end)
+    ingest = steps.ingest_calls(store, rows, run_id)
+    summary.new_calls, summary.changed_calls = ingest.new, ingest.changed
+    log.info(
+        "Read %d rows: %d new, %d changed, %d unchanged",
+        len(rows),
+        ingest.new,
+        ingest.changed,
+        ingest.unchanged,
+    )
+
+    crm = await steps.refresh_phone_index(ctx.zoho, store, settings, users, top)
+    log.info("Phone index: %d CRM records", crm.index_size)
+
+    await _process_pending(ctx, crm, now, run_id, summary)
+    await _recording_updates(ctx, crm, ingest.recording_updates, run_id, summary)
+
+    summary.zoho_requests = ctx.zoho.stats.requests
+    summary.zoho_credits = ctx.zoho.stats.credits
+    summary.data_docs = str(ctx.gx.build_docs())
+    land_reports(
+        store.engine,
+        Path(settings.store.duckdb_path),
+        company_timezone=settings.scenario.company_timezone,
+    )
+    summary.duckdb_path = settings.store.duckdb_path
+    if not explicit:
+        store.set_cursor(
+            CURSOR_NAME,
+            advance(
+                IngestCursor(cursor_pos) if cursor_pos else None, window, run_started_at=now
+            ).position,
+        )
+    store.finish_run(run_id, "completed", summary.to_dict())
+    await _publish(summary)
+    return summary
+
+
+async def _process_pending(
+    ctx: RunContext, crm: steps.CrmView, now: datetime, run_id: str, summary: SyncSummary
+) -> None:
+    """Parse → validate phones → plan → validate assignment → write, for every call in line."""
+    log = get_run_logger()
+    settings, store = ctx.settings, ctx.store
+    work = store.work()
+    calls, unprocessable = steps.parse_calls(work, settings)
+    store.record_unprocessable(unprocessable, run_id=run_id)
+    for item in unprocessable:
+        _bump(summary.by_status, item.status)
+        _bump(summary.by_reason, item.reason)
+        if item.status == "quarantined":
+            summary.quarantined.append({"uniqueid": item.uniqueid or "?", "reason": item.reason})
+
+    phones = steps.validate_phone_normalization(ctx.gx, calls, settings)
+    summary.phone_suite_success = phones.success
+    calls = _drop_failed(ctx, calls, phones.failed, run_id, summary)
+
+    plans = steps.plan_writes(calls, crm, settings, now)
+    store.record_calls(calls, plans, run_id=run_id)
+
+    assignment = steps.validate_assignment(ctx.gx, plans, calls, crm, settings)
+    summary.assignment_suite_success = assignment.success
+    kept = {c.uniqueid for c in _drop_failed(ctx, calls, assignment.failed, run_id, summary)}
+    plans = [p for p in plans if p.uniqueid in kept]
+
+    for plan in plans:
+        if plan.row is not None:
+            _bump(summary.by_row, plan.row)
+        if plan.status is not PlanStatus.PLANNED:
+            _bump(summary.by_status, plan.status.value)
+            _bump(summary.by_reason, plan.reason)
+    to_write = [p for p in plans if p.status is PlanStatus.PLANNED]
+    summary.processed = len(calls) + len(unprocessable)
+    log.info(
+        "Planned %d calls: %d to write, %d skipped or deferred",
+        len(plans),
+        len(to_write),
+        len(plans) - len(to_write),
+    )
+    report = await steps.write_to_zoho(to_write, ctx.zoho, store, settings)
+    _account(report, summary)
+
+
+def _drop_failed(
+    ctx: RunContext,
+    calls: list[Any],
+    failed: dict[str, str],
+    run_id: str,
+    summary: SyncSummary,
+) -> list[Any]:
+    if not failed:
+        return calls
+    ctx.store.quarantine_calls(
+        {uid: (name, f"failed expectation {name}") for uid, name in failed.items()},
+        run_id=run_id,
+    )
+    for uid, name in failed.items():
+        _bump(summary.by_status, "quarantined")
+        _bump(summary.by_reason, name)
+        summary.quarantined.append({"uniqueid": uid, "reason": name})
+    get_run_logger().warning("%d calls failed validation and were quarantined", len(failed))
+    return [c for c in calls if c.uniqueid not in failed]
+
+
+def _account(report: WriteReport, summary: SyncSummary) -> None:
+    for key, count in report.counts.items():
+        _bump(summary.writes, key, count)
+    for status, count in report.call_statuses.items():
+        _bump(summary.by_status, status, count)
+    summary.failures.extend(
+        {"uniqueid": f.uniqueid, "sync_key": f.sync_key, "code": f.code, "message": f.message}
+        for f in report.failures
+    )
+    if report.failures:
+        get_run_logger().warning(
+            "Zoho rejected %d records; they are kept with Zoho's code", len(report.failures)
+        )
+
+
+async def _recording_updates(
+    ctx: RunContext,
+    crm: steps.CrmView,
+    uniqueids: list[str],
+    run_id: str,
+    summary: SyncSummary,
+) -> None:
+    """Recordings that appeared after a call was synced update its tasks' descriptions."""
+    if not uniqueids:
+        return
+    settings, store = ctx.settings, ctx.store
+    calls, _ = steps.parse_calls([store.raw_row(uid) for uid in uniqueids], settings)
+    writes = []
+    for call in calls:
+        writes.extend(
+            plan_recording_updates(
+                call, store.synced_writes(call.uniqueid), settings, crm.employees, crm.snapshot
+            )
+        )
+    if writes:
+        report = await steps.apply_updates(writes, ctx.zoho, store, settings)
+        summary.recording_updates = report.counts.get("Tasks/update/success", 0)
+        _account(report, summary)
+
+
+async def _dry_run(
+    ctx: RunContext,
+    rows: list[dict[str, Any]],
+    users: Any,
+    top: Any,
+    now: datetime,
+    summary: SyncSummary,
+) -> SyncSummary:
+    """``callsync plan``: the same decisions, printed; nothing is written anywhere."""
+    crm = await steps.refresh_phone_index(
+        ctx.zoho, ctx.store, ctx.settings, users, top, persist=False
+    )
+    calls, unprocessable = steps.parse_calls(rows, ctx.settings)
+    plans = steps.plan_writes(calls, crm, ctx.settings, now)
+    summary.plans = [p.to_json() for p in plans] + [
+        {"uniqueid": u.uniqueid, "row": None, "status": u.status, "reason": u.reason, "writes": []}
+        for u in unprocessable
+    ]
+    return summary
+
+
+async def _publish(summary: SyncSummary) -> None:
+    rows = [{"status": k, "calls": v} for k, v in sorted(summary.by_status.items())]
+    rows += [{"status": f"reason: {k}", "calls": v} for k, v in sorted(summary.by_reason.items())]
+    rows += [{"status": f"matrix row {k}", "calls": v} for k, v in sorted(summary.by_row.items())]
+    await acreate_table_artifact(
+        key="callsync-sync-summary",
+        table=rows,
+        description=f"Calls by status, reason and scenario row — window {summary.window_start} "
+        f"→ {summary.window_end}",
+    )
+    lines = [
+        f"# Sync {summary.window_start} → {summary.window_end}",
+        f"- rows read: {summary.rows_read} ({summary.new_calls} new, {summary.changed_calls} changed)",
+        f"- Zoho writes: {summary.writes}",
+        f"- Zoho requests: {summary.zoho_requests}, credits: {summary.zoho_credits}",
+        f"- quarantined: {len(summary.quarantined)}; rejected by Zoho: {len(summary.failures)}",
+        f"- Great Expectations Data Docs: `{summary.data_docs}`",
+        f"- DuckDB reports: `{summary.duckdb_path}`",
+    ]
+    for q in summary.quarantined[:50]:
+        lines.append(f"  - quarantined `{q['uniqueid']}`: {q['reason']}")
+    await acreate_markdown_artifact(key="callsync-sync-report", markdown="\n".join(lines))
+
+
+@flow(name="callsync-sync", log_prints=False)
+async def sync_calls(
+    config: str | None = None,
+    window_from: str | None = None,
+    window_to: str | None = None,
+    as_of: datetime | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Sync Ringostat calls to Zoho CRM for one window (default: since the cursor, up to now).
+
+    Args:
+        config: path of the TOML config (default: ``$CALLSYNC_CONFIG``, then the environment).
+        window_from: ISO 8601 start (naive values in ``ringostat.timezone``); with it the cursor
+            is left as it is (a backfill).
+        window_to: ISO 8601 end (default: now).
+        as_of: the run's "now" (default: the clock) — backfills and tests pin it.
+        dry_run: plan and return the planned writes; write nothing.
+    """
+    settings = load_settings(config)
+    now = as_of or utc_now()
+    window = None
+    if window_from is not None or window_to is not None:
+        start = _parse_bound(window_from, settings, end=False)
+        end = _parse_bound(window_to, settings, end=True) or now
+        window = Window(
+            start=start or end - timedelta(hours=settings.ringostat.initial_lookback_hours),
+            end=min(end, now),
+        )
+    run_id = str(runtime.flow_run.id or uuid.uuid4())
+    async with open_context(settings) as ctx:
+        summary = await run_sync(ctx, now=now, run_id=run_id, window=window, dry_run=dry_run)
+    return summary.to_dict()

@@ -1,0 +1,130 @@
+"""The Prefect tasks of the sync flow: thin wrappers (3–10 lines) around the plain step functions.
+
+They live together here so that the pure modules (phones, calls, scenario) never import Prefect
+and every retry policy can be read in one place. Each task handles a whole batch, never one call.
+
+Retries (ARCHITECTURE habit 5): transient HTTP failures are retried inside the clients; a Prefect
+retry is only for a whole step that still failed on a retriable error (``retry_condition_fn``),
+and is safe because every Zoho write carries its ``rs_sync_key`` and the ledger remembers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+
+from expectations.assignment import validate_plans
+from expectations.phones import validate_calls
+from expectations.runner import GxRunner, SuiteOutcome
+from models.call import Call, Unprocessable
+from models.crm import ZohoUser
+from models.plan import CallPlan
+from models.settings import Settings
+from tasks.calls import parse_rows
+from tasks.crm_sync import CrmView, load_users, refresh_crm
+from tasks.ringostat.client import RingostatClient
+from tasks.ringostat.cursor import Window
+from tasks.ringostat.errors import RetriableError as RingostatRetriable
+from tasks.scenario import plan_calls
+from tasks.store import IngestResult, Store
+from tasks.zoho.client import ZohoClient
+from tasks.zoho.errors import RetriableError as ZohoRetriable
+from tasks.zoho.writer import WriteReport, execute_plans
+
+
+def retriable_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry a step only when it failed on a transient vendor error (429, 5xx, timeouts)."""
+    try:
+        state.result()
+    except (ZohoRetriable, RingostatRetriable):
+        return True
+    except BaseException:
+        return False
+    return False
+
+
+_RETRY: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": [10, 60],
+    "retry_condition_fn": retriable_only,
+    "cache_policy": NO_CACHE,
+}
+
+
+@task(name="read-calls", **_RETRY)
+async def read_calls(client: RingostatClient, window: Window) -> list[dict[str, Any]]:
+    return await client.fetch_window(window.start, window.end)
+
+
+@task(name="ingest-calls", cache_policy=NO_CACHE)
+def ingest_calls(store: Store, rows: Sequence[Mapping[str, Any]], run_id: str) -> IngestResult:
+    return store.ingest(rows, run_id=run_id)
+
+
+@task(name="load-users", **_RETRY)
+async def load_zoho_users(zoho: ZohoClient, settings: Settings) -> tuple[list[ZohoUser], ZohoUser]:
+    return await load_users(zoho, settings)
+
+
+@task(name="refresh-phone-index", **_RETRY)
+async def refresh_phone_index(
+    zoho: ZohoClient,
+    store: Store | None,
+    settings: Settings,
+    users: list[ZohoUser],
+    top_manager: ZohoUser,
+    persist: bool = True,
+) -> CrmView:
+    return await refresh_crm(zoho, store, settings, users, top_manager, persist=persist)
+
+
+@task(name="parse-calls", cache_policy=NO_CACHE)
+def parse_calls(
+    rows: Sequence[Mapping[str, Any]], settings: Settings
+) -> tuple[list[Call], list[Unprocessable]]:
+    return parse_rows(rows, settings)
+
+
+@task(name="validate-phones", cache_policy=NO_CACHE)
+def validate_phone_normalization(
+    gx: GxRunner, calls: Sequence[Call], settings: Settings
+) -> SuiteOutcome:
+    return validate_calls(gx, calls, settings)
+
+
+@task(name="plan-writes", cache_policy=NO_CACHE)
+def plan_writes(
+    calls: Sequence[Call], crm: CrmView, settings: Settings, now: datetime
+) -> list[CallPlan]:
+    return plan_calls(calls, crm.snapshot, crm.employees, settings, now=now)
+
+
+@task(name="validate-assignment", cache_policy=NO_CACHE)
+def validate_assignment(
+    gx: GxRunner,
+    plans: Sequence[CallPlan],
+    calls: Sequence[Call],
+    crm: CrmView,
+    settings: Settings,
+) -> SuiteOutcome:
+    return validate_plans(
+        gx,
+        plans,
+        {c.uniqueid: c for c in calls},
+        active_user_ids={u.id for u in crm.users if u.active},
+        top_manager_id=crm.top_manager.id,
+        settings=settings,
+    )
+
+
+@task(name="write-to-zoho", **_RETRY)
+async def write_to_zoho(
+    plans: Sequence[CallPlan], zoho: ZohoClient, store: Store, settings: Settings
+) -> WriteReport:
+    return await execute_plans(plans, zoho, store, sync_key_field=settings.scenario.sync_key_field)
