@@ -1,0 +1,245 @@
+"""Ringostat call-log client: reads ``GET /calls/list`` completely for a time window.
+
+Vendor quirks handled here (../shared/VENDOR_NOTES.md, "Ringostat"):
+
+- **6,500 rows per answer, cut silently.** An answer holding ``max_rows_per_request`` rows may be
+  incomplete, so that window is cut in two and both halves are read again, recursively, until
+  no answer is full. Halves are whole-second ranges ``[a, m]`` and ``[m + 1, b]``: ``calldate``
+  has one-second resolution, so nothing falls between them and the recursion always shrinks.
+  One second holding the cap or more cannot be split: :class:`WindowTooDenseError` says so
+  instead of looping.
+- **Closed windows, wall-clock times.** ``from``/``to`` are inclusive and written as wall-clock
+  time in ``ringostat.timezone`` without an offset. Consecutive windows share their boundary
+  second and a window crossing a DST fall-back reads the repeated hour twice, so rows are
+  deduplicated by ``uniqueid`` (rows without one, by their whole content); the last read wins,
+  since it is the newest state of the call.
+- **JSON or CSV.** ``export_type=json`` answers an array of objects mixing strings and numbers,
+  ``csv`` a ``;`` separated table; both are returned in one canonical form: every value a string,
+  ``""`` for null (see :mod:`tasks.ringostat.wire`).
+- **Errors.** 401/403/``incorrect field``/errors inside a 200 body are mapped by
+  :func:`tasks.ringostat.errors.classify`; 408/429/5xx, timeouts and dropped connections are
+  retried here (``ringostat.max_retries``, exponential backoff with jitter, ``Retry-After`` when
+  sent) through the injected ``sleep``; nothing above this layer retries a single request.
+- **The key is a header.** ``Auth-key`` travels only in the header, never in the URL, and is
+  never logged; vendor error text is scrubbed of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import anyio
+import httpx
+
+from models.settings import RingostatSettings
+from tasks.ringostat.errors import (
+    FatalError,
+    RetriableError,
+    WindowTooDenseError,
+    classify,
+)
+from tasks.ringostat.wire import (
+    WireFormatError,
+    canonical_row,
+    format_wall,
+    parse_csv_rows,
+    parse_json_rows,
+    require_aware,
+    wall_span,
+)
+
+logger = logging.getLogger(__name__)
+
+CALL_FIELDS: tuple[str, ...] = (
+    "uniqueid",
+    "calldate",
+    "call_type",
+    "disposition",
+    "caller",
+    "caller_number",
+    "dst",
+    "connected_with",
+    "employee_number",
+    "employee_fio",
+    "duration",
+    "billsec",
+    "recording",
+    "recording_wav",
+    "has_recording",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "client_id",
+    "landing",
+    "refferrer",
+    "call_card",
+    "department",
+)
+"""The fields callsync reads (SPEC section 2); ``refferrer`` is Ringostat's own spelling."""
+
+ExportType = Literal["json", "csv"]
+Sleep = Callable[[float], Awaitable[None]]
+Row = dict[str, Any]
+
+
+def _dedupe_key(row: Row) -> tuple[str, ...]:
+    uniqueid = str(row.get("uniqueid") or "").strip()
+    if uniqueid:
+        return ("uniqueid", uniqueid)
+    # No id to merge on: only a byte-identical re-read of the same row is the same row.
+    return ("content", *sorted(f"{k}={v}" for k, v in row.items()))
+
+
+class RingostatClient:
+    """Reads the call log of one Ringostat project. ``http`` is owned by the caller."""
+
+    def __init__(
+        self,
+        settings: RingostatSettings,
+        http: httpx.AsyncClient,
+        *,
+        sleep: Sleep = anyio.sleep,
+        rng: random.Random | None = None,
+        fields: Sequence[str] = CALL_FIELDS,
+        export_type: ExportType = "json",
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()
+        self._fields = tuple(fields)
+        self._export_type: ExportType = export_type
+        self._backoff_base_s = backoff_base_s
+        self._backoff_max_s = backoff_max_s
+        self._zone = ZoneInfo(settings.timezone)
+        self._url = settings.base_url.rstrip("/") + "/calls/list"
+        self.requests_made = 0
+        """HTTP requests sent so far, retries included (for run statistics)."""
+
+    async def fetch_window(self, start: datetime, end: datetime) -> list[Row]:
+        """Every call with ``start <= calldate <= end``, each once, newest read winning.
+
+        ``start``/``end`` must be aware; they are written on the wire as wall-clock time in
+        ``ringostat.timezone``, floored to the second. Rows come back in canonical text form.
+        """
+        require_aware(start, "start")
+        require_aware(end, "end")
+        if end < start:
+            raise ValueError(
+                f"window end {end.isoformat()} is before its start {start.isoformat()}"
+            )
+        lo, hi = wall_span(start, end, self._zone)
+        merged: dict[tuple[str, ...], Row] = {}
+        requests_before = self.requests_made
+        pending = [(lo, hi)]
+        while pending:
+            a, b = pending.pop()
+            rows = await self._read(a, b)
+            if len(rows) >= self._settings.max_rows_per_request:
+                if a >= b:
+                    raise WindowTooDenseError(
+                        f"Ringostat returned {len(rows)} calls for the single second "
+                        f"{format_wall(a)} ({self._settings.timezone}), the per-request cap "
+                        f"(ringostat.max_rows_per_request = {self._settings.max_rows_per_request}). "
+                        "The API cannot be asked for less than one second, so calls of that "
+                        "second may be missing; ask Ringostat support for an export of it."
+                    )
+                mid = (a + b) // 2
+                logger.debug(
+                    "Ringostat window %s..%s is full (%d rows): splitting",
+                    format_wall(a),
+                    format_wall(b),
+                    len(rows),
+                )
+                # Stack order: the earlier half is read first.
+                pending.append((mid + 1, b))
+                pending.append((a, mid))
+                continue
+            for raw in rows:
+                row = canonical_row(raw)
+                key = _dedupe_key(row)
+                merged.pop(key, None)  # re-insert: the dict keeps the order of the last read
+                merged[key] = row
+        logger.info(
+            "Read %d calls from Ringostat for %s..%s (%s) in %d requests",
+            len(merged),
+            format_wall(lo),
+            format_wall(hi),
+            self._settings.timezone,
+            self.requests_made - requests_before,
+        )
+        return list(merged.values())
+
+    async def _read(self, a: int, b: int) -> list[Row]:
+        """One window, one logical request: retried on transient failures, parsed (values as
+        sent; only the rows that are kept are made canonical)."""
+        params = {
+            "from": format_wall(a),
+            "to": format_wall(b),
+            "fields": ",".join(self._fields),
+            "order": "calldate asc",
+            "export_type": self._export_type,
+        }
+        attempt = 0
+        while True:
+            try:
+                return await self._request(params)
+            except RetriableError as exc:
+                if attempt >= self._settings.max_retries:
+                    raise
+                delay = self._backoff(attempt, exc.retry_after)
+                attempt += 1
+                logger.warning(
+                    "Ringostat request failed (%s); retry %d of %d in %.2f s",
+                    exc.message,
+                    attempt,
+                    self._settings.max_retries,
+                    delay,
+                )
+                await self._sleep(delay)
+
+    async def _request(self, params: dict[str, str]) -> list[Row]:
+        secret = self._settings.auth_key.get_secret_value()
+        self.requests_made += 1
+        try:
+            response = await self._http.get(
+                self._url,
+                params=params,
+                headers={"Auth-key": secret, "Accept": "application/json, text/csv"},
+                timeout=self._settings.timeout_s,
+            )
+        except httpx.TimeoutException as exc:
+            raise RetriableError(
+                f"Ringostat did not answer in time ({type(exc).__name__})"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise RetriableError(f"connection to Ringostat failed ({type(exc).__name__})") from exc
+        error = classify(response, secrets=(secret,))
+        if error is not None:
+            raise error
+        try:
+            if self._export_type == "csv":
+                return parse_csv_rows(response.text)
+            return parse_json_rows(response.text)
+        except WireFormatError as exc:
+            raise FatalError(
+                f"Ringostat answered HTTP {response.status_code} with an unreadable body: {exc}",
+                status_code=response.status_code,
+            ) from exc
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff with "equal jitter"; a server's ``Retry-After`` is a floor."""
+        ceiling: float = min(self._backoff_max_s, self._backoff_base_s * 2.0**attempt)
+        delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self._backoff_max_s))
+        return delay

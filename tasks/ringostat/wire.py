@@ -1,0 +1,128 @@
+"""Ringostat's wire format, pure: wall-clock times and the JSON/CSV answers of ``/calls/list``.
+
+- ``from``, ``to`` and ``calldate`` are ``YYYY-MM-DD HH:MM:SS`` wall-clock times in the project's
+  time zone, with no offset. Internally a wall time is an ``int``: seconds since 1970-01-01 00:00
+  *of that wall clock*, which makes the window arithmetic plain integer arithmetic.
+- Around a DST fall-back an hour of wall-clock times happens twice. :func:`wall_span` gives the
+  smallest wall-clock range that covers every instant of an aware window, so a window that
+  crosses the transition reads both copies of the repeated hour (extra rows are deduplicated).
+- JSON answers mix strings and numbers; CSV answers (``;`` separated, header row) only have text.
+  :func:`canonical_row` turns both into one form, ``dict[str, str]`` with ``""`` for null, so a
+  row reads the same whichever export type fetched it; typing is the model layer's job.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+WIRE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+# Chunks short enough that no real zone has two offset changes inside one (so comparing the
+# offsets at both ends finds every change), long enough to keep a year's backfill cheap.
+_OFFSET_SCAN_CHUNK = timedelta(days=7)
+
+
+class WireFormatError(ValueError):
+    """An answer that is neither a JSON array of objects nor a ``;`` separated CSV table."""
+
+
+def require_aware(value: datetime, name: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+
+
+def wall_seconds(value: datetime, zone: ZoneInfo) -> int:
+    """The wall clock of ``zone`` at the instant ``value``, floored to the second."""
+    local = value.astimezone(zone)
+    return int(local.replace(tzinfo=UTC).timestamp() // 1)
+
+
+def format_wall(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime(WIRE_TIME_FORMAT)
+
+
+def parse_wall(text: str) -> int:
+    """``YYYY-MM-DD HH:MM:SS`` to wall seconds; ``ValueError`` otherwise."""
+    parsed = datetime.strptime(text, WIRE_TIME_FORMAT).replace(tzinfo=UTC)
+    return int(parsed.timestamp())
+
+
+def _offset_drops(start: datetime, end: datetime, zone: ZoneInfo) -> list[datetime]:
+    """Instants in (start, end] where the zone's UTC offset becomes smaller (a fall-back)."""
+    found: list[datetime] = []
+    left = start
+    while left < end:
+        right = min(left + _OFFSET_SCAN_CHUNK, end)
+        before, after = left.astimezone(zone).utcoffset(), right.astimezone(zone).utcoffset()
+        if before is not None and after is not None and after < before:
+            lo, hi = left, right  # the offset is `before` at lo and `after` at hi
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                if mid.astimezone(zone).utcoffset() == before:
+                    lo = mid
+                else:
+                    hi = mid
+            found.append(hi)
+        left = right
+    return found
+
+
+def wall_span(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[int, int]:
+    """The wall-clock range (inclusive, seconds) that covers every instant of [start, end]."""
+    require_aware(start, "start")
+    require_aware(end, "end")
+    lo, hi = wall_seconds(start, zone), wall_seconds(end, zone)
+    for change in _offset_drops(start.astimezone(UTC), end.astimezone(UTC), zone):
+        lo = min(lo, wall_seconds(change, zone))
+        hi = max(hi, wall_seconds(change - timedelta(seconds=1), zone))
+    return lo, max(lo, hi)
+
+
+def canonical_value(value: object) -> str:
+    """One text form for a wire value: JSON numbers and CSV cells compare equal."""
+    if type(value) is str:  # the common case first: this runs for every cell of every row
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def canonical_row(row: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k): canonical_value(v) for k, v in row.items() if k is not None}
+
+
+def parse_json_rows(text: str) -> list[dict[str, Any]]:
+    """The array of objects of a JSON answer, values as sent (see :func:`canonical_row`)."""
+    text = text.lstrip("\ufeff").strip()
+    if not text:
+        return []
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        raise WireFormatError(f"the answer is not JSON: {text[:80]!r}") from exc
+    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+        raise WireFormatError(f"expected a JSON array of call objects, got {text[:80]!r}")
+    return body
+
+
+def parse_csv_rows(text: str) -> list[dict[str, Any]]:
+    """The rows of a ``;`` separated CSV answer with a header line."""
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        return []
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=";")
+    if not reader.fieldnames or reader.fieldnames[0].lstrip().startswith(("<", "{")):
+        raise WireFormatError(f"expected a ';' separated CSV table, got {text[:80]!r}")
+    # Short lines give None for the missing cells and surplus cells land under the key None:
+    # canonical_row turns the former into "" and drops the latter.
+    return list(reader)

@@ -1,0 +1,8 @@
+"""Shared pytest configuration."""
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
