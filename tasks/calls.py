@@ -1,0 +1,291 @@
+"""Ringostat call-log rows → :class:`models.call.Call` or :class:`models.call.Unprocessable`.
+
+Pure (SPEC sections 2, 3 and 10). Each row either becomes a finished client call or an
+``Unprocessable`` with a stable reason code. The checks run in this order, the first that
+applies decides:
+
+- ``missing_call_id`` (quarantined): no ``uniqueid``;
+- ``transit_call`` (skipped): ``call_type`` ``transitin`` / ``transitout``;
+- ``unknown_call_type`` (quarantined): any ``call_type`` other than in, callback, out;
+- ``bad_calldate`` (quarantined): ``calldate`` missing or not a date-time;
+- ``unknown_disposition`` (quarantined): a disposition not in SPEC section 2's table;
+- ``in_progress`` (deferred): disposition ``IN PROGRESS`` / ``CALLING``, read again later;
+- ``no_client_number`` (quarantined): no usable client number (SIP string, anonymous, short);
+- ``own_number`` (skipped): the client number is one of the company's own.
+
+Ringostat quirks handled here:
+
+- numbers and ids arrive as JSON strings or ints (``"380501112233"`` or ``380501112233``);
+- dispositions arrive with ``+`` or ``_`` for spaces (``NO+ANSWER``, ``no_answer``), any case;
+  ``NO-FORWARD`` is also accepted as ``NO FORWARD``/``NO_FORWARD``;
+- ``calldate`` is naive local time in ``ringostat.timezone``. DST edges are resolved
+  deterministically: a repeated wall time (autumn, e.g. 03:30 on 2025-10-26 in Kyiv) is read as
+  the *first* occurrence (summer offset, ``fold=0``); a wall time skipped in spring (03:30 on
+  2025-03-30 in Kyiv) is read with the offset in force before the jump, i.e. as if the clock had
+  not moved yet (03:30+02:00 = 04:30+03:00). A value that already carries an offset is kept;
+- on outbound calls ``caller`` is usually the employee's SIP identity
+  (``"Anna Ivanova" <anna_sip>``) and ``dst`` is the client;
+- the referrer is spelled ``refferrer`` on the wire;
+- the recording link is ``recording``, else ``recording_wav``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from models.call import Call, Direction, Outcome, Phone, Unprocessable, Utm
+from models.plan import Reason
+from models.settings import Settings
+from tasks.phones import normalize, own_number_keys
+
+QUARANTINED = "quarantined"
+SKIPPED = "skipped"
+DEFERRED = "deferred"
+
+_DIRECTIONS: Mapping[str, Direction] = {
+    "in": Direction.INBOUND,
+    "callback": Direction.INBOUND,
+    "out": Direction.OUTBOUND,
+}
+_TRANSIT = frozenset({"transitin", "transitout"})
+
+# SPEC section 2, keyed by the canonical disposition name.
+DISPOSITIONS: Mapping[str, Outcome | None] = {
+    "ANSWERED": Outcome.ANSWERED,
+    "PROPER": Outcome.ANSWERED,
+    "REPEATED": Outcome.ANSWERED,
+    "VOICEMAIL": Outcome.VOICEMAIL,
+    "NO ANSWER": Outcome.MISSED,
+    "BUSY": Outcome.MISSED,
+    "FAILED": Outcome.MISSED,
+    "NO-FORWARD": Outcome.MISSED,
+    "WRONG EXTENSION": Outcome.MISSED,
+    "NO EXTENSION": Outcome.MISSED,
+    "CLIENT NO ANSWER": Outcome.MISSED,
+    "DECLINE": Outcome.MISSED,
+    "FAILED FORBIDDEN DESTINATION": Outcome.MISSED,
+    "IN PROGRESS": None,  # not final: read again on a later run
+    "CALLING": None,
+}
+_SPACES = re.compile(r"[\s+_]+")
+
+
+def _lookup_form(text: str) -> str:
+    return _SPACES.sub(" ", text.replace("-", " ")).strip().upper()
+
+
+_DISPOSITION_LOOKUP: Mapping[str, str] = {_lookup_form(name): name for name in DISPOSITIONS}
+_SIP_IN_BRACKETS = re.compile(r"<\s*(?:sips?:)?([^<>@\s]+)(?:@[^<>]*)?\s*>")
+_DATETIME_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}")
+_SIP_URI = re.compile(r"^sips?:([^@\s]+)", re.IGNORECASE)
+
+
+def canonical_disposition(value: Any) -> str | None:
+    """The SPEC name of a disposition (``no+answer`` → ``NO ANSWER``), or None if unknown."""
+    text = _text(value)
+    if text is None:
+        return None
+    return _DISPOSITION_LOOKUP.get(_lookup_form(text))
+
+
+def _text(value: Any) -> str | None:
+    """A wire value as stripped text; ints (Ringostat sends numbers either way) become text."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _seconds(value: Any) -> int:
+    text = _text(value)
+    if text is None:
+        return 0
+    try:
+        return max(0, int(float(text)))
+    except (ValueError, OverflowError):
+        return 0
+
+
+def parse_calldate(value: Any, tz: ZoneInfo) -> datetime | None:
+    """``YYYY-MM-DD HH:MM:SS`` in ``tz`` → aware UTC (see the module doc for DST edges)."""
+    text = _text(value)
+    if text is None or not _DATETIME_SHAPE.match(text):
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        # fold=0: first occurrence of a repeated time; pre-transition offset for a skipped one.
+        parsed = parsed.replace(tzinfo=tz, fold=0)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def sip_login(value: str | None) -> str | None:
+    """The login inside a SIP identity: ``"Anna" <anna_sip>`` → ``anna_sip``; else None."""
+    if not value:
+        return None
+    match = _SIP_IN_BRACKETS.search(value)
+    if match:
+        return match.group(1)
+    match = _SIP_URI.match(value.strip())
+    if match:
+        return match.group(1)
+    return None
+
+
+def _employee_ids(row: Mapping[str, Any], direction: Direction) -> tuple[str, ...]:
+    ids: list[str] = []
+    for name in ("connected_with", "employee_number"):
+        value = _text(row.get(name))
+        if value is not None:
+            ids.append(value)
+    if direction is Direction.OUTBOUND:
+        caller = _text(row.get("caller"))
+        if caller is not None:
+            # The SIP login when caller is a SIP identity; a bare login or the employee's own
+            # number otherwise (either can be in the employee map).
+            ids.append(sip_login(caller) or caller)
+    return tuple(dict.fromkeys(ids))
+
+
+class _RowParser:
+    """Parses rows against one settings object (own-number keys computed once)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tz = ZoneInfo(settings.ringostat.timezone)
+        self.own_keys = own_number_keys(settings)
+
+    def _normalize(self, value: Any) -> Phone | None:
+        sc = self.settings.scenario
+        return normalize(_text(value), region=sc.default_region, match_digits=sc.match_digits)
+
+    def parse(self, row: Mapping[str, Any]) -> Call | Unprocessable:
+        uniqueid = _text(row.get("uniqueid"))
+        started = parse_calldate(row.get("calldate"), self.tz)
+
+        def reject(status: str, reason: Reason, detail: str) -> Unprocessable:
+            return Unprocessable(
+                uniqueid=uniqueid,
+                status=status,
+                reason=reason.value,
+                detail=detail,
+                raw=dict(row),
+                started_at=started,
+            )
+
+        if uniqueid is None:
+            return reject(QUARANTINED, Reason.MISSING_CALL_ID, "the row has no uniqueid")
+        call_type = (_text(row.get("call_type")) or "").lower()
+        if call_type in _TRANSIT:
+            return reject(
+                SKIPPED, Reason.TRANSIT_CALL, f"call_type {call_type!r} is not a client call"
+            )
+        direction = _DIRECTIONS.get(call_type)
+        if direction is None:
+            return reject(
+                QUARANTINED,
+                Reason.UNKNOWN_CALL_TYPE,
+                f"call_type {_text(row.get('call_type'))!r} is not one of in, callback, out, "
+                "transitin, transitout",
+            )
+        if started is None:
+            return reject(
+                QUARANTINED,
+                Reason.BAD_CALLDATE,
+                f"calldate {_text(row.get('calldate'))!r} is not 'YYYY-MM-DD HH:MM:SS'",
+            )
+        raw_disposition = _text(row.get("disposition"))
+        disposition = canonical_disposition(raw_disposition)
+        if disposition is None:
+            return reject(
+                QUARANTINED,
+                Reason.UNKNOWN_DISPOSITION,
+                f"disposition {raw_disposition!r} is not in the known list",
+            )
+        outcome = DISPOSITIONS[disposition]
+        if outcome is None:
+            return reject(DEFERRED, Reason.IN_PROGRESS, f"disposition {disposition} is not final")
+
+        if direction is Direction.INBOUND:
+            client = self._normalize(row.get("caller")) or self._normalize(row.get("caller_number"))
+        else:
+            client = self._normalize(row.get("dst"))
+        if client is None:
+            field = "caller/caller_number" if direction is Direction.INBOUND else "dst"
+            return reject(
+                QUARANTINED,
+                Reason.NO_CLIENT_NUMBER,
+                f"{field} holds no client phone number (SIP identity, anonymous, or too short)",
+            )
+        if client.key in self.own_keys:
+            return reject(
+                SKIPPED, Reason.OWN_NUMBER, f"client number {client.masked} is a company number"
+            )
+
+        duration = _seconds(row.get("duration"))
+        employee_ids = _employee_ids(row, direction)
+        return Call(
+            uniqueid=uniqueid,
+            started_at=started,
+            ended_at=started + timedelta(seconds=duration),
+            direction=direction,
+            outcome=outcome,
+            disposition=disposition,
+            call_type=call_type,
+            client=client,
+            duration=duration,
+            billsec=_seconds(row.get("billsec")),
+            employee_ids=employee_ids,
+            employee_label=" / ".join(employee_ids),
+            employee_name=_text(row.get("employee_fio")),
+            recording_url=_text(row.get("recording")) or _text(row.get("recording_wav")),
+            utm=Utm(
+                source=_text(row.get("utm_source")),
+                medium=_text(row.get("utm_medium")),
+                campaign=_text(row.get("utm_campaign")),
+                term=_text(row.get("utm_term")),
+                content=_text(row.get("utm_content")),
+                client_id=_text(row.get("client_id")),
+            ),
+            landing=_text(row.get("landing")),
+            referrer=_text(row.get("refferrer")) or _text(row.get("referrer")),
+            call_card=_text(row.get("call_card")),
+            department=_text(row.get("department")),
+            raw=dict(row),
+        )
+
+
+def parse_row(row: Mapping[str, Any], settings: Settings) -> Call | Unprocessable:
+    """One Ringostat row → a Call, or an Unprocessable with its reason code. Never raises."""
+    return _RowParser(settings).parse(row)
+
+
+def parse_each(rows: Iterable[Mapping[str, Any]], settings: Settings) -> list[Call | Unprocessable]:
+    """Parse many rows: one result per row, in input order."""
+    parser = _RowParser(settings)
+    return [parser.parse(row) for row in rows]
+
+
+def parse_rows(
+    rows: Iterable[Mapping[str, Any]], settings: Settings
+) -> tuple[list[Call], list[Unprocessable]]:
+    """Parse many rows; both lists keep the input order."""
+    calls: list[Call] = []
+    rejected: list[Unprocessable] = []
+    for result in parse_each(rows, settings):
+        if isinstance(result, Call):
+            calls.append(result)
+        else:
+            rejected.append(result)
+    return calls, rejected

@@ -1,0 +1,169 @@
+"""The employee map (SPEC section 4): which Zoho user is the company side of a call. Pure.
+
+Identifiers Ringostat puts on a call (``Call.employee_ids``, in lookup order ``connected_with``,
+``employee_number``, then on outbound calls the SIP login inside ``caller``) are matched against:
+
+1. explicit ``[[employees]]`` entries: SIP logins, Ringostat employee ids and short extensions
+   (as text, case-insensitive), phone numbers (by phone key, SPEC 3);
+2. when ``scenario.auto_map_users`` is on (**decided**), every active Zoho user's ``phone`` and
+   ``mobile`` — by phone key, or as exact text for an extension. An identifier an explicit entry
+   already claims is never auto-mapped: explicit entries win.
+
+The first identifier (in lookup order) that maps decides. Entries naming an unknown or inactive
+Zoho user are ignored and listed in :attr:`EmployeeMap.problems`, as are identifiers claimed by
+two entries (the first entry keeps it) and phones shared by two users (not auto-mapped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from models.call import Call, mask_phone
+from models.crm import ZohoUser
+from models.settings import EmployeeEntry, ScenarioSettings
+from tasks.phones import normalize
+
+
+def find_user(ident: str, users: Sequence[ZohoUser]) -> ZohoUser | None:
+    """A Zoho user by id or email (case-insensitive)."""
+    text = ident.strip()
+    low = text.lower()
+    for user in users:
+        if user.id == text or (user.email and user.email.lower() == low):
+            return user
+    return None
+
+
+@dataclass(frozen=True)
+class EmployeeMap:
+    """Identifier → Zoho user. Build with :meth:`build`; look up with :meth:`resolve`."""
+
+    by_text: Mapping[str, ZohoUser]
+    """SIP logins, Ringostat ids and extensions (lower case) of explicit entries."""
+    by_key: Mapping[str, ZohoUser]
+    """Phone keys of explicit entries' numbers."""
+    auto_by_text: Mapping[str, ZohoUser]
+    auto_by_key: Mapping[str, ZohoUser]
+    region: str
+    match_digits: int
+    problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        entries: Sequence[EmployeeEntry],
+        users: Sequence[ZohoUser],
+        scenario: ScenarioSettings,
+    ) -> EmployeeMap:
+        region, digits = scenario.default_region, scenario.match_digits
+        problems: list[str] = []
+        by_text: dict[str, ZohoUser] = {}
+        by_key: dict[str, ZohoUser] = {}
+
+        def claim(table: dict[str, ZohoUser], ident: str, user: ZohoUser, shown: str) -> None:
+            owner = table.get(ident)
+            if owner is None:
+                table[ident] = user
+            elif owner.id != user.id:
+                problems.append(
+                    f"employee identifier {shown} is listed for {owner.email or owner.id} and "
+                    f"{user.email or user.id}; the first entry keeps it"
+                )
+
+        for entry in entries:
+            user = find_user(entry.zoho_user, users)
+            if user is None:
+                problems.append(
+                    f"employee entry {entry.zoho_user!r} names no Zoho user; entry ignored"
+                )
+                continue
+            if not user.active:
+                problems.append(
+                    f"employee entry {entry.zoho_user!r} names an inactive Zoho user; entry ignored"
+                )
+                continue
+            for sip in entry.sip:
+                if sip.strip():
+                    claim(by_text, sip.strip().lower(), user, repr(sip.strip()))
+            for rid in entry.ringostat_ids:
+                if rid.strip():
+                    claim(by_text, rid.strip().lower(), user, repr(rid.strip()))
+            for number in entry.numbers:
+                phone = normalize(number, region=region, match_digits=digits)
+                if phone is not None:
+                    claim(by_key, phone.key, user, phone.masked)
+                elif number.strip():
+                    claim(by_text, number.strip().lower(), user, repr(number.strip()))
+
+        auto_by_text: dict[str, ZohoUser] = {}
+        auto_by_key: dict[str, ZohoUser] = {}
+        if scenario.auto_map_users:
+            shared_keys: set[str] = set()
+            shared_text: set[str] = set()
+            for user in users:
+                if not user.active:
+                    continue
+                for user_number in (user.phone, user.mobile):
+                    if not user_number or not user_number.strip():
+                        continue
+                    phone = normalize(user_number, region=region, match_digits=digits)
+                    table, shared, ident = (
+                        (auto_by_key, shared_keys, phone.key)
+                        if phone is not None
+                        else (auto_by_text, shared_text, user_number.strip().lower())
+                    )
+                    if ident in (by_key if phone is not None else by_text):
+                        continue  # an explicit entry claims it: explicit wins
+                    other = table.get(ident)
+                    if other is not None and other.id != user.id:
+                        shared.add(ident)
+                    else:
+                        table[ident] = user
+            for ident in sorted(shared_keys):
+                auto_by_key.pop(ident, None)
+                problems.append(
+                    f"Zoho users share the phone {mask_phone(ident)}; it is not auto-mapped"
+                )
+            for ident in sorted(shared_text):
+                auto_by_text.pop(ident, None)
+                problems.append(f"Zoho users share the extension {ident!r}; it is not auto-mapped")
+
+        return cls(
+            by_text=by_text,
+            by_key=by_key,
+            auto_by_text=auto_by_text,
+            auto_by_key=auto_by_key,
+            region=region,
+            match_digits=digits,
+            problems=problems,
+        )
+
+    def resolve_ident(self, ident: str) -> ZohoUser | None:
+        """The user one identifier maps to (explicit entries first, then auto-mapping)."""
+        text = ident.strip()
+        if not text:
+            return None
+        phone = normalize(text, region=self.region, match_digits=self.match_digits)
+        low = text.lower()
+        explicit = self.by_text.get(low) or (
+            self.by_key.get(phone.key) if phone is not None else None
+        )
+        if explicit is not None:
+            return explicit
+        return self.auto_by_text.get(low) or (
+            self.auto_by_key.get(phone.key) if phone is not None else None
+        )
+
+    def resolve(self, call: Call) -> ZohoUser | None:
+        """The mapped employee of a call, or None (unmapped)."""
+        for ident in call.employee_ids:
+            user = self.resolve_ident(ident)
+            if user is not None:
+                return user
+        return None
+
+    @property
+    def phone_keys(self) -> frozenset[str]:
+        """Phone keys of every mapped employee (explicit and automatic): never a client."""
+        return frozenset(self.by_key) | frozenset(self.auto_by_key)

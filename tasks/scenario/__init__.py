@@ -1,0 +1,17 @@
+"""The scenario: what Zoho must receive for each call (SPEC sections 5–8). Pure, no Prefect.
+
+- :mod:`.matrix` — the 13-row matrix of SPEC 6 as data, with ``[scenario.rows.N]`` overrides;
+- :mod:`.matching` — finding the client among CRM records (SPEC 5);
+- :mod:`.records` — the Zoho field shapes of leads, tasks and calls (SPEC 7);
+- :mod:`.planner` — :func:`plan_calls`, :func:`plan_recording_updates`,
+  :func:`resolve_top_manager`.
+"""
+
+from tasks.scenario.planner import (
+    TopManagerError,
+    plan_calls,
+    plan_recording_updates,
+    resolve_top_manager,
+)
+
+__all__ = ["TopManagerError", "plan_calls", "plan_recording_updates", "resolve_top_manager"]

@@ -1,0 +1,378 @@
+"""The scenario planner: parsed calls + CRM snapshot + employee map → planned Zoho writes. Pure.
+
+SPEC sections 5–8. For each call (in ``(started_at, uniqueid)`` order) the planner finds the
+client (:mod:`.matching`), picks the matrix row (:mod:`.matrix`), and turns the row's actions into
+:class:`models.plan.PlannedWrite` objects shaped as Zoho expects them (:mod:`.records`).
+Nothing here touches the network, the clock or Prefect: ``now`` is passed in.
+
+Decisions taken here (beyond the SPEC's own **(decided)** points):
+
+- a responsible manager who is not an active Zoho user cannot own a task: the task goes to the
+  TOP manager (as every write must have an owner Zoho accepts);
+- the owner rule ``employee`` with an unmapped employee falls back to the TOP manager, whose task
+  description names the SIP/number that took the call; ``responsible`` on a new client without a
+  planned lead falls back to the TOP manager as well;
+- a client number that is a mapped employee's phone (an explicit entry's number or an
+  auto-mapped Zoho user's phone) is skipped as ``own_number``, like the company numbers;
+- calls repeated in the input (same ``uniqueid``) are planned once, from the last occurrence;
+- in the enrich modes a call with no matching record is deferred (``enrich_waiting``) while
+  ``now < call end + enrich_grace_minutes``, then handled by ``enrich_fallback``. Rows whose
+  action is a skip (10, 13) are skipped at once: waiting cannot change their outcome;
+- the UTM update of an enrich mode (keys ``<uniqueid>/utm-lead``, ``/utm-contact``,
+  ``/utm-deal``) sends only the fields that change; a record updated by an earlier call of the
+  same run is compared with its updated values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from models.call import Call
+from models.crm import CrmSnapshot, ZohoUser
+from models.plan import Attachment, CallPlan, PlannedWrite, PlanStatus, Reason
+from models.settings import OwnerRule, RowActions, ScenarioSettings, Settings, TaskAction
+from tasks.employees import EmployeeMap, find_user
+from tasks.scenario import records
+from tasks.scenario.matching import ClientMatch, PlannedLead, find_client, utm_targets
+from tasks.scenario.matrix import effective_rows, row_number
+
+
+class TopManagerError(ValueError):
+    """``scenario.top_manager`` does not name an active Zoho user: the run must not start."""
+
+
+def resolve_top_manager(scenario: ScenarioSettings, users: Sequence[ZohoUser]) -> ZohoUser:
+    """The TOP manager (SPEC 4), or :class:`TopManagerError` with a clear message."""
+    ident = scenario.top_manager.strip()
+    if not ident:
+        raise TopManagerError(
+            "scenario.top_manager is not set: name one active Zoho user by id or email"
+        )
+    user = find_user(ident, users)
+    if user is None:
+        raise TopManagerError(
+            f"scenario.top_manager {ident!r} is not a Zoho user of this org (looked up by id "
+            "and email)"
+        )
+    if not user.active:
+        raise TopManagerError(
+            f"scenario.top_manager {ident!r} ({user.full_name}) is not an active Zoho user"
+        )
+    return user
+
+
+@dataclass
+class _Run:
+    """What one planning run knows and accumulates."""
+
+    settings: Settings
+    crm: CrmSnapshot
+    employees: EmployeeMap
+    top: ZohoUser
+    now: datetime
+    rows: dict[int, RowActions]
+    tz: ZoneInfo
+    active_ids: frozenset[str]
+    planned_leads: dict[str, list[PlannedLead]] = field(default_factory=dict)
+    utm_overlay: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def scenario(self) -> ScenarioSettings:
+        return self.settings.scenario
+
+    def owner(self, rule: OwnerRule, employee: ZohoUser | None, responsible_id: str | None) -> str:
+        if rule == "employee" and employee is not None:
+            return employee.id
+        if (
+            rule == "responsible"
+            and responsible_id is not None
+            and responsible_id in self.active_ids
+        ):
+            return responsible_id
+        return self.top.id
+
+
+def plan_calls(
+    calls: Sequence[Call],
+    crm: CrmSnapshot,
+    employees: EmployeeMap,
+    settings: Settings,
+    *,
+    now: datetime,
+) -> list[CallPlan]:
+    """Plan every call; plans come back in processing order ``(started_at, uniqueid)``.
+
+    Raises :class:`TopManagerError` before planning anything when the TOP manager is not an
+    active Zoho user of ``crm.users``.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    run = _Run(
+        settings=settings,
+        crm=crm,
+        employees=employees,
+        top=resolve_top_manager(settings.scenario, crm.users),
+        now=now,
+        rows=effective_rows(settings.scenario),
+        tz=ZoneInfo(settings.scenario.company_timezone),
+        active_ids=frozenset(u.id for u in crm.users if u.active),
+    )
+    latest = {call.uniqueid: call for call in calls}
+    ordered = sorted(latest.values(), key=lambda c: c.sort_key)
+    return [_plan_one(call, run) for call in ordered]
+
+
+def _plan_one(call: Call, run: _Run) -> CallPlan:
+    sc = run.scenario
+    employee = run.employees.resolve(call)
+    employee_id = employee.id if employee is not None else None
+
+    def plan(
+        status: PlanStatus,
+        reason: str | None,
+        *,
+        row: int | None = None,
+        match: ClientMatch | None = None,
+        attachment: Attachment | None = None,
+        writes: Sequence[PlannedWrite] = (),
+    ) -> CallPlan:
+        client_status: Literal["new", "existing"] | None = None
+        if match is not None:
+            client_status = "new" if match.is_new else "existing"
+        return CallPlan(
+            uniqueid=call.uniqueid,
+            status=status,
+            row=row,
+            reason=reason,
+            client_status=client_status,
+            attachment=attachment,
+            ambiguous=False if match is None else match.ambiguous,
+            employee_user_id=employee_id,
+            writes=tuple(writes),
+        )
+
+    if call.client.key in run.employees.phone_keys:
+        return plan(PlanStatus.SKIPPED, Reason.OWN_NUMBER.value)
+
+    match = find_client(call, run.crm, run.planned_leads, strict_country=sc.strict_country_match)
+    responsible_id = None if match.attachment is None else match.attachment.owner_id
+    row = row_number(
+        direction=call.direction,
+        outcome=call.outcome,
+        new_client=match.is_new,
+        employee_id=employee_id,
+        responsible_id=responsible_id,
+    )
+    actions = run.rows[row]
+    if actions.skip_reason:
+        return plan(
+            PlanStatus.SKIPPED,
+            actions.skip_reason,
+            row=row,
+            match=match,
+            attachment=match.attachment,
+        )
+
+    enriching = sc.mode != "default"
+    if enriching and match.is_new:
+        if run.now < call.ended_at + timedelta(minutes=sc.enrich_grace_minutes):
+            return plan(PlanStatus.DEFERRED, Reason.ENRICH_WAITING.value, match=match)
+        if sc.enrich_fallback == "skip":
+            return plan(PlanStatus.SKIPPED, Reason.ENRICH_NO_ENTITY.value, row=row, match=match)
+        enriching = False  # fallback "create": act as the default scenario
+
+    writes: list[PlannedWrite] = []
+    attachment = match.attachment
+    if match.is_new and actions.create_lead:
+        lead_owner = run.owner(actions.lead_owner, employee, None)
+        lead_key = f"{call.uniqueid}/lead"
+        writes.append(
+            PlannedWrite(
+                sync_key=lead_key,
+                module="Leads",
+                op="insert",
+                fields=records.lead_fields(call, lead_owner, sc, lead_key),
+                owner_id=lead_owner,
+                kind="lead",
+            )
+        )
+        attachment = Attachment(module="Leads", id=None, owner_id=lead_owner, planned_key=lead_key)
+        responsible_id = lead_owner
+        run.planned_leads.setdefault(call.client.key, []).append(
+            PlannedLead(phone=call.client, sync_key=lead_key, owner_id=lead_owner)
+        )
+
+    if enriching:
+        writes.extend(_utm_updates(call, match, run))
+
+    tasks = _task_writes(call, actions.tasks, employee, responsible_id, attachment, run)
+    writes.extend(tasks)
+    if sc.log_calls and tasks:
+        writes.append(_call_write(call, tasks, employee, attachment, run))
+
+    if not writes:
+        return plan(
+            PlanStatus.SKIPPED,
+            Reason.MATRIX_SKIP.value,
+            row=row,
+            match=match,
+            attachment=attachment,
+        )
+    return plan(
+        PlanStatus.PLANNED, None, row=row, match=match, attachment=attachment, writes=writes
+    )
+
+
+def _utm_updates(call: Call, match: ClientMatch, run: _Run) -> list[PlannedWrite]:
+    out: list[PlannedWrite] = []
+    for record in utm_targets(match, run.scenario.mode):
+        slot = {"Leads": "utm-lead", "Contacts": "utm-contact", "Deals": "utm-deal"}[record.module]
+        ident = (record.module, record.id)
+        current = run.utm_overlay.get(ident, dict(record.utm))
+        changes = records.utm_changes(call, current, run.scenario)
+        if not changes:
+            continue  # nothing changes: no write, no credit spent
+        run.utm_overlay[ident] = {**current, **changes}
+        out.append(
+            PlannedWrite(
+                sync_key=f"{call.uniqueid}/{slot}",
+                module=record.module,
+                op="update",
+                fields=changes,
+                owner_id=record.owner_id,
+                record_id=record.id,
+                kind="utm",
+            )
+        )
+    return out
+
+
+def _task_writes(
+    call: Call,
+    actions: Sequence[TaskAction],
+    employee: ZohoUser | None,
+    responsible_id: str | None,
+    attachment: Attachment | None,
+    run: _Run,
+) -> list[PlannedWrite]:
+    sc = run.scenario
+    text = records.description(call, employee, run.tz, sc.company_timezone)
+    out: list[PlannedWrite] = []
+    used: set[str] = set()
+    for action in actions:
+        open_task = action.status == "open"
+        owner_id = run.owner(action.owner, employee, responsible_id)
+        due = (
+            call.ended_at + timedelta(hours=sc.open_task_due_hours) if open_task else call.ended_at
+        )
+        key = f"{call.uniqueid}/{action.slot}"
+        n = 2
+        while key in used:  # an override listing one slot twice must not reuse a sync key
+            key = f"{call.uniqueid}/{action.slot}-{n}"
+            n += 1
+        used.add(key)
+        fields, links = records.task_fields(
+            subject_text=records.subject(action.subject, call, employee, action.status),
+            open_task=open_task,
+            owner_id=owner_id,
+            attachment=attachment,
+            due=due,
+            description_text=text,
+            tz=run.tz,
+            scenario=sc,
+            sync_key=key,
+        )
+        out.append(
+            PlannedWrite(
+                sync_key=key,
+                module="Tasks",
+                op="insert",
+                fields=fields,
+                owner_id=owner_id,
+                links=links,
+                kind="open_task" if open_task else "log_task",
+                due_at=due if open_task else None,
+            )
+        )
+    return out
+
+
+def _call_write(
+    call: Call,
+    tasks: Sequence[PlannedWrite],
+    employee: ZohoUser | None,
+    attachment: Attachment | None,
+    run: _Run,
+) -> PlannedWrite:
+    """The Calls-module record: same attachment and owner as the log task (else the first task)."""
+    model = next((t for t in tasks if t.kind == "log_task"), tasks[0])
+    key = f"{call.uniqueid}/call"
+    fields, links = records.call_fields(
+        call=call,
+        subject_text=records.subject(None, call, employee, "log"),
+        owner_id=model.owner_id,
+        attachment=attachment,
+        description_text=records.description(call, employee, run.tz, run.scenario.company_timezone),
+        tz=run.tz,
+        scenario=run.scenario,
+        sync_key=key,
+    )
+    return PlannedWrite(
+        sync_key=key,
+        module="Calls",
+        op="insert",
+        fields=fields,
+        owner_id=model.owner_id,
+        links=links,
+        kind="call",
+    )
+
+
+def plan_recording_updates(
+    call: Call,
+    synced: Sequence[tuple[str, str, str]],
+    settings: Settings,
+    employees: EmployeeMap,
+    crm: CrmSnapshot,
+) -> list[PlannedWrite]:
+    """Updates for a synced call whose recording appeared later (SPEC 9).
+
+    ``synced`` lists ``(sync_key, module, zoho_id)`` of the call's written Tasks and Calls
+    (other modules are ignored). Each gets an ``update`` of its ``Description`` (and
+    ``Voice_Recording__s`` on Calls), keyed ``<sync_key>#recording``. The update does not send
+    ``Owner``, so the record keeps its owner; ``owner_id`` names the call's mapped employee, else
+    the TOP manager. No recording on the call → no updates.
+    """
+    if not call.recording_url:
+        return []
+    sc = settings.scenario
+    employee = employees.resolve(call)
+    owner_id = employee.id if employee is not None else resolve_top_manager(sc, crm.users).id
+    text = records.description(call, employee, ZoneInfo(sc.company_timezone), sc.company_timezone)
+    out: list[PlannedWrite] = []
+    for sync_key, module, zoho_id in synced:
+        target: Literal["Tasks", "Calls"]
+        if module == "Tasks":
+            target = "Tasks"
+            fields: dict[str, str] = {"Description": text}
+        elif module == "Calls":
+            target = "Calls"
+            fields = {"Description": text, "Voice_Recording__s": call.recording_url}
+        else:
+            continue
+        out.append(
+            PlannedWrite(
+                sync_key=f"{sync_key}#recording",
+                module=target,
+                op="update",
+                fields=fields,
+                owner_id=owner_id,
+                record_id=zoho_id,
+                kind="recording",
+            )
+        )
+    return out

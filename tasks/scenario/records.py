@@ -1,0 +1,261 @@
+"""The Zoho field shapes callsync writes (SPEC section 7, v8 API names). Pure.
+
+- Lead: ``Last_Name`` (``scenario.lead_name_template``), ``Phone`` (E.164), ``Owner {"id"}``,
+  the UTM custom fields with values only, ``Lead_Source`` only when configured, ``rs_sync_key``.
+- Task: ``Subject``, ``Status``, ``Owner``, the attachment (``What_Id`` + ``$se_module`` on a Lead
+  or Deal, ``Who_Id`` on a Contact or a Deal's Contact), ``Due_Date`` (``yyyy-MM-dd`` in the
+  company time zone), ``Remind_At`` for open tasks, ``Description``, ``rs_sync_key``.
+- Call (``scenario.log_calls``): ``Subject``, ``Call_Type``, ``Call_Start_Time``,
+  ``Call_Duration`` (``MM:SS``), ``Voice_Recording__s``, ``Description``, attachment, ``Owner``.
+
+A lead planned in the same run has no Zoho id yet: its lookup goes into ``links`` (field →
+sync key) and the writer fills ``{"id": ...}`` once the lead exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from models.call import Call, Direction, Outcome
+from models.crm import ZohoUser
+from models.plan import Attachment
+from models.settings import ScenarioSettings
+
+SUBJECT_MAX = 255
+LAST_NAME_MAX = 80  # Zoho's Leads.Last_Name length
+
+_OUTCOME_WORDS = {
+    Outcome.ANSWERED: "answered",
+    Outcome.MISSED: "missed",
+    Outcome.VOICEMAIL: "voicemail",
+}
+
+
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Fill ``{name}`` placeholders; unknown names stay as written, a broken template verbatim."""
+    try:
+        return template.format_map(_Blank(values))
+    except (ValueError, IndexError, AttributeError, KeyError):
+        return template
+
+
+def mmss(seconds: int) -> str:
+    minutes, secs = divmod(max(0, seconds), 60)
+    return f"{minutes:02d}:{secs:02d}"
+
+
+def local(moment: datetime, tz: ZoneInfo) -> datetime:
+    return moment.astimezone(tz)
+
+
+def iso_local(moment: datetime, tz: ZoneInfo) -> str:
+    """ISO 8601 with offset, seconds precision (Zoho's datetime format)."""
+    return local(moment, tz).replace(microsecond=0).isoformat()
+
+
+def employee_text(call: Call, employee: ZohoUser | None) -> str:
+    """Who took the call, for subjects and descriptions."""
+    if employee is not None:
+        return employee.full_name
+    return call.employee_label or "not reported by Ringostat"
+
+
+def template_values(call: Call, employee: ZohoUser | None) -> dict[str, str]:
+    return {
+        "phone": call.client.e164,
+        "employee": employee_text(call, employee),
+        "uniqueid": call.uniqueid,
+        "direction": call.direction.value,
+        "outcome": call.outcome.value,
+        **{name: value for name, value in call.utm.items()},
+    }
+
+
+def default_subject(call: Call, status: str) -> str:
+    """Subject of a task whose matrix row (an override) names none."""
+    if call.direction is Direction.OUTBOUND:
+        base = "Outbound call to {phone}"
+    elif call.outcome is Outcome.MISSED:
+        base = "Missed call from {phone}"
+    elif call.outcome is Outcome.VOICEMAIL:
+        base = "Voicemail from {phone}"
+    else:
+        base = "Inbound call from {phone}"
+    return base + (": follow up" if status == "open" else "")
+
+
+def subject(template: str | None, call: Call, employee: ZohoUser | None, status: str) -> str:
+    text = render(template or default_subject(call, status), template_values(call, employee))
+    return text[:SUBJECT_MAX]
+
+
+def description(call: Call, employee: ZohoUser | None, tz: ZoneInfo, tz_name: str) -> str:
+    """The multi-line task/call description (SPEC 7)."""
+    outcome = _OUTCOME_WORDS[call.outcome]
+    lines = [
+        f"{call.direction.value.capitalize()} call, {outcome} ({call.disposition})",
+        f"Call time: {local(call.started_at, tz).strftime('%Y-%m-%d %H:%M:%S')} ({tz_name})",
+        f"Talk time: {mmss(call.billsec)} (total {mmss(call.duration)})",
+        f"Client number: {call.client.e164}",
+    ]
+    if employee is not None:
+        lines.append(f"Employee: {employee.full_name}")
+    elif call.employee_label:
+        did = "placed the call" if call.direction is Direction.OUTBOUND else "took the call"
+        who = f"Employee: not in the employee map; the SIP/number that {did}: {call.employee_label}"
+        if call.employee_name:
+            who += f" (Ringostat name: {call.employee_name})"
+        lines.append(who)
+    elif call.outcome is Outcome.ANSWERED:
+        lines.append("Employee: not reported by Ringostat")
+    else:
+        lines.append("Employee: nobody answered")
+    if call.recording_url:
+        label = "Voicemail" if call.outcome is Outcome.VOICEMAIL else "Recording"
+        lines.append(f"{label}: {call.recording_url}")
+    utm = call.utm.items()
+    if utm:
+        lines.append("UTM: " + ", ".join(f"{name}={value}" for name, value in utm))
+    if call.call_card:
+        lines.append(f"Ringostat call card: {call.call_card}")
+    lines.append(f"Ringostat call id: {call.uniqueid}")
+    return "\n".join(lines)
+
+
+def attachment_fields(attachment: Attachment | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """(fields, links) attaching a Task or Call to the record (SPEC 7)."""
+    fields: dict[str, Any] = {}
+    links: dict[str, str] = {}
+    if attachment is None:
+        return fields, links
+    if attachment.module == "Contacts":
+        if attachment.id is not None:
+            fields["Who_Id"] = {"id": attachment.id}
+        return fields, links
+    if attachment.id is not None:
+        fields["What_Id"] = {"id": attachment.id}
+    elif attachment.planned_key is not None:
+        links["What_Id"] = attachment.planned_key
+    fields["$se_module"] = attachment.module
+    if attachment.module == "Deals" and attachment.contact_id is not None:
+        fields["Who_Id"] = {"id": attachment.contact_id}
+    return fields, links
+
+
+def utm_values(call: Call, scenario: ScenarioSettings) -> dict[str, str]:
+    """The call's non-empty UTM values under the configured Zoho field names."""
+    names = scenario.utm_fields.model_dump()
+    return {names[name]: value for name, value in call.utm.items()}
+
+
+def lead_fields(
+    call: Call, owner_id: str, scenario: ScenarioSettings, sync_key: str
+) -> dict[str, Any]:
+    values = template_values(call, None)
+    last_name = render(scenario.lead_name_template, values).strip() or call.client.e164
+    fields: dict[str, Any] = {
+        "Last_Name": last_name[:LAST_NAME_MAX],
+        "Phone": call.client.e164,
+        "Owner": {"id": owner_id},
+        **utm_values(call, scenario),
+    }
+    if scenario.lead_source:
+        fields["Lead_Source"] = scenario.lead_source
+    fields[scenario.sync_key_field] = sync_key
+    return fields
+
+
+def task_fields(
+    *,
+    subject_text: str,
+    open_task: bool,
+    owner_id: str,
+    attachment: Attachment | None,
+    due: datetime,
+    description_text: str,
+    tz: ZoneInfo,
+    scenario: ScenarioSettings,
+    sync_key: str,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(fields, links) of a task. ``due`` is the deadline (open) or the call end (log)."""
+    attach, links = attachment_fields(attachment)
+    fields: dict[str, Any] = {
+        "Subject": subject_text,
+        "Status": "Not Started" if open_task else "Completed",
+        "Owner": {"id": owner_id},
+        **attach,
+        "Due_Date": local(due, tz).date().isoformat(),
+    }
+    if open_task:
+        fields["Remind_At"] = {
+            "ALARM": f"FREQ=NONE;ACTION=POPUP;TRIGGER=DATE-TIME:{iso_local(due, tz)}"
+        }
+    fields["Description"] = description_text
+    fields[scenario.sync_key_field] = sync_key
+    return fields, links
+
+
+def call_type(call: Call) -> str:
+    if call.outcome is not Outcome.ANSWERED:
+        return "Missed"
+    return "Outbound" if call.direction is Direction.OUTBOUND else "Inbound"
+
+
+def call_fields(
+    *,
+    call: Call,
+    subject_text: str,
+    owner_id: str,
+    attachment: Attachment | None,
+    description_text: str,
+    tz: ZoneInfo,
+    scenario: ScenarioSettings,
+    sync_key: str,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(fields, links) of a record in Zoho's Calls module."""
+    kind = call_type(call)
+    seconds = call.billsec
+    if kind != "Missed":
+        # Zoho rejects a zero Call_Duration on Inbound/Outbound calls.
+        seconds = max(seconds or call.duration, 1)
+    attach, links = attachment_fields(attachment)
+    fields: dict[str, Any] = {
+        "Subject": subject_text,
+        "Call_Type": kind,
+        "Call_Start_Time": iso_local(call.started_at, tz),
+        "Call_Duration": mmss(seconds),
+        "Owner": {"id": owner_id},
+        **attach,
+        "Description": description_text,
+    }
+    if call.recording_url:
+        fields["Voice_Recording__s"] = call.recording_url
+    fields[scenario.sync_key_field] = sync_key
+    return fields, links
+
+
+def utm_changes(
+    call: Call, current: Mapping[str, str], scenario: ScenarioSettings
+) -> dict[str, str]:
+    """UTM fields to write onto an existing record (SPEC 8); empty when nothing changes.
+
+    ``first_touch`` fills only fields that are empty on the record; ``last_touch`` overwrites
+    fields whose value differs. Empty call values never clear a field.
+    """
+    changes: dict[str, str] = {}
+    for field, value in utm_values(call, scenario).items():
+        existing = (current.get(field) or "").strip()
+        if scenario.utm_policy == "first_touch":
+            if not existing:
+                changes[field] = value
+        elif existing != value:
+            changes[field] = value
+    return changes
