@@ -1,0 +1,622 @@
+"""The Zoho CRM v8 client: async, transport injected, retries in this one layer.
+
+Quirks handled (VENDOR_NOTES.md, "Zoho CRM"):
+
+- OAuth: see :mod:`tasks.zoho.auth` (HTTP 200 with ``{"error"}``, ``expires_in`` units, 10 tokens
+  per 10 minutes, ``api_domain`` from the token answer). A 401 ``INVALID_TOKEN`` or
+  ``AUTHENTICATION_FAILURE`` refreshes the token once, then is fatal.
+- 429 ``TOO_MANY_REQUESTS`` comes with no ``Retry-After`` and no rate headers: exponential backoff
+  with full jitter, for 429, 5xx and transport errors only, never a 4xx, at most ``max_retries``.
+- Concurrency per org is small (5 on the lowest edition, 10 for "complex" calls): an asyncio
+  semaphore caps requests in flight at ``max_concurrency``; backoff sleeps outside it.
+- Writes take at most 100 records: inserts and updates are split and the batches sent
+  concurrently; results are mapped back to the input order one by one.
+- A write's status (201 all inserted, 207 mixed, 400 all failed) says little: every item of
+  ``data`` carries its own ``status``/``code``. ``DUPLICATE_DATA`` on the sync-key field (unique in
+  the org) means "already written" and counts as success with ``duplicate_record.id``.
+- A lost answer to an insert (transport error after sending) is resolved by a COQL lookup of the
+  batch's sync keys (COQL sees a record at once; the search API lags), then only the missing
+  records are re-sent.
+- ``trigger``: leaving it out runs the org's workflows, ``[]`` runs none (``trigger_workflows``).
+- 204 with an empty body means "nothing" for COQL, search, users, fields; 304 answers
+  ``If-Modified-Since`` when nothing changed.
+- Listing: ``fields`` is mandatory, 200 per page, ``page`` up to 2,000 records then
+  ``page_token`` from ``info.next_page_token``; users come under ``users``, not ``data``.
+- COQL: 2,000 rows per call, 100,000 through ``offset``; ``in`` ≤ 50 values (see :mod:`.coql`).
+- Credits (for :attr:`ZohoClient.stats`): 1 per call, writes 1 per 10 records, COQL 1/2/3 by
+  ``limit`` (≤200/≤1,000/≤2,000). Answers 429 and 5xx are counted as requests, not credits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+
+from models.call import mask_phone
+from models.settings import ZohoSettings
+from tasks.zoho.auth import AccessToken, Clock, ZohoAuth
+from tasks.zoho.coql import (
+    MAX_IN,
+    MAX_LIMIT,
+    MAX_ROWS,
+    Condition,
+    api_name,
+    in_,
+    limit_of,
+    select,
+    sync_key,
+    valid_id,
+    valid_phone,
+)
+from tasks.zoho.errors import (
+    AuthError,
+    FatalError,
+    OutcomeUnknown,
+    RetriableError,
+    ZohoError,
+    classify,
+    from_transport_error,
+    response_json,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+
+MAX_WRITE_BATCH = 100
+PER_PAGE = 200
+PAGE_LIMIT = 2000
+"""Records reachable through ``page``; past them Zoho wants ``page_token``."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """What happened to one record of a write, in the input's order.
+
+    ``duplicate``: the record existed already (found through the sync key: Zoho's
+    ``DUPLICATE_DATA`` on that field, or the lookup after a lost answer); ``id`` is then the
+    existing record's id and ``ok`` is True.
+    """
+
+    ok: bool
+    id: str | None
+    code: str
+    message: str
+    details: Mapping[str, Any]
+    duplicate: bool = False
+
+
+@dataclass
+class ClientStats:
+    """Requests sent and credits spent by Zoho's rules (token requests are not CRM calls)."""
+
+    requests: int = 0
+    credits: int = 0
+    retries: int = 0
+    by_route: Counter[str] = field(default_factory=Counter)
+
+
+def write_credits(records: int) -> int:
+    return max(1, math.ceil(records / 10))
+
+
+def coql_credits(limit: int) -> int:
+    return 1 if limit <= 200 else 2 if limit <= 1000 else 3
+
+
+def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def _all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+    """Run concurrently (the client's semaphore sets the pace); the first failure cancels the rest."""
+
+    async def run(aw: Awaitable[T]) -> T:
+        return await aw
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(run(aw)) for aw in awaitables]
+    except BaseExceptionGroup as eg:
+        first: BaseException = eg
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+    return [t.result() for t in tasks]
+
+
+def _since_header(since: datetime | None) -> dict[str, str]:
+    if since is None:
+        return {}
+    if since.tzinfo is None:
+        raise ValueError("modified_since must be timezone-aware")
+    return {"If-Modified-Since": since.isoformat(timespec="seconds")}
+
+
+class ZohoClient:
+    """One Zoho org. ``http`` carries the transport (real, mock or emulator); it is not closed here."""
+
+    def __init__(
+        self,
+        settings: ZohoSettings,
+        http: httpx.AsyncClient,
+        *,
+        sleep: Sleep = anyio.sleep,
+        clock: Clock = utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._sleep = sleep
+        self.clock = clock
+        self._rng = rng or random.Random()
+        self._auth = ZohoAuth(settings, http, clock=clock)
+        self._slots = asyncio.Semaphore(settings.max_concurrency)
+        self.stats = ClientStats()
+
+    def __repr__(self) -> str:
+        return f"ZohoClient(api_domain={self.api_domain!r}, stats={self.stats!r})"
+
+    @property
+    def api_domain(self) -> str:
+        return self._auth.api_domain
+
+    @property
+    def token_requests(self) -> int:
+        return self._auth.refreshes
+
+    async def access_token(self) -> AccessToken:
+        """A valid token (cached or fresh): the doctor's first check."""
+        return await self._auth.token()
+
+    # -- the one request path -------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        s = self._settings
+        return self._rng.uniform(0.0, min(s.backoff_max_s, s.backoff_base_s * 2**attempt))
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        route: str,
+        credits: int,
+        idempotent: bool,
+        headers: Mapping[str, str],
+        options: Mapping[str, Any],
+    ) -> tuple[httpx.Response | None, ZohoError | None, AccessToken | None]:
+        """One attempt, holding a concurrency slot: (answer, its error, the token used)."""
+        async with self._slots:
+            try:
+                token = await self._auth.token()
+            except ZohoError as exc:  # the token endpoint's 5xx and timeouts are retried too
+                return None, exc, None
+            self.stats.requests += 1
+            self.stats.by_route[route] += 1
+            try:
+                response = await self._http.request(
+                    method,
+                    f"{self._auth.api_domain}{path}",
+                    headers={**headers, "Authorization": f"Zoho-oauthtoken {token.value}"},
+                    timeout=self._settings.timeout_s,
+                    **options,
+                )
+            except httpx.TransportError as exc:
+                lost = from_transport_error(exc, idempotent=idempotent)
+                lost.__cause__ = exc
+                return None, lost, token
+        err = classify(response)
+        if not isinstance(err, RetriableError):
+            self.stats.credits += credits
+        return response, err, token
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        route: str,
+        credits: int = 1,
+        idempotent: bool = True,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send with auth, the concurrency cap and retries; return a non-error answer or raise."""
+        options: dict[str, Any] = {}
+        if params is not None:
+            options["params"] = dict(params)
+        if json is not None:
+            options["json"] = json
+        refreshed = False
+        attempt = 0
+        while True:
+            response, err, token = await self._send(
+                method,
+                path,
+                route=route,
+                credits=credits,
+                idempotent=idempotent,
+                headers=headers or {},
+                options=options,
+            )
+            if err is None:
+                assert response is not None
+                return response
+            if isinstance(err, AuthError) and err.refreshable and not refreshed and token:
+                refreshed = True  # refresh once; a second refusal is fatal
+                await self._auth.refresh(stale=token)
+                continue
+            if isinstance(err, RetriableError) and attempt < self._settings.max_retries:
+                delay = self._backoff(attempt)
+                attempt += 1
+                self.stats.retries += 1
+                log.warning("Zoho %s: %s; retry %d in %.2fs", route, err, attempt, delay)
+                await self._sleep(delay)
+                continue
+            if isinstance(err, AuthError) and err.refreshable:
+                raise AuthError(
+                    f"Zoho refused a freshly minted access token ({err.code}): check the org, "
+                    "the data centre (zoho.api_domain) and the scopes of zoho.refresh_token",
+                    code=err.code,
+                    status=err.status,
+                    details=err.details,
+                )
+            raise err
+
+    def _json(self, response: httpx.Response) -> Mapping[str, Any]:
+        body = response_json(response)
+        if not isinstance(body, Mapping):
+            raise FatalError(
+                "Zoho answered without a JSON object",
+                code="BAD_ANSWER",
+                status=response.status_code,
+            )
+        return body
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def _write_body(self, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        body: dict[str, Any] = {"data": [dict(r) for r in records]}
+        if not self._settings.trigger_workflows:
+            body["trigger"] = []  # left out, Zoho would run the org's workflows
+        return body
+
+    def _items(self, response: httpx.Response, expected: int) -> list[Mapping[str, Any]]:
+        data = self._json(response).get("data")
+        if not isinstance(data, list) or len(data) != expected:
+            got = len(data) if isinstance(data, list) else "no"
+            raise FatalError(
+                f"Zoho answered {got} results for {expected} records",
+                code="BAD_ANSWER",
+                status=response.status_code,
+            )
+        return [item if isinstance(item, Mapping) else {} for item in data]
+
+    @staticmethod
+    def _result(item: Mapping[str, Any], sync_key_field: str | None) -> RecordResult:
+        raw = item.get("details")
+        details: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        err = classify(item)
+        if err is None:
+            rid = details.get("id")
+            return RecordResult(
+                True, str(rid) if rid else None, str(item.get("code", "SUCCESS")),
+                str(item.get("message", "")), details,
+            )  # fmt: skip
+        if (
+            err.code == "DUPLICATE_DATA"
+            and sync_key_field
+            and details.get("api_name") == sync_key_field
+        ):
+            dup = details.get("duplicate_record")
+            dup_id = dup.get("id") if isinstance(dup, Mapping) else None
+            if dup_id:
+                return RecordResult(True, str(dup_id), err.code, err.message, details, True)
+        return RecordResult(False, None, err.code, err.message, err.details)
+
+    async def insert(
+        self,
+        module: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        sync_key_field: str = "rs_sync_key",
+    ) -> list[RecordResult]:
+        """Insert records (≤100 per call, batches concurrent); one result per record, in order."""
+        api_name(module)
+        batches = _chunks(records, MAX_WRITE_BATCH)
+        done = await _all(self._insert_batch(module, b, sync_key_field) for b in batches)
+        return [r for batch in done for r in batch]
+
+    async def _insert_batch(
+        self, module: str, batch: Sequence[Mapping[str, Any]], key_field: str
+    ) -> list[RecordResult]:
+        results: list[RecordResult | None] = [None] * len(batch)
+        pending = list(range(len(batch)))
+        lost = ""
+        # Each lost answer is resolved by a lookup; the re-send of what is missing may be lost too.
+        for _ in range(self._settings.max_retries + 1):
+            subset = [batch[i] for i in pending]
+            try:
+                response = await self._request(
+                    "POST",
+                    f"/crm/v8/{module}",
+                    route="POST /crm/v8/{module}",
+                    credits=write_credits(len(subset)),
+                    idempotent=False,
+                    json=self._write_body(subset),
+                )
+            except OutcomeUnknown as exc:
+                lost = str(exc)
+                pending = await self._resolve_lost(module, batch, pending, key_field, results, lost)
+                if not pending:
+                    break
+                continue
+            for i, item in zip(pending, self._items(response, len(subset)), strict=True):
+                results[i] = self._result(item, key_field)
+            pending = []
+            break
+        return [
+            r or RecordResult(False, None, "OUTCOME_UNKNOWN", f"answer lost: {lost}", {})
+            for r in results
+        ]
+
+    async def _resolve_lost(
+        self,
+        module: str,
+        batch: Sequence[Mapping[str, Any]],
+        pending: list[int],
+        key_field: str,
+        results: list[RecordResult | None],
+        why: str,
+    ) -> list[int]:
+        """Fill in the records a lost insert did write; return those still to send."""
+        keys = {i: str(batch[i][key_field]) for i in pending if batch[i].get(key_field)}
+        for i in pending:
+            if i not in keys:  # without a key, re-sending could duplicate: report, do not guess
+                results[i] = RecordResult(False, None, "OUTCOME_UNKNOWN", why, {})
+        found = await self.find_by_sync_keys(module, list(keys.values()), field=key_field)
+        missing = []
+        for i, key in keys.items():
+            if key in found:
+                results[i] = RecordResult(
+                    True, found[key], "SUCCESS", "written; found by its sync key after a lost answer",
+                    {"id": found[key], "api_name": key_field}, True,
+                )  # fmt: skip
+            else:
+                missing.append(i)
+        log.warning(
+            "Zoho insert into %s: answer lost; %d of %d found by sync key, re-sending %d",
+            module, len(keys) - len(missing), len(pending), len(missing),
+        )  # fmt: skip
+        return missing
+
+    async def update(self, module: str, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+        """Update records (each has ``id``); ≤100 per call; one result per record, in order."""
+        api_name(module)
+        for rec in records:
+            valid_id(str(rec.get("id", "")))
+        batches = _chunks(records, MAX_WRITE_BATCH)
+        done = await _all(self._update_batch(module, b) for b in batches)
+        return [r for batch in done for r in batch]
+
+    async def _update_batch(
+        self, module: str, batch: Sequence[Mapping[str, Any]]
+    ) -> list[RecordResult]:
+        # Setting the same values twice is harmless: an update is retried like a read.
+        response = await self._request(
+            "PUT",
+            f"/crm/v8/{module}",
+            route="PUT /crm/v8/{module}",
+            credits=write_credits(len(batch)),
+            json=self._write_body(batch),
+        )
+        return [self._result(item, None) for item in self._items(response, len(batch))]
+
+    async def convert_lead(
+        self, lead_id: str, *, deal: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Convert a lead; returns Zoho's ``details`` (``Contacts``, ``Deals``, ``Accounts`` ids).
+
+        Raises :class:`RecordRejected` with Zoho's code when Zoho refuses this lead, and
+        :class:`OutcomeUnknown` when the answer was lost (re-read the lead's ``Converted__s``).
+        """
+        valid_id(lead_id)
+        item: dict[str, Any] = {"Deals": dict(deal)} if deal else {}
+        response = await self._request(
+            "POST",
+            f"/crm/v8/Leads/{lead_id}/actions/convert",
+            route="POST /crm/v8/Leads/{id}/actions/convert",
+            idempotent=False,
+            json={"data": [item]},
+        )
+        (answer,) = self._items(response, 1)
+        err = classify(answer)
+        if err is not None:
+            raise err
+        details = answer.get("details")
+        return dict(details) if isinstance(details, Mapping) else {}
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def coql(self, query: str) -> tuple[list[dict[str, Any]], bool]:
+        """One page of a COQL query (build it with :mod:`tasks.zoho.coql`): rows, more_records."""
+        response = await self._request(
+            "POST",
+            "/crm/v8/coql",
+            route="POST /crm/v8/coql",
+            credits=coql_credits(limit_of(query)),
+            json={"select_query": query},
+        )
+        if response.status_code == 204:
+            return [], False
+        body = self._json(response)
+        info = body.get("info")
+        more = bool(info.get("more_records")) if isinstance(info, Mapping) else False
+        return [dict(row) for row in body.get("data") or []], more
+
+    async def coql_all(
+        self,
+        module: str,
+        fields: Sequence[str],
+        where: Condition,
+        *,
+        order_by: str | None = None,
+        page_size: int = MAX_LIMIT,
+    ) -> list[dict[str, Any]]:
+        """Every row of a query, paging with ``offset`` (COQL reaches 100,000 rows at most)."""
+        rows: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            if offset + page_size > MAX_ROWS:
+                raise FatalError(
+                    f"COQL query on {module} matches more than {MAX_ROWS} rows: narrow it",
+                    code="LIMIT_EXCEEDED",
+                )
+            query = select(module, fields, where, order_by=order_by, limit=page_size, offset=offset)
+            page, more = await self.coql(query)
+            rows.extend(page)
+            if not more or not page:
+                return rows
+            offset += page_size
+
+    async def find_by_sync_keys(
+        self, module: str, keys: Iterable[str], *, field: str = "rs_sync_key"
+    ) -> dict[str, str]:
+        """``{sync key: record id}`` for the keys that exist (COQL ``in``, ≤50 per query)."""
+        unique = sorted(set(keys))
+        if not unique:
+            return {}
+        queries = [in_(field, [sync_key(k) for k in chunk]) for chunk in _chunks(unique, MAX_IN)]
+        pages = await _all(
+            self.coql_all(module, ["id", field], where, page_size=200) for where in queries
+        )
+        return {str(row[field]): str(row["id"]) for rows in pages for row in rows if row.get(field)}
+
+    async def _pages(
+        self,
+        path: str,
+        *,
+        route: str,
+        key: str,
+        params: Mapping[str, Any],
+        headers: Mapping[str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """GET every page: ``page`` while it reaches, then ``page_token``; 204/304 end it."""
+        out: list[dict[str, Any]] = []
+        page, token = 1, None
+        while True:
+            q: dict[str, Any] = {**params, "per_page": params.get("per_page", PER_PAGE)}
+            if token is not None:
+                q["page_token"] = token
+            else:
+                q["page"] = page
+            response = await self._request("GET", path, route=route, params=q, headers=headers)
+            if response.status_code in (204, 304):
+                return out
+            body = self._json(response)
+            items = body.get(key) or []
+            out.extend(dict(i) for i in items)
+            info = body.get("info")
+            info = info if isinstance(info, Mapping) else {}
+            if not info.get("more_records") or not items or (limit and len(out) >= limit):
+                return out[:limit] if limit else out
+            next_token = info.get("next_page_token")
+            if token is not None or (next_token and (page + 1) * int(q["per_page"]) > PAGE_LIMIT):
+                if not next_token:
+                    raise FatalError(
+                        f"Zoho answered more_records without next_page_token on {route}",
+                        code="BAD_ANSWER",
+                    )
+                token = str(next_token)
+            page += 1
+
+    async def list_records(
+        self,
+        module: str,
+        fields: Sequence[str],
+        *,
+        modified_since: datetime | None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Records (only ``fields``), oldest change first; since ``modified_since`` when given."""
+        names = ",".join(api_name(f) for f in fields)
+        return await self._pages(
+            f"/crm/v8/{api_name(module)}",
+            route="GET /crm/v8/{module}",
+            key="data",
+            params={
+                "fields": names,
+                "sort_by": "Modified_Time",
+                "sort_order": "asc",
+                "per_page": min(PER_PAGE, limit or PER_PAGE),
+            },
+            headers=_since_header(modified_since),
+            limit=limit,
+        )
+
+    async def deleted_ids(self, module: str, *, since: datetime | None) -> list[str]:
+        """Ids of records deleted (recycle bin and permanently) since ``since``."""
+        rows = await self._pages(
+            f"/crm/v8/{api_name(module)}/deleted",
+            route="GET /crm/v8/{module}/deleted",
+            key="data",
+            params={"type": "all"},
+            headers=_since_header(since),
+        )
+        return [str(r["id"]) for r in rows if r.get("id")]
+
+    async def users(self, *, active_only: bool = True) -> list[dict[str, Any]]:
+        return await self._pages(
+            "/crm/v8/users",
+            route="GET /crm/v8/users",
+            key="users",
+            params={"type": "ActiveUsers" if active_only else "AllUsers"},
+        )
+
+    async def roles(self) -> list[dict[str, Any]]:
+        response = await self._request(
+            "GET", "/crm/v8/settings/roles", route="GET /crm/v8/settings/roles"
+        )
+        if response.status_code == 204:
+            return []
+        return [dict(r) for r in self._json(response).get("roles") or []]
+
+    async def fields(self, module: str) -> list[dict[str, Any]]:
+        response = await self._request(
+            "GET",
+            "/crm/v8/settings/fields",
+            route="GET /crm/v8/settings/fields",
+            params={"module": api_name(module)},
+        )
+        if response.status_code == 204:
+            return []
+        return [dict(f) for f in self._json(response).get("fields") or []]
+
+    async def search_phone(self, module: str, phone: str) -> list[dict[str, Any]]:
+        """Zoho's phone search (exact match on its phone fields); 204 → []. Index lag applies."""
+        value = valid_phone(phone)
+        log.debug("Zoho phone search in %s for %s", module, mask_phone(value))
+        return await self._pages(
+            f"/crm/v8/{api_name(module)}/search",
+            route="GET /crm/v8/{module}/search",
+            key="data",
+            params={"phone": value},
+        )
