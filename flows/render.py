@@ -1,0 +1,79 @@
+"""Terminal output of a sync run's summary (rich tables). No phone numbers are printed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+ROW_NAMES = {
+    "1": "in · answered · new · mapped",
+    "2": "in · answered · new · unmapped",
+    "3": "in · answered · existing · E = R",
+    "4": "in · answered · existing · E ≠ R",
+    "5": "in · answered · existing · unmapped",
+    "6": "in · missed · new",
+    "7": "in · missed · existing",
+    "8": "in · voicemail · new",
+    "9": "in · voicemail · existing",
+    "10": "out · answered · new",
+    "11": "out · answered · existing · mapped",
+    "12": "out · answered · existing · unmapped",
+    "13": "out · not answered",
+}
+
+
+def _table(title: str, header: tuple[str, str], rows: Mapping[str, Any]) -> Table:
+    table = Table(title=title, title_justify="left", show_edge=False)
+    table.add_column(header[0])
+    table.add_column(header[1], justify="right")
+    for key, value in rows.items():
+        table.add_row(str(key), str(value))
+    return table
+
+
+def print_summary(result: Mapping[str, Any], console: Console | None = None) -> None:
+    out = console or Console()
+    out.print(
+        f"[bold]Window[/bold] {result['window_start']} → {result['window_end']}: "
+        f"{result['rows_read']} rows read, {result['new_calls']} new, "
+        f"{result['changed_calls']} changed"
+    )
+    if result.get("by_row"):
+        rows = {
+            f"{k:>2}  {ROW_NAMES.get(k, '')}": v
+            for k, v in sorted(result["by_row"].items(), key=lambda kv: int(kv[0]))
+        }
+        out.print(_table("Calls by scenario row", ("row", "calls"), rows))
+    if result.get("by_status"):
+        out.print(
+            _table(
+                "Calls by status", ("status", "calls"), dict(sorted(result["by_status"].items()))
+            )
+        )
+    if result.get("by_reason"):
+        out.print(_table("Reasons", ("reason", "calls"), dict(sorted(result["by_reason"].items()))))
+    if result.get("writes"):
+        out.print(
+            _table(
+                "Zoho writes",
+                ("module/op/status", "records"),
+                dict(sorted(result["writes"].items())),
+            )
+        )
+    out.print(
+        f"Zoho API: {result.get('zoho_requests', 0)} requests, {result.get('zoho_credits', 0)} credits"
+    )
+    failures = result.get("failures") or []
+    if failures:
+        out.print(
+            f"[yellow]{len(failures)} records rejected by Zoho[/yellow] (kept in the ledger):"
+        )
+        for f in failures[:10]:
+            out.print(f"  {f['sync_key']}: {f['code']} {f['message']}")
+    if result.get("data_docs"):
+        out.print(f"Great Expectations Data Docs: {result['data_docs']}")
+    if result.get("duckdb_path"):
+        out.print(f"DuckDB reports: {result['duckdb_path']}")

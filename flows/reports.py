@@ -1,0 +1,99 @@
+"""The reports flow and ``callsync report``.
+
+The flow pulls back from Zoho what happened to the records callsync touched (lead status and
+conversion, converted contact and deal, deal stage, amount and closing, owner changes) through the
+phone index's incremental refresh, lands the DuckDB tables and views, and publishes the
+conversion table as a Prefect table artifact.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_table_artifact
+from rich.console import Console
+
+from flows.context import open_context
+from flows.timeparse import parse_when
+from models.settings import Settings, load_settings
+from tasks import steps
+from tasks.reporting.land import land_reports
+from tasks.reporting.render import load_report, render_terminal, to_csv, to_html, to_json
+
+
+def land(settings: Settings, engine: Any) -> None:
+    land_reports(
+        engine,
+        Path(settings.store.duckdb_path),
+        company_timezone=settings.scenario.company_timezone,
+    )
+
+
+async def publish_conversion_table(settings: Settings) -> list[dict[str, Any]]:
+    report = load_report(Path(settings.store.duckdb_path), date_from=None, date_to=None)
+    rows = [dict(r) for r in report.conversion_by_source]
+    await acreate_table_artifact(
+        key="callsync-conversion-by-source",
+        table=json.loads(json.dumps(rows, default=str)),
+        description="Call-to-lead conversion by UTM source, medium and campaign",
+    )
+    return rows
+
+
+@flow(name="callsync-reports", log_prints=False)
+async def refresh_reports(config: str | None = None) -> dict[str, Any]:
+    """Pull conversions and deal outcomes back from Zoho, then rebuild the DuckDB reports."""
+    log = get_run_logger()
+    settings = load_settings(config)
+    async with open_context(settings) as ctx:
+        users, top = await steps.load_zoho_users(ctx.zoho, settings)
+        crm = await steps.refresh_phone_index(ctx.zoho, ctx.store, settings, users, top)
+        land(settings, ctx.store.engine)
+    rows = await publish_conversion_table(settings)
+    log.info(
+        "Reports rebuilt in %s (%d CRM records indexed, %d source rows)",
+        settings.store.duckdb_path,
+        crm.index_size,
+        len(rows),
+    )
+    return {"duckdb_path": settings.store.duckdb_path, "sources": len(rows)}
+
+
+def print_report(
+    *,
+    config: Path | None,
+    date_from: str | None,
+    date_to: str | None,
+    fmt: str,
+    html: Path | None,
+    refresh: bool,
+) -> None:
+    import asyncio
+
+    settings = load_settings(config)
+    if refresh:
+        asyncio.run(refresh_reports(config=str(config) if config else None))
+    path = Path(settings.store.duckdb_path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no reports at {path}: run `callsync sync` (or `callsync demo`) first"
+        )
+    tz = settings.scenario.company_timezone
+    report = load_report(
+        path,
+        date_from=parse_when(date_from, tz) if date_from else None,
+        date_to=parse_when(date_to, tz, end=True) if date_to else None,
+    )
+    console = Console()
+    if fmt == "json":
+        console.out(to_json(report), highlight=False)
+    elif fmt == "csv":
+        console.out(to_csv(report), highlight=False)
+    else:
+        render_terminal(report, console)
+    if html is not None:
+        html.write_text(to_html(report), encoding="utf-8")
+        console.print(f"HTML report written to {html}")
