@@ -1,0 +1,454 @@
+"""Calls in the state store: ingest of raw rows, the work set, statuses, quarantine and requeue.
+
+Status transitions (SPEC sections 9 and 10)::
+
+    new row ─────────────────────────────> pending
+    changed row, call pending / deferred / quarantined / skipped / failed ──> pending
+    changed row, call synced ──> synced (raw row updated; a new recording is reported)
+    unchanged row ──> no change
+    record_unprocessable ──> quarantined | skipped | deferred
+    quarantine_calls ──> quarantined
+    record_calls: plan planned ──> pending, skipped ──> skipped, deferred ──> deferred
+    finish_calls ──> synced | failed
+    requeue: quarantined | failed ──> pending
+
+A ``synced`` call is never moved back by a planner or a validation step: its records exist in
+Zoho. Only new data (a changed row) or ``finish_calls`` changes what happened to it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from models.call import Call, Unprocessable
+from models.plan import CallPlan, CallStatus, PlanStatus, Reason
+from models.tables import CallRecord, QuarantineRecord, WriteRecord
+from tasks.store.base import StoreBase, chunks, unique
+from tasks.store.results import CallCount, IngestResult, RequeueResult
+from tasks.store.rows import call_id, fingerprint, recording_changed, to_json
+
+log = logging.getLogger(__name__)
+
+WORK_STATUSES = (CallStatus.PENDING.value, CallStatus.DEFERRED.value)
+REQUEUE_STATUSES = (CallStatus.QUARANTINED.value, CallStatus.FAILED.value)
+UNPROCESSABLE_STATUSES = frozenset(
+    {CallStatus.QUARANTINED.value, CallStatus.SKIPPED.value, CallStatus.DEFERRED.value}
+)
+_PLAN_TO_CALL = {
+    PlanStatus.PLANNED: CallStatus.PENDING,
+    PlanStatus.SKIPPED: CallStatus.SKIPPED,
+    PlanStatus.DEFERRED: CallStatus.DEFERRED,
+}
+
+
+def _load_calls(session: Session, uniqueids: Iterable[str]) -> dict[str, CallRecord]:
+    found: dict[str, CallRecord] = {}
+    for batch in chunks(unique(list(uniqueids))):
+        rows = session.exec(select(CallRecord).where(col(CallRecord.uniqueid).in_(batch)))
+        found.update((rec.uniqueid, rec) for rec in rows)
+    return found
+
+
+def _new_call(uid: str, raw: Mapping[str, Any], now: datetime, run_id: str | None) -> CallRecord:
+    data = dict(raw)
+    return CallRecord(
+        uniqueid=uid,
+        status=CallStatus.PENDING.value,
+        fingerprint=fingerprint(data),
+        raw_json=to_json(data),
+        first_seen_at=now,
+        updated_at=now,
+        run_id=run_id,
+    )
+
+
+def _quarantine(
+    session: Session,
+    *,
+    row_hash: str,
+    uniqueid: str | None,
+    reason: str,
+    detail: str,
+    raw_json: str,
+    now: datetime,
+) -> None:
+    """One open quarantine entry per raw row version: a repeat updates it, never duplicates."""
+    entry = session.get(QuarantineRecord, row_hash)
+    if entry is None:
+        session.add(
+            QuarantineRecord(
+                row_hash=row_hash,
+                uniqueid=uniqueid,
+                reason=reason,
+                detail=detail,
+                raw_json=raw_json,
+                created_at=now,
+            )
+        )
+        return
+    entry.reason = reason
+    entry.detail = detail
+    entry.requeued_at = None
+    session.add(entry)
+
+
+def _close_quarantine(session: Session, uniqueids: Sequence[str], now: datetime) -> None:
+    for batch in chunks(uniqueids):
+        entries = session.exec(
+            select(QuarantineRecord).where(
+                col(QuarantineRecord.uniqueid).in_(batch),
+                col(QuarantineRecord.requeued_at).is_(None),
+            )
+        )
+        for entry in entries:
+            entry.requeued_at = now
+            session.add(entry)
+
+
+def _apply_call(rec: CallRecord, call: Call) -> None:
+    rec.started_at = call.started_at
+    rec.ended_at = call.ended_at
+    rec.call_type = call.call_type
+    rec.direction = call.direction.value
+    rec.outcome = call.outcome.value
+    rec.disposition = call.disposition
+    rec.duration = call.duration
+    rec.billsec = call.billsec
+    rec.client_e164 = call.client.e164
+    rec.phone_key = call.client.key
+    rec.employee_label = call.employee_label
+    rec.recording_url = call.recording_url
+    rec.utm_source = call.utm.source
+    rec.utm_medium = call.utm.medium
+    rec.utm_campaign = call.utm.campaign
+    rec.utm_term = call.utm.term
+    rec.utm_content = call.utm.content
+    rec.client_id = call.utm.client_id
+
+
+def _apply_plan(rec: CallRecord, plan: CallPlan) -> None:
+    rec.scenario_row = plan.row
+    rec.client_status = plan.client_status
+    rec.ambiguous = plan.ambiguous
+    rec.employee_user_id = plan.employee_user_id
+    rec.attached_module = plan.attachment.module if plan.attachment else None
+    rec.attached_id = plan.attachment.id if plan.attachment else None
+    rec.attempts += 1
+    if rec.status == CallStatus.SYNCED.value:
+        return
+    rec.status = _PLAN_TO_CALL[plan.status].value
+    rec.reason = plan.reason
+    rec.detail = None
+
+
+class CallsMixin(StoreBase):
+    """The ``calls`` and ``quarantine`` tables."""
+
+    def ingest(self, rows: Sequence[Mapping[str, Any]], *, run_id: str) -> IngestResult:
+        """Keep every raw row (see the transitions in the module docstring)."""
+        now = self._now()
+        keyed: list[tuple[str, dict[str, Any], str]] = []
+        missing: list[tuple[dict[str, Any], str]] = []
+        for row in rows:
+            data = dict(row)
+            uid = call_id(data)
+            if uid is None:
+                missing.append((data, fingerprint(data)))
+            else:
+                keyed.append((uid, data, fingerprint(data)))
+
+        new = changed = unchanged = 0
+        updates: list[str] = []
+        reopened: list[str] = []
+        with self._tx() as session:
+            calls = _load_calls(session, (uid for uid, _, _ in keyed))
+            for uid, data, fp in keyed:
+                rec = calls.get(uid)
+                if rec is None:
+                    rec = _new_call(uid, data, now, run_id)
+                    calls[uid] = rec
+                    session.add(rec)
+                    new += 1
+                    continue
+                if rec.fingerprint == fp:
+                    unchanged += 1
+                    continue
+                changed += 1
+                if rec.status == CallStatus.SYNCED.value:
+                    if recording_changed(json.loads(rec.raw_json), data) and uid not in updates:
+                        updates.append(uid)
+                else:
+                    if rec.status == CallStatus.QUARANTINED.value:
+                        reopened.append(uid)
+                    rec.status = CallStatus.PENDING.value
+                    rec.reason = None
+                    rec.detail = None
+                rec.fingerprint = fp
+                rec.raw_json = to_json(data)
+                rec.updated_at = now
+                rec.run_id = run_id
+                session.add(rec)
+            # New data is the fix a quarantined call was waiting for: its entry is closed.
+            _close_quarantine(session, unique(reopened), now)
+            for data, fp in missing:
+                _quarantine(
+                    session,
+                    row_hash=fp,
+                    uniqueid=None,
+                    reason=Reason.MISSING_CALL_ID.value,
+                    detail="the row has no uniqueid",
+                    raw_json=to_json(data),
+                    now=now,
+                )
+                session.flush()
+        return IngestResult(
+            new=new,
+            changed=changed,
+            unchanged=unchanged,
+            quarantined=len(missing),
+            recording_updates=tuple(updates),
+        )
+
+    def work(self) -> list[dict[str, Any]]:
+        """Raw rows of the calls this run must (re)process: ``pending`` and ``deferred``.
+
+        Ordered by (``calldate``, ``uniqueid``). ``calldate`` is Ringostat's fixed-width local
+        ``YYYY-MM-DD HH:MM:SS`` text, so text order is time order (within the hour DST repeats
+        once a year, the parsed order decides in the planner).
+        """
+        with self._tx() as session:
+            recs = session.exec(
+                select(CallRecord).where(col(CallRecord.status).in_(WORK_STATUSES))
+            ).all()
+        rows = [json.loads(rec.raw_json) for rec in recs]
+        rows.sort(key=lambda row: (str(row.get("calldate") or ""), str(row.get("uniqueid"))))
+        return rows
+
+    def raw_row(self, uniqueid: str) -> dict[str, Any] | None:
+        with self._tx() as session:
+            rec = session.get(CallRecord, uniqueid)
+        return None if rec is None else dict(json.loads(rec.raw_json))
+
+    def call(self, uniqueid: str) -> CallRecord | None:
+        """The stored call (detached: reading it is safe, changing it changes nothing)."""
+        with self._tx() as session:
+            return session.get(CallRecord, uniqueid)
+
+    def record_unprocessable(self, items: Sequence[Unprocessable], *, run_id: str) -> None:
+        """Rows not turned into a Call: quarantined (also in the quarantine table), skipped or
+        deferred, with their reason. A row without ``uniqueid`` goes to quarantine only."""
+        now = self._now()
+        for item in items:
+            if item.status not in UNPROCESSABLE_STATUSES:
+                raise ValueError(
+                    f"unprocessable status must be one of {sorted(UNPROCESSABLE_STATUSES)}, got {item.status!r}"
+                )
+        with self._tx() as session:
+            calls = _load_calls(session, (i.uniqueid for i in items if i.uniqueid))
+            for item in items:
+                raw = dict(item.raw)
+                if not item.uniqueid:
+                    _quarantine(
+                        session,
+                        row_hash=fingerprint(raw),
+                        uniqueid=None,
+                        reason=item.reason,
+                        detail=item.detail,
+                        raw_json=to_json(raw),
+                        now=now,
+                    )
+                    session.flush()
+                    continue
+                rec = calls.get(item.uniqueid)
+                if rec is None:
+                    rec = calls[item.uniqueid] = _new_call(item.uniqueid, raw, now, run_id)
+                if rec.status == CallStatus.SYNCED.value:
+                    log.warning("call %s is synced: not marking it %s", rec.uniqueid, item.status)
+                    continue
+                rec.status = item.status
+                rec.reason = item.reason
+                rec.detail = item.detail
+                if item.started_at is not None:
+                    rec.started_at = item.started_at
+                rec.attempts += 1
+                rec.updated_at = now
+                rec.run_id = run_id
+                session.add(rec)
+                if item.status == CallStatus.QUARANTINED.value:
+                    _quarantine(
+                        session,
+                        row_hash=rec.fingerprint,
+                        uniqueid=rec.uniqueid,
+                        reason=item.reason,
+                        detail=item.detail,
+                        raw_json=rec.raw_json,
+                        now=now,
+                    )
+                    session.flush()
+
+    def quarantine_calls(self, failures: Mapping[str, tuple[str, str]], *, run_id: str) -> None:
+        """Quarantine stored calls: uniqueid -> (reason, detail), e.g. a failed expectation."""
+        now = self._now()
+        with self._tx() as session:
+            calls = _load_calls(session, failures)
+            unknown = sorted(set(failures) - set(calls))
+            if unknown:
+                raise ValueError(f"cannot quarantine calls the store does not hold: {unknown[:5]}")
+            for uid, (reason, detail) in failures.items():
+                rec = calls[uid]
+                if rec.status == CallStatus.SYNCED.value:
+                    log.warning("call %s is synced: not quarantining it (%s)", uid, reason)
+                    continue
+                rec.status = CallStatus.QUARANTINED.value
+                rec.reason = reason
+                rec.detail = detail
+                rec.updated_at = now
+                rec.run_id = run_id
+                session.add(rec)
+                _quarantine(
+                    session,
+                    row_hash=rec.fingerprint,
+                    uniqueid=uid,
+                    reason=reason,
+                    detail=detail,
+                    raw_json=rec.raw_json,
+                    now=now,
+                )
+                session.flush()
+
+    def record_calls(
+        self, calls: Sequence[Call], plans: Sequence[CallPlan], *, run_id: str
+    ) -> None:
+        """Store the parsed fields of ``calls`` and the planner's decision for each ``plans``.
+
+        A planned call stays ``pending`` until :meth:`finish_calls`; skipped and deferred calls
+        take that status with the plan's reason.
+        """
+        now = self._now()
+        by_call = {c.uniqueid: c for c in calls}
+        by_plan = {p.uniqueid: p for p in plans}
+        uids = unique([*by_call, *by_plan])
+        with self._tx() as session:
+            recs = _load_calls(session, uids)
+            for uid in uids:
+                call = by_call.get(uid)
+                plan = by_plan.get(uid)
+                rec = recs.get(uid)
+                if rec is None:
+                    if call is None:
+                        raise ValueError(f"a plan for call {uid}, which the store does not hold")
+                    rec = _new_call(uid, call.raw, now, run_id)
+                if call is not None:
+                    _apply_call(rec, call)
+                if plan is not None:
+                    _apply_plan(rec, plan)
+                rec.updated_at = now
+                rec.run_id = run_id
+                session.add(rec)
+
+    def record_attachments(self, attached: Mapping[str, str]) -> None:
+        """uniqueid -> Zoho id of the lead a call was attached to, once that lead exists."""
+        now = self._now()
+        with self._tx() as session:
+            for uid, rec in _load_calls(session, attached).items():
+                if rec.attached_id is None:
+                    rec.attached_id = attached[uid]
+                    rec.updated_at = now
+                    session.add(rec)
+
+    def finish_calls(self, statuses: Mapping[str, tuple[CallStatus, str | None]]) -> None:
+        """Final statuses after the writes: ``synced`` (sets ``synced_at``) or ``failed`` with
+        the first error code as reason and that write's message as detail."""
+        now = self._now()
+        with self._tx() as session:
+            recs = _load_calls(session, statuses)
+            unknown = sorted(set(statuses) - set(recs))
+            if unknown:
+                raise ValueError(f"cannot finish calls the store does not hold: {unknown[:5]}")
+            problems = self._write_problems(
+                session, [uid for uid, (st, _) in statuses.items() if st != CallStatus.SYNCED]
+            )
+            for uid, (status, reason) in statuses.items():
+                rec = recs[uid]
+                rec.status = CallStatus(status).value
+                rec.reason = reason
+                rec.updated_at = now
+                if rec.status == CallStatus.SYNCED.value:
+                    rec.synced_at = now
+                    rec.detail = None
+                else:
+                    rec.detail = next(
+                        (text for code, text in problems.get(uid, []) if code == reason),
+                        None,
+                    )
+                session.add(rec)
+
+    @staticmethod
+    def _write_problems(
+        session: Session, uniqueids: Sequence[str]
+    ) -> dict[str, list[tuple[str | None, str]]]:
+        found: dict[str, list[tuple[str | None, str]]] = {}
+        for batch in chunks(uniqueids):
+            writes = session.exec(
+                select(WriteRecord)
+                .where(
+                    col(WriteRecord.uniqueid).in_(batch),
+                    col(WriteRecord.status).in_(("failed", "blocked")),
+                )
+                .order_by(col(WriteRecord.sync_key))
+            )
+            for w in writes:
+                text = f"{w.sync_key}: {w.error_message or w.error_code}"
+                found.setdefault(w.uniqueid, []).append((w.error_code, text))
+        return found
+
+    def requeue(self, *, reason: str | None = None) -> RequeueResult:
+        """Quarantined and failed calls (only those with ``reason`` if given) back to pending."""
+        now = self._now()
+        with self._tx() as session:
+            query = select(CallRecord).where(col(CallRecord.status).in_(REQUEUE_STATUSES))
+            if reason is not None:
+                query = query.where(CallRecord.reason == reason)
+            recs = session.exec(query).all()
+            for rec in recs:
+                rec.status = CallStatus.PENDING.value
+                rec.reason = None
+                rec.detail = None
+                rec.updated_at = now
+                session.add(rec)
+            requeued = {rec.uniqueid for rec in recs}
+
+            entries_query = select(QuarantineRecord).where(
+                col(QuarantineRecord.requeued_at).is_(None)
+            )
+            if reason is not None:
+                entries_query = entries_query.where(QuarantineRecord.reason == reason)
+            without_id = 0
+            for entry in session.exec(entries_query):
+                if entry.uniqueid is None:
+                    without_id += 1
+                elif entry.uniqueid in requeued:
+                    entry.requeued_at = now
+                    session.add(entry)
+        return RequeueResult(requeued=len(requeued), without_call_id=without_id)
+
+    def call_counts(self, run_id: str | None = None) -> list[CallCount]:
+        """How many calls per (status, reason, scenario row); only those a run touched last
+        when ``run_id`` is given."""
+        query = select(
+            CallRecord.status, CallRecord.reason, CallRecord.scenario_row, func.count()
+        ).group_by(col(CallRecord.status), col(CallRecord.reason), col(CallRecord.scenario_row))
+        if run_id is not None:
+            query = query.where(CallRecord.run_id == run_id)
+        with self._tx() as session:
+            rows = session.exec(query).all()
+        counts = [CallCount(status, reason, row, int(n)) for status, reason, row, n in rows]
+        counts.sort(key=lambda c: (c.status, c.reason or "", c.scenario_row or 0))
+        return counts

@@ -1,0 +1,67 @@
+"""Opening the state store's database: SQLite by default, any SQLAlchemy URL in production.
+
+SQLite needs three things a server database does not:
+
+- a file database's parent folder may not exist yet (``sqlite:///.callsync/state.db``): create it;
+- WAL journaling and a busy timeout, so a report reading the file does not block a sync run and
+  two writers wait for each other instead of failing with "database is locked";
+- ``BEGIN IMMEDIATE`` instead of the sqlite3 driver's legacy transaction control, which starts a
+  transaction only at the first INSERT/UPDATE: a read-modify-write (ingest, the ledger) would
+  otherwise read outside the transaction and could lose a concurrent writer's update.
+
+An in-memory database (``sqlite://``) lives as long as its one connection, so it gets a
+:class:`~sqlalchemy.pool.StaticPool` (every session shares that connection).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+from sqlmodel import create_engine
+
+BUSY_TIMEOUT_S = 30.0
+"""How long a SQLite writer waits for another one before giving up."""
+
+
+def _in_memory(database: str | None) -> bool:
+    return database in (None, "", ":memory:") or (database or "").startswith("file::memory:")
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and immediate transactions."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+
+    memory = _in_memory(parsed.database)
+    kwargs: dict[str, Any] = {
+        "connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_S},
+    }
+    if memory:
+        kwargs["poolclass"] = StaticPool
+    else:
+        Path(str(parsed.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Take transaction control away from the driver (see the module docstring).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            if not memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

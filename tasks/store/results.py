@@ -1,0 +1,82 @@
+"""What the store's methods answer, and what the writer tells the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from models.plan import Reason
+
+WriteStatus = Literal["pending", "success", "failed", "blocked"]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """Counts of one :meth:`Store.ingest` batch.
+
+    ``quarantined`` counts the rows of this batch that had no ``uniqueid`` (each is kept once in
+    the quarantine table, keyed by its hash). ``recording_updates`` lists the already-synced calls
+    whose recording URL appeared or changed: their tasks' descriptions need an update.
+    """
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    recording_updates: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return self.new + self.changed + self.unchanged + self.quarantined
+
+
+@dataclass(frozen=True, slots=True)
+class RequeueResult:
+    """``requeued`` calls went back to ``pending``; quarantined rows without a ``uniqueid``
+    cannot be requeued (there is no call to reprocess): ``without_call_id`` says how many."""
+
+    requeued: int
+    without_call_id: int
+
+    def describe(self) -> str:
+        """One line for the command line."""
+        text = f"{self.requeued} call(s) back in line for the next sync"
+        if self.without_call_id:
+            text += (
+                f"; {self.without_call_id} quarantined row(s) without a uniqueid cannot be"
+                " requeued (fix them at the source)"
+            )
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """The result of one ledger write, as :meth:`Store.record_results` takes it."""
+
+    sync_key: str
+    status: Literal["success", "failed", "blocked"]
+    zoho_id: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def success(cls, sync_key: str, zoho_id: str) -> WriteOutcome:
+        return cls(sync_key, "success", zoho_id=zoho_id)
+
+    @classmethod
+    def failed(cls, sync_key: str, code: str, message: str) -> WriteOutcome:
+        return cls(sync_key, "failed", code=code, message=message)
+
+    @classmethod
+    def blocked(cls, sync_key: str, message: str) -> WriteOutcome:
+        return cls(sync_key, "blocked", code=Reason.DEPENDENCY_FAILED.value, message=message)
+
+
+@dataclass(frozen=True, slots=True)
+class CallCount:
+    """One line of :meth:`Store.call_counts`."""
+
+    status: str
+    reason: str | None
+    scenario_row: int | None
+    count: int

@@ -1,0 +1,51 @@
+"""Raw Ringostat rows as the store keeps them: canonical JSON and a stable fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+RECORDING_FIELDS = ("recording", "recording_wav")
+
+
+def to_json(value: Any) -> str:
+    """Canonical JSON: sorted keys, no spaces, non-JSON values (datetimes, decimals) as text."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def fingerprint(row: Mapping[str, Any]) -> str:
+    """A stable hash of a row: equal rows hash equal whatever their key order."""
+    return hashlib.sha256(to_json(dict(row)).encode()).hexdigest()
+
+
+def call_id(row: Mapping[str, Any]) -> str | None:
+    """The row's ``uniqueid``, or None when it is missing or blank."""
+    value = row.get("uniqueid")
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def recordings(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """The non-empty recording URLs of a row, in :data:`RECORDING_FIELDS` order."""
+    found = []
+    for name in RECORDING_FIELDS:
+        value = row.get(name)
+        if value is not None and str(value).strip():
+            found.append(str(value).strip())
+    return tuple(found)
+
+
+def recording_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """A recording URL appeared or changed (one that disappeared is not news to a manager)."""
+    before = {name: old.get(name) for name in RECORDING_FIELDS}
+    for name in RECORDING_FIELDS:
+        value = new.get(name)
+        if value is None or not str(value).strip():
+            continue
+        if str(value).strip() != str(before[name] or "").strip():
+            return True
+    return False

@@ -1,0 +1,230 @@
+"""Cursors, the persisted phone index, and runs.
+
+Cursors only move forward (a rerun of an old window must not rewind the ingest cursor) and only
+take aware datetimes. The phone index keeps one row per CRM record with its phones as JSON; its
+per-module ``Modified_Time`` watermarks are cursors named ``crm:<Module>``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, cast
+
+from sqlmodel import Session, col, select
+
+from models.call import Phone
+from models.crm import CrmModule, CrmRecord
+from models.tables import CrmIndexRecord, CursorRecord, RunRecord
+from tasks.store.base import StoreBase, chunks, require_aware
+from tasks.store.rows import to_json
+
+INDEX_CURSOR_PREFIX = "crm:"
+
+
+def index_cursor(module: str) -> str:
+    return f"{INDEX_CURSOR_PREFIX}{module}"
+
+
+def _advance(session: Session, name: str, position: datetime, now: datetime) -> datetime:
+    position = require_aware(position, f"cursor {name!r}")
+    rec = session.get(CursorRecord, name)
+    if rec is None:
+        session.add(CursorRecord(name=name, position=position, updated_at=now))
+        return position
+    if position <= rec.position:
+        return rec.position
+    rec.position = position
+    rec.updated_at = now
+    session.add(rec)
+    return position
+
+
+def _phones_json(phones: Iterable[Phone]) -> str:
+    return to_json(
+        [
+            {
+                "raw": p.raw,
+                "e164": p.e164,
+                "key": p.key,
+                "country_code": p.country_code,
+                "valid": p.valid,
+            }
+            for p in phones
+        ]
+    )
+
+
+def _phones(text: str) -> tuple[Phone, ...]:
+    items: list[dict[str, Any]] = json.loads(text or "[]")
+    return tuple(
+        Phone(
+            raw=str(p["raw"]),
+            e164=str(p["e164"]),
+            key=str(p["key"]),
+            country_code=p.get("country_code"),
+            valid=bool(p.get("valid")),
+        )
+        for p in items
+    )
+
+
+def _fill(row: CrmIndexRecord, rec: CrmRecord) -> None:
+    row.owner_id = rec.owner_id
+    row.modified_time = rec.modified_time
+    row.phones_json = _phones_json(rec.phones)
+    keys = sorted({p.key for p in rec.phones})
+    # Space-delimited so that ``LIKE '% key %'`` finds a key without matching a key's suffix.
+    row.phone_keys = f" {' '.join(keys)} " if keys else ""
+    row.converted = rec.converted
+    row.stage = rec.stage
+    row.contact_id = rec.contact_id
+    row.name = rec.name
+    row.utm_json = to_json(dict(rec.utm))
+    row.deleted = False
+
+
+def _record(row: CrmIndexRecord) -> CrmRecord:
+    return CrmRecord(
+        module=cast(CrmModule, row.module),
+        id=row.id,
+        owner_id=row.owner_id,
+        modified_time=row.modified_time,
+        phones=_phones(row.phones_json),
+        converted=row.converted,
+        stage=row.stage,
+        contact_id=row.contact_id,
+        name=row.name,
+        utm=dict(json.loads(row.utm_json or "{}")),
+    )
+
+
+def _load_index_rows(
+    session: Session, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], CrmIndexRecord]:
+    by_module: dict[str, list[str]] = {}
+    for module, rid in keys:
+        by_module.setdefault(module, []).append(rid)
+    found: dict[tuple[str, str], CrmIndexRecord] = {}
+    for module, ids in by_module.items():
+        for batch in chunks(dict.fromkeys(ids)):
+            rows = session.exec(
+                select(CrmIndexRecord).where(
+                    CrmIndexRecord.module == module, col(CrmIndexRecord.id).in_(batch)
+                )
+            )
+            found.update(((r.module, r.id), r) for r in rows)
+    return found
+
+
+class StateMixin(StoreBase):
+    """The ``cursors``, ``crm_index`` and ``runs`` tables."""
+
+    # -- cursors ---------------------------------------------------------------------------
+
+    def get_cursor(self, name: str) -> datetime | None:
+        with self._tx() as session:
+            rec = session.get(CursorRecord, name)
+            return None if rec is None else rec.position
+
+    def set_cursor(self, name: str, position: datetime) -> datetime:
+        """Move the cursor forward to ``position``; an earlier position leaves it where it is.
+
+        Returns the cursor's position afterwards. Raises ValueError on a naive datetime.
+        """
+        require_aware(position, f"cursor {name!r}")
+        now = self._now()
+        with self._tx() as session:
+            return _advance(session, name, position, now)
+
+    # -- phone index -----------------------------------------------------------------------
+
+    def load_index(self) -> tuple[dict[tuple[str, str], CrmRecord], dict[str, datetime]]:
+        """The persisted phone index: records by (module, id) and watermarks by module."""
+        with self._tx() as session:
+            rows = session.exec(
+                select(CrmIndexRecord).where(col(CrmIndexRecord.deleted).is_(False))
+            ).all()
+            cursors = session.exec(
+                select(CursorRecord).where(col(CursorRecord.name).startswith(INDEX_CURSOR_PREFIX))
+            ).all()
+        records = {(r.module, r.id): _record(r) for r in rows}
+        marks = {c.name.removeprefix(INDEX_CURSOR_PREFIX): c.position for c in cursors}
+        return records, marks
+
+    def save_index(
+        self,
+        records: Iterable[CrmRecord] | Mapping[tuple[str, str], CrmRecord],
+        watermarks: Mapping[str, datetime],
+        *,
+        deleted: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Upsert records, mark ``deleted`` (module, id) pairs as gone, advance watermarks.
+
+        One transaction: the watermarks never get ahead of the records they cover.
+        """
+        recs = list(records.values() if isinstance(records, Mapping) else records)
+        gone = list(deleted)
+        for module, mark in watermarks.items():
+            require_aware(mark, f"watermark of {module}")
+        now = self._now()
+        with self._tx() as session:
+            existing = _load_index_rows(session, [(r.module, r.id) for r in recs] + gone)
+            for rec in recs:
+                row = existing.get((rec.module, rec.id))
+                if row is None:
+                    row = CrmIndexRecord(
+                        module=rec.module,
+                        id=rec.id,
+                        owner_id=rec.owner_id,
+                        modified_time=rec.modified_time,
+                    )
+                    existing[(rec.module, rec.id)] = row
+                _fill(row, rec)
+                session.add(row)
+            for key in gone:
+                row = existing.get(key)
+                if row is not None and not row.deleted:
+                    row.deleted = True
+                    session.add(row)
+            for module, mark in watermarks.items():
+                _advance(session, index_cursor(module), mark, now)
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        run_id: str,
+        flow: str,
+        window_start: datetime | None,
+        window_end: datetime | None,
+    ) -> None:
+        """Record a run's start (a retried run with the same id starts again)."""
+        now = self._now()
+        with self._tx() as session:
+            rec = session.get(RunRecord, run_id)
+            if rec is None:
+                rec = RunRecord(run_id=run_id, flow=flow, started_at=now)
+            rec.flow = flow
+            rec.started_at = now
+            rec.finished_at = None
+            rec.window_start = window_start
+            rec.window_end = window_end
+            rec.status = "running"
+            session.add(rec)
+
+    def finish_run(self, run_id: str, status: str, summary: Mapping[str, Any]) -> None:
+        now = self._now()
+        with self._tx() as session:
+            rec = session.get(RunRecord, run_id)
+            if rec is None:
+                raise ValueError(f"no run {run_id!r} was started")
+            rec.finished_at = now
+            rec.status = status
+            rec.summary_json = to_json(dict(summary))
+            session.add(rec)
+
+    def run(self, run_id: str) -> RunRecord | None:
+        with self._tx() as session:
+            return session.get(RunRecord, run_id)

@@ -1,0 +1,16 @@
+"""The :class:`Store`: one object over the state database, composed of one mixin per concern."""
+
+from __future__ import annotations
+
+from tasks.store.calls import CallsMixin
+from tasks.store.ledger import LedgerMixin
+from tasks.store.state import StateMixin
+
+
+class Store(CallsMixin, LedgerMixin, StateMixin):
+    """callsync's state: calls and their statuses, quarantine, the write ledger, cursors, the
+    phone index and runs, in any SQLAlchemy database (SQLite file by default).
+
+    ``Store(url, clock=...)`` opens the database and creates the tables. Each public method is
+    one transaction sized for a batch (one ingest page, one run's plans), never one call.
+    """
