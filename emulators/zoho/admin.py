@@ -1,0 +1,123 @@
+"""The emulator's admin API under ``/__emulator__`` (SPEC section 11). No token, not counted.
+
+- ``POST /__emulator__/reset``: the default org (see ``org``), faults and counters cleared.
+- ``POST /__emulator__/seed``: adds ``roles``, ``users``, records of any module (``Leads``,
+  ``Contacts``, ``Deals``, ...) in Zoho's own shapes, and ``oauth.refresh_tokens`` (the only
+  refresh tokens then accepted). Records are stored as given (no validation: a seed may set
+  ``Created_Time``/``Modified_Time`` in the past); those without ``id`` get one. Answers the ids
+  given out, per module, in input order.
+- ``GET /__emulator__/dump``: every record of Leads, Contacts, Deals, Tasks, Calls as GET shows it.
+- ``PUT /__emulator__/faults``: merge fault settings; answers the full settings.
+- ``GET /__emulator__/stats``: ``{"requests", "credits", "by_route", "max_in_flight"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from emulators.zoho import records
+from emulators.zoho.oauth import state_of
+from emulators.zoho.state import Record, ZohoState
+from emulators.zoho.validation import parse_datetime
+
+router = APIRouter(prefix="/__emulator__")
+
+#: Lookup targets first, so that seeded lookups can point at seeded records.
+SEED_ORDER = ("Accounts", "Leads", "Contacts", "Deals", "Tasks", "Calls")
+
+
+def _ref(value: Any) -> dict[str, str] | None:
+    if isinstance(value, dict) and value.get("id") is not None:
+        return {"id": str(value["id"])}
+    if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
+        return {"id": str(value)}
+    return None
+
+
+def _when(value: Any, default: datetime) -> datetime:
+    if isinstance(value, str) and (parsed := parse_datetime(value)) is not None:
+        return parsed
+    return default
+
+
+def seed_record(state: ZohoState, module_name: str, raw: dict[str, Any]) -> str:
+    """Store one seeded record, normalizing refs and system times; returns its id."""
+    module = state.modules[module_name]
+    now = state.now()
+    record: Record = {}
+    for name, value in raw.items():
+        fdef = module.get(name)
+        if fdef is not None and fdef.data_type in ("lookup", "ownerlookup"):
+            record[name] = _ref(value)
+        else:
+            record[name] = value
+    me = {"id": state.current_user_id}
+    record["id"] = str(raw.get("id") or state.new_id())
+    for name in ("Owner", "Created_By", "Modified_By"):
+        record[name] = record.get(name) or dict(me)
+    record["Created_Time"] = _when(raw.get("Created_Time"), now)
+    record["Modified_Time"] = _when(raw.get("Modified_Time"), record["Created_Time"])
+    base = records.new_record(state, module, {}, record_id=record["id"])
+    base.update(record)
+    records.store(state, module, base)
+    return str(base["id"])
+
+
+@router.post("/reset")
+async def reset(request: Request) -> JSONResponse:
+    state_of(request).reset()
+    return JSONResponse({"ok": True})
+
+
+@router.post("/seed")
+async def seed(request: Request) -> JSONResponse:
+    state = state_of(request)
+    body = await request.json()
+    if not isinstance(body, dict):
+        return JSONResponse({"error": "seed body must be an object"}, status_code=422)
+    unknown = [k for k in body if k not in ("roles", "users", "oauth") and k not in state.modules]
+    if unknown:
+        return JSONResponse({"error": f"unknown seed keys: {unknown}"}, status_code=422)
+    for role in body.get("roles") or []:
+        state.add_role(role)
+    users = [state.add_user(u)["id"] for u in body.get("users") or []]
+    ids: dict[str, list[str]] = {"users": users}
+    for module_name in SEED_ORDER:
+        rows = body.get(module_name) or []
+        ids[module_name] = [seed_record(state, module_name, row) for row in rows]
+    oauth = body.get("oauth") or {}
+    tokens = oauth.get("refresh_tokens")
+    if tokens is not None:
+        state.valid_refresh_tokens = (state.valid_refresh_tokens or set()) | {
+            str(t) for t in tokens
+        }
+    return JSONResponse({"ok": True, "ids": {k: v for k, v in ids.items() if v}})
+
+
+@router.get("/dump")
+async def dump(request: Request) -> JSONResponse:
+    return JSONResponse(state_of(request).dump())
+
+
+@router.put("/faults")
+async def faults(request: Request) -> JSONResponse:
+    state = state_of(request)
+    body = await request.json()
+    if not isinstance(body, dict):
+        return JSONResponse({"error": "faults body must be an object"}, status_code=422)
+    try:
+        settings = state.set_faults(body)
+    except ValidationError as exc:
+        return JSONResponse({"error": json.loads(exc.json(include_url=False))}, status_code=422)
+    return JSONResponse(settings.model_dump())
+
+
+@router.get("/stats")
+async def stats(request: Request) -> JSONResponse:
+    return JSONResponse(state_of(request).stats.as_json())
