@@ -60,7 +60,9 @@ async def test_insert_mixed_batch_answers_207_in_input_order(client: httpx.Async
 
 @pytest.mark.anyio
 async def test_coql_finds_inserted_lead_by_phone_suffix(client: httpx.AsyncClient) -> None:
-    await client.post("/crm/v8/Leads", json={"data": [{"Last_Name": "A", "Phone": "+380501234567"}]})
+    await client.post(
+        "/crm/v8/Leads", json={"data": [{"Last_Name": "A", "Phone": "+380501234567"}]}
+    )
     response = await client.post(
         "/crm/v8/coql",
         json={"select_query": "select Phone, Owner from Leads where Phone like '%501234567'"},
