@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 import httpx
@@ -123,7 +123,7 @@ def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-async def _all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
     """Run concurrently (the client's semaphore sets the pace); the first failure cancels the rest."""
 
     async def run(aw: Awaitable[T]) -> T:
@@ -341,7 +341,7 @@ class ZohoClient:
         """Insert records (≤100 per call, batches concurrent); one result per record, in order."""
         api_name(module)
         batches = _chunks(records, MAX_WRITE_BATCH)
-        done = await _all(self._insert_batch(module, b, sync_key_field) for b in batches)
+        done = await gather_all(self._insert_batch(module, b, sync_key_field) for b in batches)
         return [r for batch in done for r in batch]
 
     async def _insert_batch(
@@ -413,7 +413,7 @@ class ZohoClient:
         for rec in records:
             valid_id(str(rec.get("id", "")))
         batches = _chunks(records, MAX_WRITE_BATCH)
-        done = await _all(self._update_batch(module, b) for b in batches)
+        done = await gather_all(self._update_batch(module, b) for b in batches)
         return [r for batch in done for r in batch]
 
     async def _update_batch(
@@ -504,7 +504,7 @@ class ZohoClient:
         if not unique:
             return {}
         queries = [in_(field, [sync_key(k) for k in chunk]) for chunk in _chunks(unique, MAX_IN)]
-        pages = await _all(
+        pages = await gather_all(
             self.coql_all(module, ["id", field], where, page_size=200) for where in queries
         )
         return {str(row[field]): str(row["id"]) for rows in pages for row in rows if row.get(field)}
@@ -554,20 +554,26 @@ class ZohoClient:
         fields: Sequence[str],
         *,
         modified_since: datetime | None,
+        converted: Literal["false", "true", "both"] | None = None,
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Records (only ``fields``), oldest change first; since ``modified_since`` when given."""
-        names = ",".join(api_name(f) for f in fields)
+        """Records (only ``fields``), oldest change first; since ``modified_since`` when given.
+
+        ``converted`` (Leads only): Zoho lists unconverted leads unless told ``true``/``both``.
+        """
+        params: dict[str, Any] = {
+            "fields": ",".join(api_name(f) for f in fields),
+            "sort_by": "Modified_Time",
+            "sort_order": "asc",
+            "per_page": min(PER_PAGE, limit or PER_PAGE),
+        }
+        if converted is not None:
+            params["converted"] = converted
         return await self._pages(
             f"/crm/v8/{api_name(module)}",
             route="GET /crm/v8/{module}",
             key="data",
-            params={
-                "fields": names,
-                "sort_by": "Modified_Time",
-                "sort_order": "asc",
-                "per_page": min(PER_PAGE, limit or PER_PAGE),
-            },
+            params=params,
             headers=_since_header(modified_since),
             limit=limit,
         )
