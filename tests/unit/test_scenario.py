@@ -1,0 +1,753 @@
+"""The planner beyond the matrix table: lookup, ordering, enrich modes, overrides, field shapes."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scenario_world import (
+    ANNA,
+    END,
+    GONE,
+    KNOWN,
+    NOW,
+    PETRO,
+    TOP,
+    USERS,
+    by_key,
+    call,
+    contact,
+    deal,
+    lead,
+    plan,
+    plan_one,
+    record,
+    settings,
+)
+
+from models.crm import CrmSnapshot, ZohoUser
+from models.plan import PlanStatus
+from models.settings import ScenarioSettings, load_settings
+from tasks.employees import EmployeeMap
+from tasks.scenario import (
+    TopManagerError,
+    plan_calls,
+    plan_recording_updates,
+    resolve_top_manager,
+)
+from tasks.scenario.matrix import DEFAULT_ROWS, effective_rows
+
+# --- SPEC 5: finding the client -------------------------------------------------------------
+
+
+def test_unconverted_lead_first_then_open_deal_then_contact() -> None:
+    c = call(client=KNOWN, employee="anna_sip")
+    lead_rec = lead("L-1", modified="2026-01-01T10:00:00+02:00")
+    contact_rec = contact("C-1", modified="2026-01-15T10:00:00+02:00")
+    deal_rec = deal("D-1", "C-1", modified="2026-01-16T10:00:00+02:00")
+
+    p = plan_one(c, [contact_rec, deal_rec, lead_rec])
+    assert p.attachment is not None and (p.attachment.module, p.attachment.id) == ("Leads", "L-1")
+
+    p = plan_one(c, [contact_rec, deal_rec])
+    assert p.attachment is not None and (p.attachment.module, p.attachment.id) == ("Deals", "D-1")
+    task = p.writes[0].fields
+    assert task["What_Id"] == {"id": "D-1"}
+    assert task["$se_module"] == "Deals"
+    assert task["Who_Id"] == {"id": "C-1"}
+
+    p = plan_one(c, [contact_rec])
+    assert p.attachment is not None and (p.attachment.module, p.attachment.id) == (
+        "Contacts",
+        "C-1",
+    )
+    task = p.writes[0].fields
+    assert task["Who_Id"] == {"id": "C-1"}
+    assert "What_Id" not in task and "$se_module" not in task
+
+
+def test_most_recently_modified_wins_and_ties_break_by_id() -> None:
+    c = call(client=KNOWN)
+    old = lead("L-old", modified="2026-01-01T10:00:00+02:00")
+    new = lead("L-new", modified="2026-01-17T10:00:00+02:00")
+    p = plan_one(c, [new, old])
+    assert p.attachment is not None and p.attachment.id == "L-new"
+    p = plan_one(c, [old, new])
+    assert p.attachment is not None and p.attachment.id == "L-new"
+    a, b = lead("L-b"), lead("L-a")  # same Modified_Time
+    for order in ([a, b], [b, a]):
+        got = plan_one(c, order).attachment
+        assert got is not None and got.id == "L-a"
+
+
+def test_converted_leads_and_closed_deals_are_not_taken() -> None:
+    c = call(client=KNOWN)
+    converted = lead("L-conv", Converted__s=True, modified="2026-01-17T10:00:00+02:00")
+    won = deal("D-won", "C-1", stage="Closed Won", modified="2026-01-17T10:00:00+02:00")
+    lost = deal("D-lost", "C-1", stage="Closed Lost")
+    p = plan_one(c, [converted, contact("C-1"), won, lost])
+    assert p.attachment is not None and (p.attachment.module, p.attachment.id) == (
+        "Contacts",
+        "C-1",
+    )
+    assert not p.ambiguous
+    # only a converted lead left: a new client
+    p = plan_one(c, [converted])
+    assert p.client_status == "new" and p.row == 2  # nobody answered: unmapped → row 2
+
+
+def test_responsible_manager_is_the_owner_of_the_record_taken() -> None:
+    c = call(client=KNOWN, employee="petro_sip")
+    p = plan_one(c, [contact("C-1", owner=ANNA.id), deal("D-1", "C-1", owner=PETRO.id)])
+    assert p.row == 3  # E = R = Petro, the Deal's owner
+    assert [w.owner_id for w in p.writes] == [PETRO.id]
+
+
+@pytest.mark.parametrize(
+    ("records", "ambiguous"),
+    [
+        ([lambda: lead("L-1")], False),
+        ([lambda: lead("L-1"), lambda: lead("L-2")], True),
+        ([lambda: lead("L-1"), lambda: contact("C-1")], True),
+        ([lambda: contact("C-1"), lambda: deal("D-1", "C-1")], False),  # one client
+        ([lambda: contact("C-1"), lambda: deal("D-1"), lambda: deal("D-2")], True),
+        ([lambda: contact("C-1"), lambda: contact("C-2")], True),
+        ([lambda: lead("L-1"), lambda: lead("L-c", Converted__s=True)], False),
+    ],
+)
+def test_ambiguity_is_flagged_but_the_call_is_processed(
+    records: list[Any], ambiguous: bool
+) -> None:
+    p = plan_one(call(client=KNOWN, employee="anna_sip"), [make() for make in records])
+    assert p.ambiguous is ambiguous
+    assert p.status is PlanStatus.PLANNED and p.writes
+
+
+def test_a_record_matches_by_any_of_its_phone_fields_in_any_format() -> None:
+    rec = record("Contacts", "C-9", Last_Name="X", Phone="", Other_Phone="(067) 111-22-33")
+    p = plan_one(call(client="+380671112233"), [rec])
+    assert p.attachment is not None and p.attachment.id == "C-9"
+
+
+# --- SPEC 3 (decided): the country guard ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("strict", "client_status"), [(True, "new"), (False, "existing")])
+def test_country_guard(strict: bool, client_status: str) -> None:
+    polish = lead("L-pl", "+48 661 234 567")
+    cfg = settings(strict_country_match=strict)
+    p = plan_one(call(client="+380661234567", employee="anna_sip", config=cfg), [polish], cfg)
+    assert p.client_status == client_status
+    if strict:
+        assert p.row == 1 and p.writes[0].module == "Leads"
+    else:
+        assert p.row == 4 and p.attachment is not None and p.attachment.id == "L-pl"
+
+
+def test_country_guard_in_run_two_countries_two_leads_when_strict() -> None:
+    calls = [
+        call("a", client="+380661234567", employee="anna_sip"),
+        call("b", client="+48661234567", employee="anna_sip", when="2026-01-18 10:05:00"),
+    ]
+    strict = plan(calls)
+    assert [len([w for w in p.writes if w.module == "Leads"]) for p in strict] == [1, 1]
+    loose_cfg = settings(strict_country_match=False)
+    loose = plan(calls, config=loose_cfg)
+    assert [len([w for w in p.writes if w.module == "Leads"]) for p in loose] == [1, 0]
+
+
+# --- SPEC 5: in-run ordering ---------------------------------------------------------------
+
+
+def test_two_calls_from_one_new_number_never_plan_two_leads() -> None:
+    first = call("b-first", when="2026-01-18 09:00:00", disposition="NO ANSWER")
+    second = call("a-second", when="2026-01-18 09:30:00", employee="anna_sip")
+    third = call("c-third", when="2026-01-18 09:30:00", disposition="VOICEMAIL")
+    plans = plan([third, second, first])  # input order does not matter
+    assert [p.uniqueid for p in plans] == ["b-first", "a-second", "c-third"]
+    leads = [w for p in plans for w in p.writes if w.module == "Leads"]
+    assert [w.sync_key for w in leads] == ["b-first/lead"]
+
+    assert plans[0].row == 6 and plans[0].client_status == "new"
+    # later calls: existing client, the planned lead (owner TOP) is the record
+    assert plans[1].row == 4 and plans[1].client_status == "existing"
+    assert plans[2].row == 9
+    for p in plans[1:]:
+        assert p.attachment is not None
+        assert (p.attachment.id, p.attachment.planned_key) == (None, "b-first/lead")
+        for w in p.writes:
+            assert w.links == {"What_Id": "b-first/lead"}
+            assert w.depends_on == ("b-first/lead",)
+    # row 4 on a planned lead: R is the lead's owner (TOP)
+    assert [w.owner_id for w in plans[1].writes] == [ANNA.id, TOP.id]
+
+
+def test_ties_on_calldate_are_ordered_by_uniqueid() -> None:
+    x = call("x", employee="anna_sip")
+    y = call("y", employee="petro_sip")
+    for order in ([x, y], [y, x]):
+        plans = plan(order)
+        assert [p.uniqueid for p in plans] == ["x", "y"]
+        assert plans[0].writes[0].sync_key == "x/lead"
+        assert plans[0].writes[0].owner_id == ANNA.id
+        assert plans[1].row == 4  # Petro answers a client whose lead Anna owns
+
+
+def test_an_existing_crm_lead_means_no_planned_lead() -> None:
+    plans = plan([call("a", client=KNOWN), call("b", client=KNOWN)], [lead()])
+    assert all(w.module == "Tasks" for p in plans for w in p.writes)
+
+
+def test_repeated_uniqueid_is_planned_once_from_the_last_row() -> None:
+    first = call("dup", disposition="NO ANSWER")
+    last = call("dup", disposition="ANSWERED", employee="anna_sip")
+    plans = plan([first, last])
+    assert len(plans) == 1 and plans[0].row == 1
+
+
+# --- owners -----------------------------------------------------------------------------------
+
+
+def test_inactive_responsible_manager_hands_the_task_to_top() -> None:
+    p = plan_one(call(client=KNOWN, employee="anna_sip"), [lead(owner=GONE.id)])
+    assert p.row == 4
+    assert [(w.sync_key, w.owner_id) for w in p.writes] == [
+        ("c1/task", ANNA.id),
+        ("c1/task-responsible", TOP.id),
+    ]
+
+
+def test_responsible_unknown_to_the_snapshot_hands_the_task_to_top() -> None:
+    p = plan_one(call(client=KNOWN, employee="anna_sip"), [lead(owner="u-stranger")])
+    assert p.writes[1].owner_id == TOP.id
+
+
+def test_auto_mapped_zoho_user_is_the_employee() -> None:
+    users = (*USERS, ZohoUser("u-ira", "ira@example.com", "Iryna", phone="+380639990011"))
+    p = plan_one(call(employee="0639990011"), users=users)
+    assert p.employee_user_id == "u-ira" and p.row == 1
+    assert p.writes[0].owner_id == "u-ira"
+
+
+def test_client_number_of_a_mapped_employee_is_own_number() -> None:
+    users = (*USERS, ZohoUser("u-ira", "ira@example.com", "Iryna", mobile="+380639990011"))
+    p = plan_one(call(client="+380639990011"), users=users)
+    assert (p.status, p.reason, p.writes) == (PlanStatus.SKIPPED, "own_number", ())
+
+
+# --- TOP manager ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("top", "message"),
+    [
+        ("", "not set"),
+        ("nobody@example.com", "is not a Zoho user"),
+        ("gone@example.com", "not an active Zoho user"),
+    ],
+)
+def test_top_manager_must_be_an_active_user(top: str, message: str) -> None:
+    cfg = settings(top_manager=top)
+    with pytest.raises(TopManagerError, match=message):
+        resolve_top_manager(cfg.scenario, USERS)
+    with pytest.raises(TopManagerError, match=message):
+        plan([call()], config=cfg)
+
+
+@pytest.mark.parametrize("ident", ["u-top", "BOSS@example.com", " boss@example.com "])
+def test_top_manager_by_id_or_email(ident: str) -> None:
+    assert resolve_top_manager(ScenarioSettings(top_manager=ident), USERS) == TOP
+
+
+def test_now_must_be_aware() -> None:
+    with pytest.raises(ValueError, match="aware"):
+        plan([call()], now=datetime(2026, 1, 18, 12))  # noqa: DTZ001 - the point of the test
+
+
+# --- SPEC 7: record shapes --------------------------------------------------------------------
+
+
+def test_lead_fields_exactly() -> None:
+    c = call(
+        employee="anna_sip",
+        utm_source="google",
+        utm_medium="",
+        utm_campaign="winter",
+        client_id="GA1.2.3",
+    )
+    lead_write = plan_one(c).writes[0]
+    assert lead_write.module == "Leads" and lead_write.op == "insert" and lead_write.kind == "lead"
+    assert dict(lead_write.fields) == {
+        "Last_Name": "+380501112233",
+        "Phone": "+380501112233",
+        "Owner": {"id": ANNA.id},
+        "rs_utm_source": "google",
+        "rs_utm_campaign": "winter",
+        "rs_google_client_id": "GA1.2.3",
+        "rs_sync_key": "c1/lead",
+    }
+
+
+def test_lead_name_template_lead_source_and_custom_field_names() -> None:
+    cfg = settings(
+        lead_name_template="Call {phone} ({utm_source})",
+        lead_source="Ringostat",
+        utm_fields={"utm_source": "UTM_Source_Custom"},
+        sync_key_field="callsync_key",
+    )
+    fields = plan_one(call(utm_source="fb", config=cfg), config=cfg).writes[0].fields
+    assert fields["Last_Name"] == "Call +380501112233 (fb)"
+    assert fields["Lead_Source"] == "Ringostat"
+    assert fields["UTM_Source_Custom"] == "fb" and "rs_utm_source" not in fields
+    assert fields["callsync_key"] == "c1/lead"
+
+
+def test_broken_lead_name_template_is_used_verbatim_not_raised() -> None:
+    cfg = settings(lead_name_template="Client {phone")
+    fields = plan_one(call(config=cfg), config=cfg).writes[0].fields
+    assert fields["Last_Name"] == "Client {phone"
+
+
+def test_task_description_lines() -> None:
+    c = call(
+        client=KNOWN,
+        employee="anna_sip",
+        billsec=125,
+        duration=150,
+        recording="https://rec/1.mp3",
+        utm_source="google",
+        utm_campaign="winter",
+        call_card="https://app.ringostat.com/c1",
+    )
+    text = plan_one(c, [lead()]).writes[0].fields["Description"]
+    assert text.splitlines() == [
+        "Inbound call, answered (ANSWERED)",
+        "Call time: 2026-01-18 10:00:00 (Europe/Kyiv)",
+        "Talk time: 02:05 (total 02:30)",
+        "Client number: +380671112233",
+        "Employee: Anna Ivanova",
+        "Recording: https://rec/1.mp3",
+        "UTM: utm_source=google, utm_campaign=winter",
+        "Ringostat call card: https://app.ringostat.com/c1",
+        "Ringostat call id: c1",
+    ]
+
+
+def test_unmapped_outbound_description_names_the_sip_login() -> None:
+    c = call(direction="out", client=KNOWN, employee="ghost_sip", employee_fio="Ghost")
+    text = plan_one(c, [lead()]).writes[0].fields["Description"]
+    assert (
+        "Employee: not in the employee map; the SIP/number that placed the call: ghost_sip "
+        "(Ringostat name: Ghost)" in text
+    )
+
+
+def test_dates_in_company_timezone_across_midnight_and_summer_time() -> None:
+    # 23:10 Kyiv summer time (+03:00) on 30 June = 20:10 UTC; deadline 4 h later is 1 July local.
+    c = call(client=KNOWN, disposition="NO ANSWER", when="2025-06-30 23:10:00", duration=0)
+    task = plan_one(c, [lead()], now=datetime(2025, 7, 1, tzinfo=UTC)).writes[0]
+    assert task.due_at == datetime(2025, 7, 1, 0, 10, tzinfo=UTC)
+    assert task.fields["Due_Date"] == "2025-07-01"
+    assert task.fields["Remind_At"]["ALARM"].endswith("TRIGGER=DATE-TIME:2025-07-01T03:10:00+03:00")
+    assert "Call time: 2025-06-30 23:10:00 (Europe/Kyiv)" in task.fields["Description"]
+    # A log task is due on the local day the call ended.
+    log = plan_one(
+        call(client=KNOWN, employee="petro_sip", when="2025-06-30 23:59:00", duration=120), [lead()]
+    )
+    assert log.writes[0].fields["Due_Date"] == "2025-07-01"
+
+
+def test_company_timezone_and_due_hours_are_configurable() -> None:
+    cfg = settings(company_timezone="Europe/Warsaw", open_task_due_hours=24)
+    c = call(client=KNOWN, disposition="BUSY", config=cfg)
+    task = plan_one(c, [lead()], cfg).writes[0]
+    assert task.due_at == END + timedelta(hours=24)
+    assert task.fields["Remind_At"]["ALARM"].endswith("2026-01-19T09:01:30+01:00")
+    assert "(Europe/Warsaw)" in task.fields["Description"]
+
+
+def test_calls_module_record_when_log_calls() -> None:
+    cfg = settings(log_calls=True)
+    c = call(
+        client=KNOWN, employee="anna_sip", billsec=125, recording="https://rec/1.mp3", config=cfg
+    )
+    p = plan_one(c, [lead()], cfg)
+    writes = by_key(p)
+    assert list(writes) == ["c1/task", "c1/task-responsible", "c1/call"]
+    call_write = writes["c1/call"]
+    assert call_write.module == "Calls" and call_write.kind == "call"
+    assert call_write.owner_id == ANNA.id  # same owner as the log task
+    fields = dict(call_write.fields)
+    assert fields["Call_Type"] == "Inbound"
+    assert fields["Call_Start_Time"] == "2026-01-18T10:00:00+02:00"
+    assert fields["Call_Duration"] == "02:05"
+    assert fields["Voice_Recording__s"] == "https://rec/1.mp3"
+    assert fields["What_Id"] == {"id": "L-1"} and fields["$se_module"] == "Leads"
+    assert fields["Owner"] == {"id": ANNA.id} and fields["rs_sync_key"] == "c1/call"
+
+
+@pytest.mark.parametrize(
+    ("kw", "call_type", "duration", "owner"),
+    [
+        ({"disposition": "NO ANSWER", "billsec": 0}, "Missed", "00:00", TOP.id),
+        (
+            {"direction": "out", "employee": "anna_sip", "billsec": 0, "duration": 0},
+            "Outbound",
+            "00:01",
+            ANNA.id,
+        ),
+    ],
+)
+def test_calls_module_types(kw: dict[str, Any], call_type: str, duration: str, owner: str) -> None:
+    cfg = settings(log_calls=True)
+    p = plan_one(call(client=KNOWN, config=cfg, **kw), [lead()], cfg)
+    w = by_key(p)["c1/call"]
+    assert (w.fields["Call_Type"], w.fields["Call_Duration"], w.owner_id) == (
+        call_type,
+        duration,
+        owner,
+    )
+    assert "Voice_Recording__s" not in w.fields
+
+
+def test_calls_record_on_a_planned_lead_links_to_it() -> None:
+    cfg = settings(log_calls=True)
+    w = by_key(plan_one(call(employee="anna_sip", config=cfg), config=cfg))["c1/call"]
+    assert w.links == {"What_Id": "c1/lead"} and "What_Id" not in w.fields
+
+
+# --- matrix overrides -------------------------------------------------------------------------
+
+
+def test_default_rows_without_overrides_are_the_table() -> None:
+    assert effective_rows(ScenarioSettings()) == dict(DEFAULT_ROWS)
+
+
+def test_overrides_from_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "callsync.toml"
+    config.write_text(
+        """
+[scenario]
+top_manager = "boss@example.com"
+
+[scenario.rows.3]
+tasks = [{status = "open", owner = "responsible", subject = "Check {phone}"}]
+
+[scenario.rows.6]
+create_lead = false
+
+[scenario.rows.10]
+create_lead = true
+lead_owner = "employee"
+tasks = [{status = "log", owner = "employee"}]
+
+[scenario.rows.13]
+skip_reason = "custom_reason"
+
+[[employees]]
+zoho_user = "anna@example.com"
+sip = ["anna_sip"]
+""",
+        encoding="utf-8",
+    )
+    cfg = load_settings(config)
+    # row 3 now an open task for R with a custom subject
+    p = plan_one(call(client=KNOWN, employee="anna_sip"), [lead(owner=ANNA.id)], cfg)
+    assert p.row == 3
+    (w,) = p.writes
+    assert (w.fields["Status"], w.owner_id, w.fields["Subject"]) == (
+        "Not Started",
+        ANNA.id,
+        "Check +380671112233",
+    )
+    # row 6 keeps its task but creates no lead: the task has no record to attach to
+    p = plan_one(call(disposition="BUSY"), config=cfg)
+    assert [w.module for w in p.writes] == ["Tasks"] and p.attachment is None
+    assert "What_Id" not in p.writes[0].fields and not p.writes[0].links
+    # row 10 acts (setting create_lead/tasks drops the default skip)
+    p = plan_one(call(direction="out", employee="anna_sip"), config=cfg)
+    assert p.status is PlanStatus.PLANNED
+    assert [(w.module, w.owner_id) for w in p.writes] == [("Leads", ANNA.id), ("Tasks", ANNA.id)]
+    assert p.writes[1].fields["Subject"] == "Outbound call to +380501112233"
+    # row 13 skips with the configured reason
+    p = plan_one(call(direction="out", disposition="BUSY"), config=cfg)
+    assert (p.status, p.reason) == (PlanStatus.SKIPPED, "custom_reason")
+
+
+def test_override_that_leaves_a_row_without_actions_is_a_visible_skip() -> None:
+    cfg = settings(rows={7: {"tasks": []}})
+    p = plan_one(call(client=KNOWN, disposition="BUSY"), [lead()], cfg)
+    assert (p.status, p.reason, p.row) == (PlanStatus.SKIPPED, "matrix_skip", 7)
+
+
+def test_override_can_clear_or_keep_a_skip_reason() -> None:
+    rows = effective_rows(
+        ScenarioSettings(rows={13: {"skip_reason": ""}, 10: {"lead_owner": "employee"}})
+    )
+    assert rows[13].skip_reason is None  # cleared: with no tasks the row is a matrix_skip
+    assert rows[10].skip_reason == "outbound_no_entity"  # lead_owner alone does not make it act
+
+
+def test_override_listing_one_slot_twice_keeps_sync_keys_unique() -> None:
+    task = {"status": "log", "owner": "employee"}
+    cfg = settings(rows={3: {"tasks": [task, task]}})
+    p = plan_one(call(client=KNOWN, employee="petro_sip"), [lead()], cfg)
+    assert [w.sync_key for w in p.writes] == ["c1/task", "c1/task-2"]
+
+
+def test_create_lead_never_applies_to_an_existing_client() -> None:
+    cfg = settings(rows={3: {"create_lead": True}})
+    p = plan_one(call(client=KNOWN, employee="petro_sip"), [lead()], cfg)
+    assert [w.module for w in p.writes] == ["Tasks"]
+
+
+# --- SPEC 8: enrich modes ---------------------------------------------------------------------
+
+UTM = {"utm_source": "google", "utm_medium": "cpc", "utm_campaign": "spring"}
+
+
+@pytest.mark.parametrize(
+    ("policy", "existing", "expected"),
+    [
+        (
+            "first_touch",
+            {},
+            {"rs_utm_source": "google", "rs_utm_medium": "cpc", "rs_utm_campaign": "spring"},
+        ),
+        (
+            "first_touch",
+            {"rs_utm_source": "fb"},
+            {"rs_utm_medium": "cpc", "rs_utm_campaign": "spring"},
+        ),
+        (
+            "first_touch",
+            {"rs_utm_source": "fb", "rs_utm_medium": "x", "rs_utm_campaign": "y"},
+            None,
+        ),
+        (
+            "last_touch",
+            {"rs_utm_source": "fb", "rs_utm_medium": "cpc"},
+            {"rs_utm_source": "google", "rs_utm_campaign": "spring"},
+        ),
+        (
+            "last_touch",
+            {"rs_utm_source": "google", "rs_utm_medium": "cpc", "rs_utm_campaign": "spring"},
+            None,
+        ),
+    ],
+)
+def test_enrich_leads_utm_policy(
+    policy: str, existing: dict[str, str], expected: dict[str, str] | None
+) -> None:
+    cfg = settings(mode="enrich_leads", utm_policy=policy)
+    c = call(client=KNOWN, employee="petro_sip", config=cfg, **UTM)
+    p = plan_one(c, [lead(**existing)], cfg)
+    assert p.status is PlanStatus.PLANNED and p.row == 3
+    writes = by_key(p)
+    if expected is None:
+        assert list(writes) == ["c1/task"]  # nothing changes: no update at all
+    else:
+        assert list(writes) == ["c1/utm-lead", "c1/task"]
+        update = writes["c1/utm-lead"]
+        assert (update.module, update.op, update.record_id, update.kind) == (
+            "Leads",
+            "update",
+            "L-1",
+            "utm",
+        )
+        assert dict(update.fields) == expected  # only changed fields, no Owner, no sync key
+        assert update.owner_id == PETRO.id
+
+
+def test_enrich_leads_on_a_contact_adds_tasks_without_utm() -> None:
+    cfg = settings(mode="enrich_leads")
+    p = plan_one(call(client=KNOWN, config=cfg, **UTM), [contact()], cfg)
+    assert [w.module for w in p.writes] == ["Tasks"]
+
+
+@pytest.mark.parametrize(
+    ("records", "targets"),
+    [
+        (lambda: [contact("C-1"), deal("D-1", "C-1")], [("Contacts", "C-1"), ("Deals", "D-1")]),
+        (lambda: [contact("C-1")], [("Contacts", "C-1")]),
+        (lambda: [contact("C-1"), deal("D-1", "C-1", stage="Closed Lost")], [("Contacts", "C-1")]),
+        (lambda: [lead("L-1")], []),  # the Lead takes the call: no Contact to enrich
+        # the Lead takes the call, yet the matching Contact and its open Deal get the UTM
+        (
+            lambda: [lead("L-1"), contact("C-1"), deal("D-1", "C-1")],
+            [("Contacts", "C-1"), ("Deals", "D-1")],
+        ),
+    ],
+)
+def test_enrich_contacts_deals_targets(records: Any, targets: list[tuple[str, str]]) -> None:
+    cfg = settings(mode="enrich_contacts_deals")
+    p = plan_one(call(client=KNOWN, disposition="NO ANSWER", config=cfg, **UTM), records(), cfg)
+    updates = [(w.module, w.record_id) for w in p.writes if w.kind == "utm"]
+    assert updates == targets
+    assert [w.sync_key for w in p.writes if w.kind == "utm"] == [
+        f"c1/utm-{m.lower().removesuffix('s')}" for m, _ in targets
+    ]
+    assert p.writes[-1].module == "Tasks" and p.row == 7
+
+
+def test_enrich_utm_in_one_run_sees_earlier_updates() -> None:
+    cfg = settings(mode="enrich_leads")
+    first = call("a", client=KNOWN, config=cfg, utm_source="google")
+    second = call("b", client=KNOWN, config=cfg, when="2026-01-18 10:30:00", utm_source="fb")
+    plans = plan([first, second], [lead()], cfg)
+    assert [w.fields for w in plans[0].writes if w.kind == "utm"] == [{"rs_utm_source": "google"}]
+    assert [w for w in plans[1].writes if w.kind == "utm"] == []  # first touch already filled
+    last = settings(mode="enrich_leads", utm_policy="last_touch")
+    plans = plan([first, second], [lead()], last)
+    assert [w.fields for p in plans for w in p.writes if w.kind == "utm"] == [
+        {"rs_utm_source": "google"},
+        {"rs_utm_source": "fb"},
+    ]
+
+
+@pytest.mark.parametrize("mode", ["enrich_leads", "enrich_contacts_deals"])
+@pytest.mark.parametrize(
+    ("fallback", "minutes_after_end", "status", "reason", "modules"),
+    [
+        ("create", 0, PlanStatus.DEFERRED, "enrich_waiting", []),
+        ("create", 29, PlanStatus.DEFERRED, "enrich_waiting", []),
+        ("create", 30, PlanStatus.PLANNED, None, ["Leads", "Tasks"]),  # act as default
+        ("skip", 29, PlanStatus.DEFERRED, "enrich_waiting", []),
+        ("skip", 30, PlanStatus.SKIPPED, "enrich_no_entity", []),
+        ("skip", 600, PlanStatus.SKIPPED, "enrich_no_entity", []),
+    ],
+)
+def test_enrich_deferral_and_fallbacks(
+    mode: str,
+    fallback: str,
+    minutes_after_end: int,
+    status: PlanStatus,
+    reason: str | None,
+    modules: list[str],
+) -> None:
+    cfg = settings(mode=mode, enrich_fallback=fallback)
+    c = call(employee="anna_sip", config=cfg, **UTM)
+    p = plan_one(c, config=cfg, now=END + timedelta(minutes=minutes_after_end))
+    assert (p.status, p.reason) == (status, reason)
+    assert [w.module for w in p.writes] == modules
+    assert p.client_status == "new"
+    if status is PlanStatus.PLANNED:
+        assert p.row == 1 and p.writes[0].fields["rs_utm_source"] == "google"
+
+
+def test_enrich_grace_is_configurable() -> None:
+    cfg = settings(mode="enrich_leads", enrich_grace_minutes=0)
+    p = plan_one(call(config=cfg), config=cfg, now=END)
+    assert p.status is PlanStatus.PLANNED
+
+
+def test_enrich_skip_rows_do_not_wait() -> None:
+    cfg = settings(mode="enrich_leads")
+    p = plan_one(call(direction="out", employee="anna_sip", config=cfg), config=cfg, now=END)
+    assert (p.status, p.reason) == (PlanStatus.SKIPPED, "outbound_no_entity")
+
+
+def test_enrich_deferred_earlier_call_and_fallback_later_call_share_one_lead() -> None:
+    cfg = settings(mode="enrich_leads", enrich_grace_minutes=30)
+    long_call = call("a", config=cfg, duration=3600)  # ends 11:00 Kyiv
+    short_call = call("b", config=cfg, when="2026-01-18 10:05:00", duration=10)
+    plans = plan([long_call, short_call], config=cfg, now=datetime(2026, 1, 18, 8, 40, tzinfo=UTC))
+    assert [(p.uniqueid, p.status) for p in plans] == [
+        ("a", PlanStatus.DEFERRED),
+        ("b", PlanStatus.PLANNED),
+    ]
+    assert sum(w.module == "Leads" for p in plans for w in p.writes) == 1
+
+
+# --- recording updates (SPEC 9) -----------------------------------------------------------------
+
+
+def test_recording_updates_for_synced_tasks_and_calls() -> None:
+    cfg = settings()
+    c = call(client=KNOWN, employee="anna_sip", recording="https://rec/late.mp3")
+    crm = CrmSnapshot.build(USERS, [lead()])
+    emap = EmployeeMap.build(cfg.employees, USERS, cfg.scenario)
+    synced = [
+        ("c1/task", "Tasks", "T-1"),
+        ("c1/task-responsible", "Tasks", "T-2"),
+        ("c1/call", "Calls", "K-1"),
+        ("c1/lead", "Leads", "L-9"),  # not a call record: ignored
+    ]
+    writes = plan_recording_updates(c, synced, cfg, emap, crm)
+    assert [(w.sync_key, w.module, w.op, w.record_id) for w in writes] == [
+        ("c1/task#recording", "Tasks", "update", "T-1"),
+        ("c1/task-responsible#recording", "Tasks", "update", "T-2"),
+        ("c1/call#recording", "Calls", "update", "K-1"),
+    ]
+    assert all(w.owner_id == ANNA.id and "Owner" not in w.fields for w in writes)
+    assert "Recording: https://rec/late.mp3" in writes[0].fields["Description"]
+    assert set(writes[0].fields) == {"Description"}
+    assert writes[2].fields["Voice_Recording__s"] == "https://rec/late.mp3"
+    # the description is the one the planner writes for this call
+    planned = plan_one(c, [lead()], cfg).writes[0].fields["Description"]
+    assert writes[0].fields["Description"] == planned
+
+
+def test_recording_updates_need_a_recording_and_fall_back_to_top() -> None:
+    cfg = settings()
+    crm = CrmSnapshot.build(USERS, [])
+    emap = EmployeeMap.build(cfg.employees, USERS, cfg.scenario)
+    assert plan_recording_updates(call(), [("c1/task", "Tasks", "T")], cfg, emap, crm) == []
+    c = call(disposition="VOICEMAIL", recording_wav="https://rec/v.wav")
+    (w,) = plan_recording_updates(c, [("c1/task", "Tasks", "T")], cfg, emap, crm)
+    assert w.owner_id == TOP.id and "Voicemail: https://rec/v.wav" in w.fields["Description"]
+
+
+# --- determinism --------------------------------------------------------------------------------
+
+
+def test_planning_is_deterministic_under_input_order() -> None:
+    calls = [
+        call("a", client=KNOWN, employee="anna_sip"),
+        call("b", when="2026-01-18 10:01:00", disposition="NO ANSWER"),
+        call("c", when="2026-01-18 10:02:00", employee="anna_sip"),
+        call("d", when="2026-01-18 10:01:00", direction="out", client=KNOWN, employee="ghost"),
+    ]
+    records = [lead(), contact("C-7", "+380931112233")]
+    expected = [p.to_json() for p in plan(calls, records)]
+    rng = random.Random(7)
+    for _ in range(5):
+        shuffled = calls[:]
+        rng.shuffle(shuffled)
+        assert [p.to_json() for p in plan(shuffled, list(reversed(records)))] == expected
+
+
+def test_every_write_has_an_owner_and_a_sync_key() -> None:
+    cfg = settings(log_calls=True)
+    calls = [
+        call(f"u{i}", config=cfg, when=f"2026-01-18 10:0{i}:00", **kw)
+        for i, kw in enumerate(
+            [
+                {"employee": "anna_sip"},
+                {"disposition": "NO ANSWER", "client": KNOWN},
+                {"direction": "out", "employee": "ghost", "client": KNOWN},
+                {"disposition": "VOICEMAIL", "client": "+380931112233"},
+            ]
+        )
+    ]
+    writes = [w for p in plan(calls, [lead()], cfg) for w in p.writes]
+    assert writes
+    for w in writes:
+        assert w.owner_id in {u.id for u in USERS if u.active}
+        assert w.sync_key and w.fields.get("rs_sync_key") == w.sync_key
+    assert len({w.sync_key for w in writes}) == len(writes)
+
+
+def test_snapshot_without_users_fails_on_top_manager() -> None:
+    cfg = settings()
+    with pytest.raises(TopManagerError):
+        plan_calls(
+            [call()],
+            CrmSnapshot.build([], []),
+            EmployeeMap.build((), [], cfg.scenario),
+            cfg,
+            now=NOW,
+        )
