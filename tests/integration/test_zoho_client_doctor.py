@@ -1,0 +1,135 @@
+"""``run_doctor`` against the Zoho emulator: a ready org, and each gap with its fix."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from emulators.zoho import ZohoState, create_app, transport
+from models.settings import Settings
+from tasks.zoho.doctor import DoctorReport, run_doctor
+
+pytestmark = pytest.mark.anyio
+
+BASE = "https://zoho.test"
+ADMIN = "admin@callsync-demo.com"
+
+
+def settings(**scenario: Any) -> Settings:
+    zoho = {
+        "accounts_url": BASE,
+        "api_domain": BASE,
+        "client_id": "1000.client",
+        "client_secret": "secret",
+        "refresh_token": "1000.refresh",
+        "max_retries": 1,
+    }
+    return Settings(zoho=zoho, scenario={"top_manager": ADMIN} | scenario)  # type: ignore[arg-type]
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+def _now() -> datetime:
+    return datetime(2026, 1, 18, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def state() -> ZohoState:
+    return ZohoState(clock=_now)
+
+
+@pytest.fixture
+async def http(state: ZohoState) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=transport(create_app(state)), base_url=BASE) as client:
+        yield client
+
+
+async def doctor(http: httpx.AsyncClient, **scenario: Any) -> DoctorReport:
+    return await run_doctor(settings(**scenario), http, sleep=_no_sleep, clock=_now)
+
+
+def failed(report: DoctorReport) -> dict[str, str]:
+    return {c.name: c.fix for c in report.checks if not c.ok}
+
+
+async def test_a_ready_org_passes_every_check(http: httpx.AsyncClient) -> None:
+    report = await doctor(http, log_calls=True, mode="enrich_contacts_deals")
+    assert failed(report) == {}
+    assert report.ok
+    names = [c.name for c in report.checks]
+    assert names == [
+        "access token", "users readable", "TOP manager", "roles readable",
+        "fields on Leads", "fields on Contacts", "fields on Tasks", "fields on Calls",
+        "fields on Deals", "Leads readable", "Contacts readable", "Deals readable", "COQL",
+    ]  # fmt: skip
+    text = report.render()
+    assert text.splitlines()[-1] == "13 of 13 checks passed: ready"
+    assert "Org Admin <admin@callsync-demo.com>" in text
+    assert "1000.refresh" not in text and "secret" not in text
+
+
+async def test_inactive_top_manager(http: httpx.AsyncClient) -> None:
+    user = {"id": "5000001", "email": "gone@example.com", "last_name": "Gone", "status": "disabled"}
+    await http.post("/__emulator__/seed", json={"users": [user]})
+    report = await doctor(http, top_manager="gone@example.com")
+    fixes = failed(report)
+    assert list(fixes) == ["TOP manager"]
+    assert "CALLSYNC_SCENARIO__TOP_MANAGER" in fixes["TOP manager"]
+    assert "not an active Zoho user" in report.render()
+    assert not report.ok
+
+
+async def test_missing_fields_and_a_sync_key_that_is_not_unique(
+    http: httpx.AsyncClient, state: ZohoState
+) -> None:
+    del state.modules["Leads"].fields["rs_utm_campaign"]
+    tasks = state.modules["Tasks"].fields
+    tasks["rs_sync_key"] = dataclasses.replace(tasks["rs_sync_key"], unique=False)
+    report = await doctor(http)
+    fixes = failed(report)
+    assert set(fixes) == {"fields on Leads", "fields on Tasks"}
+    assert "rs_utm_campaign" in fixes["fields on Leads"]
+    assert "Do not allow duplicate values" in fixes["fields on Tasks"]
+    lines = report.render().splitlines()
+    assert "[FAIL] fields on Tasks: rs_sync_key is not unique" in lines
+
+
+async def test_refused_refresh_token_stops_after_the_first_check(
+    http: httpx.AsyncClient,
+) -> None:
+    await http.post("/__emulator__/seed", json={"oauth": {"refresh_tokens": ["another"]}})
+    report = await doctor(http)
+    assert [c.name for c in report.checks] == ["access token"]
+    fix = failed(report)["access token"]
+    assert "ZohoCRM.coql.READ" in fix and "CALLSYNC_ZOHO__REFRESH_TOKEN" in fix
+    assert "invalid_code" in report.render()
+
+
+async def test_missing_scope_names_it(state: ZohoState) -> None:
+    inner = transport(create_app(state))
+
+    async def no_fields_scope(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/crm/v8/settings/fields":
+            body = {
+                "code": "OAUTH_SCOPE_MISMATCH",
+                "details": {},
+                "message": "invalid oauth scope to access this URL",
+                "status": "error",
+            }
+            return httpx.Response(401, json=body)
+        return await inner.handle_async_request(request)
+
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(no_fields_scope), base_url=BASE
+    ) as http:
+        report = await doctor(http)
+    fixes = failed(report)
+    assert set(fixes) == {"fields on Leads", "fields on Contacts", "fields on Tasks"}
+    assert all("ZohoCRM.settings.fields.READ" in fix for fix in fixes.values())
