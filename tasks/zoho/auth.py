@@ -105,6 +105,7 @@ class ZohoAuth:
         self._http = http
         self._clock = clock
         self._token: AccessToken | None = None
+        self._api_domain = settings.api_domain
         self._lock = asyncio.Lock()
         self.refreshes = 0
         """Token requests made (successful or not): Zoho allows 10 per 10 minutes."""
@@ -114,31 +115,32 @@ class ZohoAuth:
 
     @property
     def api_domain(self) -> str:
-        """Where CRM calls go: the token answer's ``api_domain``, else the configured one."""
-        return self._token.api_domain if self._token else self._settings.api_domain
+        """Where CRM calls go: the last token answer's ``api_domain``, else the configured one."""
+        return self._api_domain
 
-    def _fresh(self, token: AccessToken | None) -> bool:
-        return token is not None and self._clock() < token.expires_at
+    def _cached(self) -> AccessToken | None:
+        token = self._token
+        return token if token is not None and self._clock() < token.expires_at else None
 
     async def token(self) -> AccessToken:
-        """The cached token while it is fresh; otherwise a new one."""
-        token = self._token
-        if token is not None and self._fresh(token):
-            return token
-        return await self.refresh(stale=token)
+        """The cached token while it is fresh; otherwise a new one.
 
-    async def refresh(self, *, stale: AccessToken | None) -> AccessToken:
-        """Replace ``stale`` (the token that was refused or expired).
-
-        Concurrent callers wait on one lock; whoever comes second finds a token other than the
-        one it saw fail and uses it instead of minting another.
+        Concurrent callers wait on one lock; whoever comes second finds the token the first
+        one minted and uses it instead of minting another.
         """
+        if cached := self._cached():
+            return cached
         async with self._lock:
-            current = self._token
-            if current is not None and current is not stale and self._fresh(current):
-                return current
+            if cached := self._cached():
+                return cached
             self._token = await self._fetch()
+            self._api_domain = self._token.api_domain
             return self._token
+
+    def discard(self, token: AccessToken) -> None:
+        """Forget ``token`` after Zoho refused it (a 401), unless it was replaced meanwhile."""
+        if self._token is token:
+            self._token = None
 
     async def _fetch(self) -> AccessToken:
         s = self._settings

@@ -260,8 +260,8 @@ class ZohoClient:
                 assert response is not None
                 return response
             if isinstance(err, AuthError) and err.refreshable and not refreshed and token:
-                refreshed = True  # refresh once; a second refusal is fatal
-                await self._auth.refresh(stale=token)
+                refreshed = True  # refresh once (on the next attempt); a second refusal is fatal
+                self._auth.discard(token)
                 continue
             if isinstance(err, RetriableError) and attempt < self._settings.max_retries:
                 delay = self._backoff(attempt)
