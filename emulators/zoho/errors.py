@@ -57,18 +57,20 @@ def invalid_token() -> ZohoError:
     return ZohoError(401, "INVALID_TOKEN", "invalid oauth token")
 
 
-def invalid_module(index: int = 0) -> ZohoError:
-    return ZohoError(
-        400,
-        "INVALID_MODULE",
-        "The module name given seems to be invalid",
-        {"resource_path_index": index},
+def invalid_module(index: int = 0, api_name: str | None = None) -> ZohoError:
+    """Unknown module in the URL (``resource_path_index``) or in a parameter (``api_name``)."""
+    details: dict[str, Any] = (
+        {"api_name": api_name} if api_name is not None else {"resource_path_index": index}
     )
+    return ZohoError(400, "INVALID_MODULE", "The module name given seems to be invalid", details)
 
 
 def required_param(param: str) -> ZohoError:
     return ZohoError(
-        400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", {"param": param}
+        400,
+        "REQUIRED_PARAM_MISSING",
+        "One of the expected parameter is missing",
+        {"param_name": param},
     )
 
 

@@ -86,7 +86,7 @@ async def token(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-def require_token(request: Request) -> None:
+async def require_token(request: Request) -> None:
     """FastAPI dependency of every ``/crm/v8`` route."""
     state = state_of(request)
     header = request.headers.get("authorization", "")

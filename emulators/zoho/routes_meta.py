@@ -117,7 +117,7 @@ async def fields(request: Request) -> JSONResponse:
         raise required_param("module")
     module = state.module(name)
     if module is None:
-        raise invalid_module(0)
+        raise invalid_module(api_name=name)
     return JSONResponse({"fields": module_fields(module)})
 
 
@@ -129,7 +129,7 @@ async def field(field_id: str, request: Request) -> JSONResponse:
         raise required_param("module")
     module = state.module(name)
     if module is None:
-        raise invalid_module(0)
+        raise invalid_module(api_name=name)
     found = [f for f in module_fields(module) if f["id"] == field_id or f["api_name"] == field_id]
     if not found:
         raise ZohoError(400, "INVALID_DATA", "the id given seems to be invalid", {"id": field_id})

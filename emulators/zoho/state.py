@@ -123,6 +123,8 @@ class ZohoState:
         self.credit_log: deque[tuple[datetime, int]] = deque()
         self.faults = FaultSettings()
         self.rng = random.Random(0)
+        # tokens draw from their own generator, so minting never shifts the fault sequence
+        self.token_rng = random.Random(0x20)
         self.stats = Stats(in_flight=self.stats.in_flight)
         self._next_id = ID_BASE
         self._token_seq = 0
@@ -158,7 +160,7 @@ class ZohoState:
 
     def new_token(self, prefix: str) -> str:
         self._token_seq += 1
-        return f"{prefix}.{self.rng.getrandbits(64):016x}{self._token_seq:06d}"
+        return f"{prefix}.{self.token_rng.getrandbits(64):016x}{self._token_seq:06d}"
 
     # -- users and roles ---------------------------------------------------------------------
 

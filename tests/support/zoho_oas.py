@@ -17,9 +17,11 @@ How the files are read:
 - tightening: objects with a ``data`` property require it, and ``API_Exception`` and
   ``Success_Response`` require their four status keys; otherwise, with everything optional and
   ``anyOf``, any JSON object would pass as a record answer;
-- when the operation declares no schema for ``status``, the ``200`` one is used: Zoho's files
-  put the error shapes (``API_Exception``) inside the 200 response, and declare 201/207/400 for
-  few operations; 204 and 304 must have an empty body.
+- when the operation declares no schema for ``status``: 401, 403, 404, 405, 429 and 5xx (which
+  any call can get) are checked against common.json's generic ``API_Exception``; another 4xx
+  against the operation's ``400`` if declared; anything else against its ``200`` (Zoho's files
+  put the error shapes inside the 200 response and declare 201/207 for few operations); 204 and
+  304 must have an empty body.
 
 Errata (:data:`ERRATA`): the few places where the files contradict the live API as documented
 in ``VENDOR_NOTES.md`` and Zoho's published examples; each is narrow and says why.
@@ -35,6 +37,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
@@ -194,7 +197,7 @@ def load_document(name: str) -> dict[str, Any]:
 
 def _retrieve(uri: str) -> Resource[Any]:
     if not uri.startswith(BASE_URL):
-        raise NoSuchResource(ref=uri)
+        raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
     return DRAFT202012.create_resource(load_document(uri[len(BASE_URL) :]))
 
 
@@ -222,14 +225,37 @@ def _escape(part: str) -> str:
     return part.replace("~", "~0").replace("/", "~1")
 
 
+#: Errors that no operation declares because any call can get them (token, URL, throttling,
+#: server faults): they are checked against common.json's generic ``API_Exception``.
+CROSS_CUTTING = frozenset({401, 403, 404, 405, 429})
+
+
+def _response_key(responses: dict[str, Any], status: int) -> str | None:
+    if str(status) in responses:
+        return str(status)
+    if "default" in responses:
+        return "default"
+    if status in CROSS_CUTTING or status >= 500:
+        return None
+    if status >= 400 and "400" in responses:
+        return "400"
+    return "200"
+
+
 def response_schema_ref(file: str, method: str, path: str, status: int) -> str | None:
     """The URI of the response schema (``None`` when the response has no body)."""
     document = load_document(file)
-    template = _find_path(document, path)
+    common = f"{BASE_URL}common.json#/components/schemas/API_Exception"
+    try:
+        template = _find_path(document, path)
+    except KeyError:
+        if status in CROSS_CUTTING or status >= 500:
+            return common  # e.g. 404 for a URL that no operation has
+        raise
     responses: dict[str, Any] = document["paths"][template][method.lower()]["responses"]
-    key = (
-        str(status) if str(status) in responses else "default" if "default" in responses else "200"
-    )
+    key = _response_key(responses, status)
+    if key is None:
+        return common
     pointer = f"/paths/{_escape(template)}/{method.lower()}/responses/{key}"
     target_file, response = file, responses[key]
     if "$ref" in response:
@@ -264,3 +290,37 @@ def validate_response(file: str, method: str, path: str, status: int, body: Any)
         error = best_match(errors)
         where = "/".join(str(p) for p in error.absolute_path)
         raise OasMismatch(f"{method.upper()} {path} {status}: at /{where}: {error.message}")
+
+
+def oas_file_for(path: str) -> str | None:
+    """Which OAS file describes a concrete request path (``None``: not a Zoho CRM path)."""
+    if not path.startswith("/crm/v8/"):
+        return None
+    rest = path[len("/crm/v8/") :]
+    if rest == "coql":
+        return "coql.json"
+    if rest == "users" or rest.startswith("users/"):
+        return "users.json"
+    if rest.startswith("settings/roles"):
+        return "roles.json"
+    if rest.startswith("settings/fields"):
+        return "fields.json"
+    if re.fullmatch(r"Leads/[^/]+/actions/convert", rest):
+        return "convert_lead.json"
+    return "record.json"
+
+
+def check_response(response: httpx.Response) -> None:
+    """Validate an already-read ``httpx.Response`` of a Zoho CRM call (others are ignored)."""
+    path = response.request.url.path
+    file = oas_file_for(path)
+    if file is None:
+        return
+    body = response.json() if response.content else None
+    validate_response(file, response.request.method, path, response.status_code, body)
+
+
+async def validating_hook(response: httpx.Response) -> None:
+    """``httpx.AsyncClient(event_hooks={"response": [validating_hook]})``: check every answer."""
+    await response.aread()
+    check_response(response)
