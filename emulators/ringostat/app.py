@@ -108,7 +108,7 @@ def _list(st: RingostatState, params: Mapping[str, str]) -> Response:
     if export_type not in ("json", "csv"):
         raise _ApiError(400, f"incorrect export_type: {export_type}")
     rows = st.query(start, end, filters=filters, descending=descending)
-    projected = [{name: row.get(name) for name in fields} for row in rows]
+    projected = [dict(zip(fields, map(row.get, fields), strict=True)) for row in rows]
     if export_type == "csv":
         return Response(_to_csv(fields, projected), media_type="text/csv; charset=utf-8")
     return Response(json.dumps(projected, ensure_ascii=False), media_type="application/json")

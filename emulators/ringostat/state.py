@@ -14,6 +14,7 @@ cannot be read at all is placed at the moment it was posted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,9 +37,17 @@ def wall_seconds(value: datetime) -> int:
     return int(value.replace(tzinfo=UTC).timestamp())
 
 
+_WIRE_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})")
+
+
 def parse_wire_time(text: str) -> int:
     """``YYYY-MM-DD HH:MM:SS`` to wall seconds; ``ValueError`` for anything else."""
-    return wall_seconds(datetime.strptime(text, WIRE_TIME_FORMAT).replace(tzinfo=UTC))
+    # A regex and datetime() instead of strptime: this runs for every posted row.
+    match = _WIRE_TIME.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not {WIRE_TIME_FORMAT}: {text!r}")
+    year, month, day, hour, minute, second = map(int, match.groups())
+    return wall_seconds(datetime(year, month, day, hour, minute, second, tzinfo=UTC))
 
 
 def format_wire_time(seconds: int) -> str:

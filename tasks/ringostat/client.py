@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -133,7 +133,7 @@ class RingostatClient:
         """
         require_aware(start, "start")
         require_aware(end, "end")
-        if end < start:
+        if end.astimezone(UTC) < start.astimezone(UTC):
             raise ValueError(
                 f"window end {end.isoformat()} is before its start {start.isoformat()}"
             )

@@ -21,32 +21,41 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from tasks.ringostat.wire import require_aware
 
 
+def _utc(value: datetime, name: str) -> datetime:
+    # Arithmetic on datetimes that share a ZoneInfo is wall-clock arithmetic (24 h "days" across
+    # DST); in UTC it is real elapsed time.
+    require_aware(value, name)
+    return value.astimezone(UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class IngestCursor:
-    """How far the call log has been read and stored. ``position`` is aware."""
+    """How far the call log has been read and stored. ``position`` is aware (kept in UTC)."""
 
     position: datetime
 
     def __post_init__(self) -> None:
-        require_aware(self.position, "cursor position")
+        object.__setattr__(self, "position", _utc(self.position, "cursor position"))
 
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """A span of the call log, closed on both ends (as Ringostat's ``from``/``to`` are)."""
+    """A span of the call log, closed on both ends (as Ringostat's ``from``/``to`` are).
+
+    Both ends must be aware; they are kept in UTC."""
 
     start: datetime
     end: datetime
 
     def __post_init__(self) -> None:
-        require_aware(self.start, "window start")
-        require_aware(self.end, "window end")
+        object.__setattr__(self, "start", _utc(self.start, "window start"))
+        object.__setattr__(self, "end", _utc(self.end, "window end"))
         if self.end < self.start:
             raise ValueError(
                 f"window end {self.end.isoformat()} is before its start {self.start.isoformat()}"
@@ -71,15 +80,14 @@ def plan_window(
     A start later than the run's start (a clock set back, a cursor from the future) is clamped to
     it, giving an empty window rather than an inverted one.
     """
-    require_aware(run_started_at, "run_started_at")
-    require_aware(initial_start, "initial_start")
+    end = _utc(run_started_at, "run_started_at")
+    initial = _utc(initial_start, "initial_start")
     if lookback < timedelta(0):
         raise ValueError(f"lookback must not be negative, got {lookback}")
-    start = initial_start if cursor is None else cursor.position - lookback
+    start = initial if cursor is None else cursor.position - lookback
     if reread_from is not None:
-        require_aware(reread_from, "reread_from")
-        start = min(start, reread_from)
-    return Window(start=min(start, run_started_at), end=run_started_at)
+        start = min(start, _utc(reread_from, "reread_from"))
+    return Window(start=min(start, end), end=end)
 
 
 def advance(
@@ -87,8 +95,7 @@ def advance(
 ) -> IngestCursor:
     """The cursor after ``window`` was read and its calls stored: the window's end, but never past
     the run's start and never behind the current cursor."""
-    require_aware(run_started_at, "run_started_at")
-    position = min(window.end, run_started_at)
+    position = min(window.end, _utc(run_started_at, "run_started_at"))
     if cursor is not None and cursor.position > position:
         return cursor
     return IngestCursor(position=position)

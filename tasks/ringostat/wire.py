@@ -98,7 +98,14 @@ def canonical_value(value: object) -> str:
 
 
 def canonical_row(row: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k): canonical_value(v) for k, v in row.items() if k is not None}
+    # Text and null cells are the common case: no call for them (this runs for every cell).
+    return {
+        k if type(k) is str else str(k): v
+        if type(v) is str
+        else ("" if v is None else canonical_value(v))
+        for k, v in row.items()
+        if k is not None
+    }
 
 
 def parse_json_rows(text: str) -> list[dict[str, Any]]:
