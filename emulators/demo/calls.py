@@ -438,13 +438,17 @@ class CallFactory:
 
     def _recording_delay(self) -> int:
         if self.rng.random() < 0.05:
-            return self.rng.randint(3600, 6 * 3600)  # the recording shows up hours later
+            # Late, but within Ringostat's usual delay and the default 120-minute lookback.
+            return self.rng.randint(10 * 60, 60 * 60)
         return self.rng.randint(15, 90)
 
     # -- finishing touches -------------------------------------------------------------------
 
     def force_in_progress(self, day_plans: list[CallPlan], snapshot: datetime) -> None:
-        """Make a few calls still ring or talk at ``snapshot`` and a few get late recordings."""
+        """Make a few calls still ring or talk at ``snapshot`` and a few get late recordings.
+
+        All of them start less than two hours before the snapshot, so a sync run at the snapshot
+        followed by one with the default lookback (120 minutes) sees every update."""
         candidates = [
             p
             for p in day_plans
@@ -464,8 +468,12 @@ class CallFactory:
         for plan in late:
             if not plan.has_recording:
                 continue
-            plan.start = snapshot - timedelta(seconds=self.rng.randint(3600, 3 * 3600))
-            plan.recording_delay = self.rng.randint(int(3.5 * 3600), 6 * 3600)
+            # Over before the snapshot, recording after it: the next read (which re-reads the
+            # default 120-minute lookback before its cursor) sees the recording as an update.
+            plan.billsec = min(plan.billsec, 15 * 60)
+            plan.start = snapshot - timedelta(seconds=self.rng.randint(40 * 60, 100 * 60))
+            gap = int((snapshot - plan.end).total_seconds())
+            plan.recording_delay = gap + self.rng.randint(5 * 60, 60 * 60)
 
     def mark_repeats(self) -> None:
         """PROPER/REPEATED flags and the call counter, in the order the calls happened."""

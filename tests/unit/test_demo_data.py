@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -302,3 +302,25 @@ def test_config_overrides_name_the_dataset_people(demo: DemoDataset) -> None:
     assert config["scenario"]["company_numbers"] == demo.company_numbers
     assert config["employees"] == demo.employees
     assert config["ringostat"]["timezone"] == "Europe/Kyiv"
+
+
+def test_every_update_falls_inside_the_default_lookback_of_the_next_read(
+    demo: DemoDataset,
+) -> None:
+    """A sync at each phase time, re-reading 120 minutes before its cursor, sees every update."""
+    seen: set[str] = set()
+    updates = 0
+    for index, phase in enumerate(demo.phases):
+        for row in phase:
+            uid = row.get("uniqueid")
+            if uid and uid in seen:
+                updates += 1
+                previous_read = demo.phase_times[index - 1]
+                called = datetime.strptime(row["calldate"], "%Y-%m-%d %H:%M:%S").replace(
+                    tzinfo=previous_read.tzinfo
+                )
+                assert called >= previous_read - timedelta(minutes=120), (index, row)
+                assert called <= previous_read
+            if uid:
+                seen.add(uid)
+    assert updates >= 3 * (len(demo.phases) - 1)
