@@ -119,3 +119,17 @@ class LedgerMixin(StoreBase):
                 .order_by(col(WriteRecord.sync_key))
             ).all()
         return [(r.sync_key, r.module, r.zoho_id) for r in rows if r.zoho_id]
+
+    def created_ids(self, module: str) -> list[str]:
+        """Zoho ids of the records callsync inserted into ``module`` (successful inserts)."""
+        with self._tx() as session:
+            rows = session.exec(
+                select(WriteRecord.zoho_id)
+                .where(
+                    WriteRecord.module == module,
+                    WriteRecord.op == "insert",
+                    WriteRecord.status == SUCCESS,
+                )
+                .order_by(col(WriteRecord.sync_key))
+            ).all()
+        return [zid for zid in rows if zid]

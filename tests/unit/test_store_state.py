@@ -138,6 +138,8 @@ def test_synced_writes_lists_written_tasks_and_calls(store: Store) -> None:
         ]
     )
     assert store.synced_writes("a") == [("a/call", "Calls", "C1"), ("a/task", "Tasks", "T1")]
+    assert store.created_ids("Leads") == ["L1"]  # the update of L0 created nothing
+    assert store.created_ids("Tasks") == ["T1", "T2"]
 
 
 def test_finish_calls(store: Store, clock: Clock) -> None:
