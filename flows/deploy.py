@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
+from prefect.deployments.runner import RunnerDeployment
 
 from flows.prefect_server import LocalPrefectServer
 
@@ -31,8 +33,8 @@ def serve_all(config: str | None) -> None:
         from flows.reports import refresh_reports
         from flows.sync import sync_calls
 
-        params = {"config": config} if config else {}
-        serve(
+        params: dict[str, Any] = {"config": config} if config else {}
+        deployments = [
             sync_calls.to_deployment(name="sync", interval=SYNC_EVERY_S, parameters=params),
             backfill_calls.to_deployment(
                 name="nightly-backfill",
@@ -40,7 +42,9 @@ def serve_all(config: str | None) -> None:
                 parameters={**params, "days_back": 2},
             ),
             refresh_reports.to_deployment(name="reports", cron=REPORTS_CRON, parameters=params),
-        )
+        ]
+        # Called from synchronous code, to_deployment returns the deployment itself.
+        serve(*[d for d in deployments if isinstance(d, RunnerDeployment)])
     finally:
         if server is not None:
             server.stop()

@@ -34,7 +34,7 @@ def land(settings: Settings, engine: Any) -> None:
 
 async def publish_conversion_table(settings: Settings) -> list[dict[str, Any]]:
     report = load_report(Path(settings.store.duckdb_path), date_from=None, date_to=None)
-    rows = [dict(r) for r in report.conversion_by_source]
+    rows = report.conversion_by_source.records()
     await acreate_table_artifact(
         key="callsync-conversion-by-source",
         table=json.loads(json.dumps(rows, default=str)),

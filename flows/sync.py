@@ -14,6 +14,7 @@ every write it intended, so a retry finishes the work without duplicates.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,9 +24,11 @@ from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from flows.context import RunContext, open_context, utc_now
+from flows.timeparse import parse_when
 from models.plan import PlanStatus
 from models.settings import Settings, load_settings
 from tasks import steps
+from tasks.crm_sync import CrmView
 from tasks.reporting.land import land_reports
 from tasks.ringostat.cursor import IngestCursor, Window, advance, plan_window
 from tasks.scenario import plan_recording_updates
@@ -70,8 +73,6 @@ def _bump(counter: dict[str, int], key: object, by: int = 1) -> None:
 
 
 def _parse_bound(value: str | None, settings: Settings, *, end: bool) -> datetime | None:
-    from flows.timeparse import parse_when
-
     return None if value is None else parse_when(value, settings.ringostat.timezone, end=end)
 
 
@@ -146,7 +147,7 @@ async def run_sync(
 
 
 async def _process_pending(
-    ctx: RunContext, crm: steps.CrmView, now: datetime, run_id: str, summary: SyncSummary
+    ctx: RunContext, crm: CrmView, now: datetime, run_id: str, summary: SyncSummary
 ) -> None:
     """Parse → validate phones → plan → validate assignment → write, for every call in line."""
     log = get_run_logger()
@@ -228,8 +229,8 @@ def _account(report: WriteReport, summary: SyncSummary) -> None:
 
 async def _recording_updates(
     ctx: RunContext,
-    crm: steps.CrmView,
-    uniqueids: list[str],
+    crm: CrmView,
+    uniqueids: Sequence[str],
     run_id: str,
     summary: SyncSummary,
 ) -> None:
@@ -237,7 +238,8 @@ async def _recording_updates(
     if not uniqueids:
         return
     settings, store = ctx.settings, ctx.store
-    calls, _ = steps.parse_calls([store.raw_row(uid) for uid in uniqueids], settings)
+    rows = [row for row in (store.raw_row(uid) for uid in uniqueids) if row is not None]
+    calls, _ = steps.parse_calls(rows, settings)
     writes = []
     for call in calls:
         writes.extend(

@@ -16,15 +16,14 @@ from typing import Any
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import TaskRun
-from prefect.states import State
+from prefect.client.schemas.objects import State, TaskRun
 
 from expectations.assignment import validate_plans
 from expectations.phones import validate_calls
 from expectations.runner import GxRunner, SuiteOutcome
 from models.call import Call, Unprocessable
 from models.crm import ZohoUser
-from models.plan import CallPlan
+from models.plan import CallPlan, PlannedWrite
 from models.settings import Settings
 from tasks.calls import parse_rows
 from tasks.crm_sync import CrmView, load_users, refresh_crm
@@ -35,7 +34,7 @@ from tasks.scenario import plan_calls
 from tasks.store import IngestResult, Store
 from tasks.zoho.client import ZohoClient
 from tasks.zoho.errors import RetriableError as ZohoRetriable
-from tasks.zoho.writer import WriteReport, execute_plans
+from tasks.zoho.writer import WriteReport, execute_plans, execute_writes
 
 
 def retriable_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -128,3 +127,12 @@ async def write_to_zoho(
     plans: Sequence[CallPlan], zoho: ZohoClient, store: Store, settings: Settings
 ) -> WriteReport:
     return await execute_plans(plans, zoho, store, sync_key_field=settings.scenario.sync_key_field)
+
+
+@task(name="update-recordings", **_RETRY)
+async def apply_updates(
+    writes: Sequence[PlannedWrite], zoho: ZohoClient, store: Store, settings: Settings
+) -> WriteReport:
+    return await execute_writes(
+        writes, zoho, store, sync_key_field=settings.scenario.sync_key_field
+    )

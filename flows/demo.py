@@ -1,0 +1,165 @@
+"""``callsync demo``: the whole product on the bundled emulators, no account needed.
+
+1. generate a company (TOP manager, agents, existing Leads/Contacts/Deals) and days of calls;
+2. start a local Prefect server and both emulators on 127.0.0.1;
+3. replay the call log as it grows (calls in progress that finish later, late recordings) and run
+   the real sync flow after each step, as the every-minute schedule would;
+4. let sales happen in the CRM (some new leads converted, some deals won);
+5. run the reports flow (pull-back from Zoho, DuckDB) and print the summary and conversion table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import tomli_w
+from rich.console import Console
+
+from emulators.demo_data import DemoDataset, generate_demo
+from flows.emulate import Emulators, post_calls, running_emulators
+from flows.prefect_server import LocalPrefectServer
+
+DEMO_TIMEZONE = "Europe/Kyiv"
+
+
+def write_config(workdir: Path, emu: Emulators, dataset: DemoDataset, days: int) -> Path:
+    config = {
+        "zoho": {
+            "accounts_url": emu.zoho_url,
+            "api_domain": emu.zoho_url,
+            "client_id": "demo-client",
+            "client_secret": "demo-secret",
+            "refresh_token": "demo-refresh-token",
+        },
+        "ringostat": {
+            "base_url": emu.ringostat_url,
+            "auth_key": emu.auth_key,
+            "timezone": DEMO_TIMEZONE,
+            "initial_lookback_hours": 24 * (days + 1),
+        },
+        "scenario": {
+            "top_manager": dataset.top_manager,
+            "company_timezone": DEMO_TIMEZONE,
+            "company_numbers": list(dataset.company_numbers),
+        },
+        "employees": [dict(e) for e in dataset.employees],
+        "store": {
+            "url": f"sqlite:///{(workdir / 'state.db').resolve()}",
+            "duckdb_path": str((workdir / "reports.duckdb").resolve()),
+            "data_docs_dir": str((workdir / "data_docs").resolve()),
+        },
+    }
+    path = workdir / "config.toml"
+    path.write_bytes(tomli_w.dumps(config).encode())
+    return path
+
+
+async def simulate_sales(config: Path, share_converted: int = 3) -> tuple[int, int]:
+    """Convert every ``share_converted``-th lead callsync created; win half of those deals."""
+    from flows.context import open_context
+    from models.settings import load_settings
+
+    settings = load_settings(config)
+    converted = won = 0
+    async with open_context(settings) as ctx:
+        lead_ids = sorted(ctx.store.created_ids("Leads"))
+        for number, lead_id in enumerate(lead_ids[::share_converted]):
+            deal = None
+            if number % 2 == 0:
+                deal = {
+                    "Deal_Name": f"Order {lead_id[-5:]}",
+                    "Stage": "Closed Won",
+                    "Amount": float(500 + (int(lead_id) % 40) * 125),
+                    "Closing_Date": datetime.now(UTC).date().isoformat(),
+                }
+                won += 1
+            await ctx.zoho.convert_lead(lead_id, deal=deal)
+            converted += 1
+    return converted, won
+
+
+def run_demo(*, days: int, calls_per_day: int, seed: int, workdir: Path, keep_ui: bool) -> None:
+    console = Console()
+    started = time.perf_counter()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    console.rule("[bold]callsync demo")
+    dataset = generate_demo(
+        seed=seed, days=days, calls_per_day=calls_per_day, timezone=DEMO_TIMEZONE
+    )
+    console.print(
+        f"Generated a company: {len(dataset.zoho_seed.get('users', []))} Zoho users, "
+        f"{sum(len(dataset.zoho_seed.get(m, [])) for m in ('Leads', 'Contacts', 'Deals'))} "
+        f"existing CRM records, {len(dataset.final_calls)} calls over {days} days."
+    )
+    console.print("Starting a local Prefect server …")
+    server = LocalPrefectServer(workdir / "prefect").start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    os.environ["PREFECT_HOME"] = str(server.home.resolve())
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    try:
+        with running_emulators() as emu:
+            _run(console, emu, dataset, workdir, days)
+        elapsed = time.perf_counter() - started
+        console.rule(f"[bold]demo finished in {elapsed:.0f}s")
+        console.print(f"State store (SQLite): {workdir / 'state.db'}")
+        console.print(f"DuckDB reports:       {workdir / 'reports.duckdb'}")
+        console.print(f"GX Data Docs:         {workdir / 'data_docs'}")
+        console.print(f"Config used:          {workdir / 'config.toml'}")
+        console.print(f"More: .venv/bin/callsync report --config {workdir / 'config.toml'}")
+        if keep_ui:
+            console.print(f"Prefect UI: {server.url}  (Ctrl-C to stop)")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        else:
+            console.print(
+                "Prefect UI with these runs: .venv/bin/callsync demo --keep-ui, or "
+                f"PREFECT_HOME={server.home} .venv/bin/prefect server start"
+            )
+    finally:
+        server.stop()
+
+
+def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, days: int) -> None:
+    from flows.render import print_summary
+    from flows.reports import refresh_reports
+    from flows.sync import sync_calls
+    from tasks.reporting.render import load_report, render_terminal
+
+    with httpx.Client(timeout=60) as http:
+        http.post(f"{emu.zoho_url}/__emulator__/seed", json=dataset.zoho_seed).raise_for_status()
+        config = write_config(workdir, emu, dataset, days)
+        for number, (phase, as_of) in enumerate(
+            zip(dataset.phases, dataset.phase_times, strict=True), start=1
+        ):
+            post_calls(http, emu, phase)
+            console.rule(
+                f"sync run {number}/{len(dataset.phases)} (as of {as_of:%Y-%m-%d %H:%M} UTC)"
+            )
+            result = asyncio.run(sync_calls(config=str(config), as_of=as_of))
+            print_summary(result, console)
+
+        console.rule("sales happen in Zoho")
+        converted, won = asyncio.run(simulate_sales(config))
+        console.print(f"Converted {converted} of the new leads; {won} deals closed won.")
+        console.rule("reports")
+        asyncio.run(refresh_reports(config=str(config)))
+        stats = http.get(f"{emu.zoho_url}/__emulator__/stats").json()
+        dump = http.get(f"{emu.zoho_url}/__emulator__/dump").json()
+    console.print(
+        "Zoho org now holds "
+        + ", ".join(f"{len(dump.get(m, []))} {m}" for m in ("Leads", "Contacts", "Deals", "Tasks"))
+        + f"; the emulator counted {stats['requests']} API requests and {stats['credits']} credits."
+    )
+    report = load_report(workdir / "reports.duckdb", date_from=None, date_to=None)
+    render_terminal(report, console)
