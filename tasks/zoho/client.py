@@ -50,6 +50,7 @@ from tasks.zoho.coql import (
     MAX_LIMIT,
     MAX_ROWS,
     Condition,
+    CoqlError,
     api_name,
     in_,
     limit_of,
@@ -57,6 +58,7 @@ from tasks.zoho.coql import (
     sync_key,
     valid_id,
     valid_phone,
+    valid_sync_key,
 )
 from tasks.zoho.errors import (
     AuthError,
@@ -338,11 +340,35 @@ class ZohoClient:
         *,
         sync_key_field: str = "rs_sync_key",
     ) -> list[RecordResult]:
-        """Insert records (≤100 per call, batches concurrent); one result per record, in order."""
+        """Insert records (≤100 per call, batches concurrent); one result per record, in order.
+
+        A record whose sync key could not go into a COQL lookup (the way a lost answer is
+        resolved) is not sent: its result is ``INVALID_SYNC_KEY``, the others go on.
+        """
         api_name(module)
-        batches = _chunks(records, MAX_WRITE_BATCH)
-        done = await gather_all(self._insert_batch(module, b, sync_key_field) for b in batches)
-        return [r for batch in done for r in batch]
+        results: list[RecordResult | None] = [None] * len(records)
+        sendable = []
+        for i, rec in enumerate(records):
+            key = rec.get(sync_key_field)
+            try:
+                if key:
+                    valid_sync_key(str(key))
+            except CoqlError as exc:
+                results[i] = RecordResult(
+                    False, None, "INVALID_SYNC_KEY", str(exc), {"api_name": sync_key_field}
+                )
+            else:
+                sendable.append(i)
+        batches = _chunks(sendable, MAX_WRITE_BATCH)
+        done = await gather_all(
+            self._insert_batch(module, [records[i] for i in b], sync_key_field) for b in batches
+        )
+        for indices, answers in zip(batches, done, strict=True):
+            for i, result in zip(indices, answers, strict=True):
+                results[i] = result
+        answered = [r for r in results if r is not None]
+        assert len(answered) == len(records)  # every record got exactly one result
+        return answered
 
     async def _insert_batch(
         self, module: str, batch: Sequence[Mapping[str, Any]], key_field: str

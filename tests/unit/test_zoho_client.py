@@ -289,6 +289,23 @@ async def test_lost_answer_without_sync_key_is_reported_not_resent() -> None:
 
 
 @pytest.mark.anyio
+async def test_unsafe_sync_key_fails_that_record_alone_without_sending_it() -> None:
+    async def crm(request: httpx.Request) -> httpx.Response:
+        data = json.loads(request.content)["data"]
+        return httpx.Response(201, json={"data": [ok(r["rs_sync_key"]) for r in data]})
+
+    client, fake, _ = make(crm)
+    records = [{"Last_Name": "x", "rs_sync_key": k} for k in ("a/lead", "b'c/lead", "d/lead")]
+    results = await client.insert("Leads", records)
+    assert [(r.ok, r.id, r.code) for r in results] == [
+        (True, "a/lead", "SUCCESS"),
+        (False, None, "INVALID_SYNC_KEY"),
+        (True, "d/lead", "SUCCESS"),
+    ]
+    assert [r["rs_sync_key"] for r in fake.bodies()[0]["data"]] == ["a/lead", "d/lead"]
+
+
+@pytest.mark.anyio
 async def test_update_maps_results_and_requires_ids() -> None:
     async def crm(request: httpx.Request) -> httpx.Response:
         assert request.method == "PUT"
