@@ -95,8 +95,10 @@ def too_many_requests(message: str = "too many requests continuously") -> ZohoEr
     return ZohoError(429, "TOO_MANY_REQUESTS", message, {})
 
 
-def internal_error() -> ZohoError:
-    return ZohoError(500, "INTERNAL_ERROR", "Internal server error occurred.", {})
+def internal_error(path: str = "") -> ZohoError:
+    """Zoho names it ``INTERNAL_ERROR`` for records but ``INTERNAL_SERVER_ERROR`` for users."""
+    code = "INTERNAL_SERVER_ERROR" if path.startswith("/crm/v8/users") else "INTERNAL_ERROR"
+    return ZohoError(500, code, "Internal server error occurred.", {})
 
 
 def not_found_url() -> ZohoError:

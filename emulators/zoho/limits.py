@@ -125,7 +125,7 @@ class ZohoLimits:
             await _send_error(send, too_many_requests())
             return
         if roll_5xx < faults.rate_5xx:
-            await _send_error(send, internal_error())
+            await _send_error(send, internal_error(str(scope["path"])))
             return
         if faults.credit_budget is not None and self._credits_used() >= faults.credit_budget:
             await _send_error(
