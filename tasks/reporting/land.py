@@ -1,0 +1,384 @@
+"""Land the state store into the DuckDB reporting file (SPEC 11 "Reporting").
+
+:func:`land_reports` reads the store through SQLAlchemy (any backend: SQLite, PostgreSQL — no
+DuckDB extension is needed, none can be downloaded where callsync runs) and rebuilds, in ONE
+DuckDB transaction, these tables and then the views of :mod:`tasks.reporting.views`:
+
+``calls``
+    One row per call the store holds, whatever became of it: times (``started_at``/``ended_at``
+    TIMESTAMPTZ; ``local_date`` and ``started_at_local`` in the company time zone, so a call at
+    23:30 in Kyiv is that day's even though it is the next day in UTC), ``direction``,
+    ``outcome``, ``disposition``, ``client_status`` (``new``/``existing``), ``phone_key``,
+    ``client_masked`` (``***4567``), ``client_e164``, the employee, ``scenario_row``, ``status``,
+    ``reason``, the UTM values, ``ambiguous``, ``lead_id`` (the Zoho id of the lead this call
+    created, from the write ledger), ``attached_module``/``attached_id``, ``recording_url``,
+    ``synced_at``.
+``crm_writes``
+    The write ledger without payloads: one row per ``rs_sync_key`` with its Zoho id, status and
+    Zoho's error code/message.
+``quarantine``
+    Rows that could not be processed, with their reason (raw rows stay in the store).
+``crm_records``
+    callsync's phone index of Leads, Contacts and Deals: owner, ``converted`` (+ contact/deal
+    ids and time when known), deal ``stage``/``amount``/``closing_date``.
+``runs``
+    Sync runs: window, status, summary JSON.
+``report_meta``
+    One row: ``company_timezone`` and ``landed_at``.
+
+Privacy: the file holds full client numbers (``calls.client_e164``) — it is the analyst's copy
+of the store. The rendered reports (:mod:`tasks.reporting.render`) only show masked numbers.
+
+Idempotent: every run drops and rebuilds everything from the store, inside one transaction, so
+a reader never sees half a landing. It is *not* meant to run concurrently with anything else
+that opens the same DuckDB file: DuckDB lets one process hold a file open for writing, and a
+second one (another landing, an analyst's open session) fails with :class:`ReportingError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]  # no pandas-stubs in the lock
+import sqlalchemy
+from sqlalchemy import Table
+
+from models.call import mask_phone
+from models.tables import CallRecord, CrmIndexRecord, QuarantineRecord, RunRecord, WriteRecord
+from tasks.reporting.views import create_views
+
+CHUNK_ROWS = 20_000
+"""Rows read from the store and inserted into DuckDB at a time (bounds memory)."""
+
+Row = Mapping[Any, Any]  # SQLAlchemy RowMapping: column name -> value
+
+
+class ReportingError(RuntimeError):
+    """The DuckDB file cannot be written or read (locked by another process, not a report...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A DuckDB column: its name, SQL type, and how to get its value from a store row."""
+
+    name: str
+    sql_type: str
+    get: Callable[[Row], Any]
+
+
+def _src(name: str, sql_type: str, source: str | None = None) -> Column:
+    key = source or name
+    return Column(name, sql_type, lambda row: row.get(key))
+
+
+def _masked(row: Row) -> str | None:
+    number = row.get("client_e164")
+    return mask_phone(number) if number else None
+
+
+def _local(zone: ZoneInfo) -> Callable[[Row], datetime | None]:
+    def get(row: Row) -> datetime | None:
+        started: datetime | None = row.get("started_at")
+        # Naive wall-clock time in the company zone: DuckDB's TIMESTAMP (no zone) column.
+        return None if started is None else started.astimezone(zone).replace(tzinfo=None)
+
+    return get
+
+
+def _local_date(zone: ZoneInfo) -> Callable[[Row], date | None]:
+    def get(row: Row) -> date | None:
+        started: datetime | None = row.get("started_at")
+        return None if started is None else started.astimezone(zone).date()
+
+    return get
+
+
+def _closing_date(row: Row) -> date | None:
+    text = row.get("closing_date")
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(str(text)[:10])
+    except ValueError:  # Zoho's date fields are yyyy-MM-dd; anything else is not a date
+        return None
+
+
+def _float(key: str) -> Callable[[Row], float | None]:
+    def get(row: Row) -> float | None:
+        value = row.get(key)
+        return None if value is None else float(value)
+
+    return get
+
+
+def _call_columns(zone: ZoneInfo) -> list[Column]:
+    return [
+        _src("uniqueid", "VARCHAR"),
+        _src("started_at", "TIMESTAMPTZ"),
+        _src("ended_at", "TIMESTAMPTZ"),
+        Column("local_date", "DATE", _local_date(zone)),
+        Column("started_at_local", "TIMESTAMP", _local(zone)),
+        _src("direction", "VARCHAR"),
+        _src("outcome", "VARCHAR"),
+        _src("disposition", "VARCHAR"),
+        _src("call_type", "VARCHAR"),
+        _src("duration", "INTEGER"),
+        _src("billsec", "INTEGER"),
+        _src("client_status", "VARCHAR"),
+        _src("phone_key", "VARCHAR"),
+        Column("client_masked", "VARCHAR", _masked),
+        _src("client_e164", "VARCHAR"),
+        _src("employee_user_id", "VARCHAR"),
+        _src("employee_label", "VARCHAR"),
+        _src("scenario_row", "INTEGER"),
+        _src("status", "VARCHAR"),
+        _src("reason", "VARCHAR"),
+        _src("detail", "VARCHAR"),
+        _src("utm_source", "VARCHAR"),
+        _src("utm_medium", "VARCHAR"),
+        _src("utm_campaign", "VARCHAR"),
+        _src("utm_term", "VARCHAR"),
+        _src("utm_content", "VARCHAR"),
+        _src("google_client_id", "VARCHAR", "client_id"),
+        _src("ambiguous", "BOOLEAN"),
+        Column("lead_id", "VARCHAR", lambda row: None),  # filled from crm_writes below
+        _src("attached_module", "VARCHAR"),
+        _src("attached_id", "VARCHAR"),
+        _src("recording_url", "VARCHAR"),
+        _src("first_seen_at", "TIMESTAMPTZ"),
+        _src("synced_at", "TIMESTAMPTZ"),
+        _src("attempts", "INTEGER"),
+        _src("run_id", "VARCHAR"),
+    ]
+
+
+WRITE_COLUMNS = [
+    _src("sync_key", "VARCHAR"),
+    _src("uniqueid", "VARCHAR"),
+    _src("module", "VARCHAR"),
+    _src("op", "VARCHAR"),
+    _src("kind", "VARCHAR"),
+    _src("owner_id", "VARCHAR"),
+    _src("target_id", "VARCHAR"),
+    _src("zoho_id", "VARCHAR"),
+    _src("status", "VARCHAR"),
+    _src("attempts", "INTEGER"),
+    _src("error_code", "VARCHAR"),
+    _src("error_message", "VARCHAR"),
+    _src("created_at", "TIMESTAMPTZ"),
+    _src("updated_at", "TIMESTAMPTZ"),
+]
+
+QUARANTINE_COLUMNS = [
+    _src("row_hash", "VARCHAR"),
+    _src("uniqueid", "VARCHAR"),
+    _src("reason", "VARCHAR"),
+    _src("detail", "VARCHAR"),
+    _src("created_at", "TIMESTAMPTZ"),
+    _src("requeued_at", "TIMESTAMPTZ"),
+]
+
+CRM_COLUMNS = [
+    _src("module", "VARCHAR"),
+    _src("id", "VARCHAR"),
+    _src("owner_id", "VARCHAR"),
+    _src("name", "VARCHAR"),
+    _src("modified_time", "TIMESTAMPTZ"),
+    _src("converted", "BOOLEAN"),
+    _src("converted_contact_id", "VARCHAR"),
+    _src("converted_deal_id", "VARCHAR"),
+    _src("converted_at", "TIMESTAMPTZ"),
+    _src("lead_status", "VARCHAR"),
+    _src("stage", "VARCHAR"),
+    Column("amount", "DOUBLE", _float("amount")),
+    Column("closing_date", "DATE", _closing_date),
+    _src("contact_id", "VARCHAR"),
+    _src("deleted", "BOOLEAN"),
+]
+
+RUN_COLUMNS = [
+    _src("run_id", "VARCHAR"),
+    _src("flow", "VARCHAR"),
+    _src("started_at", "TIMESTAMPTZ"),
+    _src("finished_at", "TIMESTAMPTZ"),
+    _src("window_start", "TIMESTAMPTZ"),
+    _src("window_end", "TIMESTAMPTZ"),
+    _src("status", "VARCHAR"),
+    _src("summary_json", "VARCHAR"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LandResult:
+    """Row counts of the landed tables."""
+
+    duckdb_path: Path
+    calls: int
+    crm_writes: int
+    quarantine: int
+    crm_records: int
+    runs: int
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "calls": self.calls,
+            "crm_writes": self.crm_writes,
+            "quarantine": self.quarantine,
+            "crm_records": self.crm_records,
+            "runs": self.runs,
+        }
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _series(values: list[Any], sql_type: str) -> Any:
+    """A pandas column DuckDB reads as ``sql_type`` (nullable, whatever the first rows hold)."""
+    if sql_type == "TIMESTAMPTZ":
+        return pd.to_datetime(pd.Series(values, dtype=object), utc=True)
+    if sql_type in ("TIMESTAMP", "DATE"):
+        return pd.to_datetime(pd.Series(values, dtype=object))
+    if sql_type in ("INTEGER", "BIGINT"):
+        return pd.array(values, dtype="Int64")
+    if sql_type == "DOUBLE":
+        return pd.array(values, dtype="Float64")
+    if sql_type == "BOOLEAN":
+        return pd.array(values, dtype="boolean")
+    return pd.Series([None if v is None else str(v) for v in values], dtype=object)
+
+
+def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    it = iter(rows)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def _create(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[Column]) -> None:
+    body = ", ".join(f"{c.name} {c.sql_type}" for c in columns)
+    con.execute(f"CREATE OR REPLACE TABLE {table} ({body})")
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[Column], rows: Iterable[Row]
+) -> int:
+    """Insert store rows in chunks through a registered DataFrame; returns the row count."""
+    _create(con, table, columns)
+    select = ", ".join(f"CAST({c.name} AS {c.sql_type})" for c in columns)
+    total = 0
+    for batch in _batches(rows, CHUNK_ROWS):
+        frame = pd.DataFrame(
+            {c.name: _series([c.get(r) for r in batch], c.sql_type) for c in columns}
+        )
+        con.register("_landing_chunk", frame)
+        try:
+            con.execute(f"INSERT INTO {table} SELECT {select} FROM _landing_chunk")
+        finally:
+            con.unregister("_landing_chunk")
+        total += len(batch)
+    return total
+
+
+def _store_rows(conn: sqlalchemy.Connection, table: Table, order: str) -> Iterator[Row]:
+    result = conn.execution_options(yield_per=CHUNK_ROWS).execute(
+        sqlalchemy.select(table).order_by(table.c[order])
+    )
+    for part in result.mappings().partitions():
+        yield from part
+
+
+# The lead a call created: a successful insert into Leads, recorded under the call's id.
+_FILL_LEAD_IDS = """
+UPDATE calls SET lead_id = created.zoho_id
+FROM (
+    SELECT uniqueid, min(zoho_id) AS zoho_id
+    FROM crm_writes
+    WHERE module = 'Leads' AND op = 'insert' AND status = 'success' AND zoho_id IS NOT NULL
+    GROUP BY uniqueid
+) AS created
+WHERE calls.uniqueid = created.uniqueid
+"""
+
+# A call attached to a lead planned in the same run has no attached_id until the writer filled
+# it in; the lead it created is that record.
+_FILL_ATTACHED = """
+UPDATE calls SET attached_id = lead_id
+WHERE attached_id IS NULL AND attached_module = 'Leads' AND lead_id IS NOT NULL
+"""
+
+
+def land_reports(
+    engine: sqlalchemy.Engine,
+    duckdb_path: Path,
+    *,
+    company_timezone: str,
+    clock: Callable[[], datetime] = _utc_now,
+) -> LandResult:
+    """Rebuild the reporting tables and views in ``duckdb_path`` from the state store."""
+    zone = ZoneInfo(company_timezone)
+    path = Path(duckdb_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.Error as exc:
+        raise ReportingError(f"cannot open the reporting file {path}: {exc}") from exc
+    try:
+        con.begin()
+        with engine.connect() as conn:
+            counts = {
+                "calls": _insert(
+                    con, "calls", _call_columns(zone), _store_rows(conn, _t(CallRecord), "uniqueid")
+                ),
+                "crm_writes": _insert(
+                    con, "crm_writes", WRITE_COLUMNS, _store_rows(conn, _t(WriteRecord), "sync_key")
+                ),
+                "quarantine": _insert(
+                    con,
+                    "quarantine",
+                    QUARANTINE_COLUMNS,
+                    _store_rows(conn, _t(QuarantineRecord), "row_hash"),
+                ),
+                "crm_records": _insert(
+                    con, "crm_records", CRM_COLUMNS, _store_rows(conn, _t(CrmIndexRecord), "id")
+                ),
+                "runs": _insert(
+                    con, "runs", RUN_COLUMNS, _store_rows(conn, _t(RunRecord), "run_id")
+                ),
+            }
+        con.execute(_FILL_LEAD_IDS)
+        con.execute(_FILL_ATTACHED)
+        con.execute(
+            "CREATE OR REPLACE TABLE report_meta AS "
+            "SELECT CAST(? AS VARCHAR) AS company_timezone, CAST(? AS TIMESTAMPTZ) AS landed_at",
+            [company_timezone, clock()],
+        )
+        create_views(con)
+        con.commit()
+    except duckdb.Error as exc:
+        _rollback(con)
+        raise ReportingError(f"landing into {path} failed: {exc}") from exc
+    except BaseException:
+        _rollback(con)
+        raise
+    finally:
+        con.close()
+    return LandResult(duckdb_path=path, **counts)
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    # The error that brought us here matters more than a rollback with no transaction open.
+    with contextlib.suppress(duckdb.Error):
+        con.rollback()
+
+
+def _t(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
