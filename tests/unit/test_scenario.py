@@ -360,6 +360,44 @@ def test_dates_in_company_timezone_across_midnight_and_summer_time() -> None:
     assert log.writes[0].fields["Due_Date"] == "2025-07-01"
 
 
+@pytest.mark.parametrize(
+    ("when", "end_utc", "trigger", "call_time"),
+    [
+        # the open task's deadline crosses the spring jump (03:00 → 04:00): +02:00 → +03:00
+        (
+            "2025-03-30 01:30:00",
+            datetime(2025, 3, 29, 23, 31, 30, tzinfo=UTC),
+            "2025-03-30T06:31:30+03:00",
+            "2025-03-30 01:30:00",
+        ),
+        # the call falls in the repeated autumn hour (first occurrence, +03:00); deadline +02:00
+        (
+            "2025-10-26 03:30:00",
+            datetime(2025, 10, 26, 0, 31, 30, tzinfo=UTC),
+            "2025-10-26T06:31:30+02:00",
+            "2025-10-26 03:30:00",
+        ),
+        # a wall time skipped in spring is read with the pre-jump offset and shown as real time
+        (
+            "2025-03-30 03:30:00",
+            datetime(2025, 3, 30, 1, 31, 30, tzinfo=UTC),
+            "2025-03-30T08:31:30+03:00",
+            "2025-03-30 04:30:00",
+        ),
+    ],
+)
+def test_open_task_deadlines_across_kyiv_dst_changes(
+    when: str, end_utc: datetime, trigger: str, call_time: str
+) -> None:
+    c = call(client=KNOWN, disposition="NO ANSWER", when=when)
+    assert c.ended_at == end_utc
+    task = plan_one(c, [lead()], now=end_utc).writes[0]
+    assert task.due_at == end_utc + timedelta(hours=4)
+    assert task.fields["Remind_At"]["ALARM"].endswith(f"TRIGGER=DATE-TIME:{trigger}")
+    assert task.fields["Due_Date"] == trigger[:10]
+    assert f"Call time: {call_time} (Europe/Kyiv)" in task.fields["Description"]
+
+
 def test_company_timezone_and_due_hours_are_configurable() -> None:
     cfg = settings(company_timezone="Europe/Warsaw", open_task_due_hours=24)
     c = call(client=KNOWN, disposition="BUSY", config=cfg)
