@@ -23,9 +23,6 @@ from models.call import Direction, Outcome
 from models.plan import Reason
 from models.settings import RowActions, RowOverride, ScenarioSettings, TaskAction
 
-NEW_CLIENT_ROWS = frozenset({1, 2, 6, 8, 10})
-"""Rows whose client is new (row 13 covers both)."""
-
 DEFAULT_ROWS: Mapping[int, RowActions] = {
     # 1: inbound answered, new client, mapped E
     1: RowActions(

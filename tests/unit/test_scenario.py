@@ -515,6 +515,18 @@ sip = ["anna_sip"]
     assert (p.status, p.reason) == (PlanStatus.SKIPPED, "custom_reason")
 
 
+def test_subject_templates_fill_known_placeholders_and_keep_unknown_ones() -> None:
+    task = {
+        "status": "open",
+        "owner": "top",
+        "subject": "{outcome} {direction} {utm_source} {nope} {uniqueid}",
+    }
+    cfg = settings(rows={7: {"tasks": [task]}})
+    c = call(client=KNOWN, disposition="BUSY", utm_source="fb", config=cfg)
+    (w,) = plan_one(c, [lead()], cfg).writes
+    assert w.fields["Subject"] == "missed inbound fb {nope} c1"
+
+
 def test_override_that_leaves_a_row_without_actions_is_a_visible_skip() -> None:
     cfg = settings(rows={7: {"tasks": []}})
     p = plan_one(call(client=KNOWN, disposition="BUSY"), [lead()], cfg)
