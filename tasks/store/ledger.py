@@ -8,8 +8,10 @@ intent or result downgrades it, so a success is never sent again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+from sqlalchemy import Update, bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from models.plan import PlannedWrite
@@ -28,6 +30,27 @@ def _load_writes(session: Session, keys: Iterable[str]) -> dict[str, WriteRecord
         rows = session.exec(select(WriteRecord).where(col(WriteRecord.sync_key).in_(batch)))
         found.update((rec.sync_key, rec) for rec in rows)
     return found
+
+
+def _statuses(session: Session, keys: Iterable[str]) -> dict[str, tuple[str, int]]:
+    """sync_key -> (status, attempts) of the keys in the ledger."""
+    found: dict[str, tuple[str, int]] = {}
+    for batch in chunks(unique(list(keys))):
+        rows = session.exec(
+            select(WriteRecord.sync_key, WriteRecord.status, WriteRecord.attempts).where(
+                col(WriteRecord.sync_key).in_(batch)
+            )
+        )
+        found.update((key, (status, attempts)) for key, status, attempts in rows)
+    return found
+
+
+def _update_by_key(sample: Mapping[str, Any]) -> Update:
+    """``UPDATE crm_writes SET <sample's columns> WHERE sync_key = :b_key`` for executemany."""
+    columns: dict[str, Any] = {name: bindparam(name) for name in sample if name != "b_key"}
+    return (
+        update(WriteRecord).where(col(WriteRecord.sync_key) == bindparam("b_key")).values(columns)
+    )
 
 
 def payload_json(write: PlannedWrite) -> str:
@@ -49,60 +72,68 @@ class LedgerMixin(StoreBase):
         A write already ``success`` is left alone.
         """
         now = self._now()
+        latest = {w.sync_key: (uid, w) for uid, w in writes}
         with self._tx() as session:
-            existing = _load_writes(session, (w.sync_key for _, w in writes))
-            for uid, write in writes:
-                rec = existing.get(write.sync_key)
-                if rec is None:
-                    rec = WriteRecord(
-                        sync_key=write.sync_key,
-                        uniqueid=uid,
-                        module=write.module,
-                        op=write.op,
-                        kind=write.kind,
-                        status="pending",
-                        payload_json="{}",
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    existing[write.sync_key] = rec
-                elif rec.status == SUCCESS:
-                    continue
-                rec.uniqueid = uid
-                rec.module = write.module
-                rec.op = write.op
-                rec.kind = write.kind
-                rec.owner_id = write.owner_id
-                rec.target_id = write.record_id
-                rec.status = "pending"
-                rec.attempts += 1
-                rec.error_code = None
-                rec.error_message = None
-                rec.payload_json = payload_json(write)
-                rec.updated_at = now
-                session.add(rec)
+            known = _statuses(session, latest)
+            fresh: list[dict[str, Any]] = []
+            again: list[dict[str, Any]] = []
+            for key, (uid, write) in latest.items():
+                values = {
+                    "uniqueid": uid,
+                    "module": write.module,
+                    "op": write.op,
+                    "kind": write.kind,
+                    "owner_id": write.owner_id,
+                    "target_id": write.record_id,
+                    "status": "pending",
+                    "error_code": None,
+                    "error_message": None,
+                    "payload_json": payload_json(write),
+                    "updated_at": now,
+                }
+                if key not in known:
+                    fresh.append({**values, "sync_key": key, "attempts": 1, "created_at": now})
+                elif known[key][0] != SUCCESS:
+                    again.append({**values, "b_key": key, "attempts": known[key][1] + 1})
+            # Core executemany: ORM objects cost about a millisecond each at batch sizes.
+            conn = session.connection()
+            if fresh:
+                conn.execute(insert(WriteRecord), fresh)
+            if again:
+                conn.execute(_update_by_key(again[0]), again)
 
     def record_results(self, outcomes: Sequence[WriteOutcome]) -> None:
         """Zoho's answers: the Zoho id of a success, the code and message of a rejection, or
         ``blocked`` (``dependency_failed``) for a write whose lead could not be created."""
         now = self._now()
+        for outcome in outcomes:
+            if outcome.status == SUCCESS and not outcome.zoho_id:
+                raise ValueError(f"success without a Zoho id for {outcome.sync_key}")
         with self._tx() as session:
-            existing = _load_writes(session, (o.sync_key for o in outcomes))
-            unknown = sorted({o.sync_key for o in outcomes} - set(existing))
+            known = _statuses(session, (o.sync_key for o in outcomes))
+            unknown = sorted({o.sync_key for o in outcomes} - set(known))
             if unknown:
                 raise ValueError(f"results for writes with no recorded intent: {unknown[:5]}")
+            rows: dict[str, dict[str, Any]] = {}
             for outcome in outcomes:
-                rec = existing[outcome.sync_key]
-                if rec.status == SUCCESS and outcome.status != SUCCESS:
+                if known[outcome.sync_key][0] == SUCCESS and outcome.status != SUCCESS:
                     continue  # never downgrade: the record exists in Zoho
-                if outcome.status == SUCCESS and not outcome.zoho_id:
-                    raise ValueError(f"success without a Zoho id for {outcome.sync_key}")
-                rec.status = outcome.status
-                rec.zoho_id = outcome.zoho_id if outcome.status == SUCCESS else rec.zoho_id
-                rec.error_code = outcome.code
-                rec.error_message = outcome.message
-                rec.updated_at = now
-                session.add(rec)
+                row = {
+                    "b_key": outcome.sync_key,
+                    "status": outcome.status,
+                    "error_code": outcome.code,
+                    "error_message": outcome.message,
+                    "updated_at": now,
+                }
+                if outcome.status == SUCCESS:
+                    row["zoho_id"] = outcome.zoho_id
+                    known[outcome.sync_key] = (SUCCESS, known[outcome.sync_key][1])
+                rows[outcome.sync_key] = row
+            conn = session.connection()
+            # One statement per row shape (with or without a Zoho id).
+            for shape in {tuple(sorted(r)) for r in rows.values()}:
+                batch = [r for r in rows.values() if tuple(sorted(r)) == shape]
+                conn.execute(_update_by_key(batch[0]), batch)
 
     def synced_writes(self, uniqueid: str) -> list[tuple[str, str, str]]:
         """(sync_key, module, zoho_id) of the call's Task and Call records that exist in Zoho:
