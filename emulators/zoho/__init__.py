@@ -5,7 +5,7 @@ uvicorn; inspect or drive the org through ``app.state.zoho`` or the ``/__emulato
 """
 
 from emulators.zoho.app import create_app
+from emulators.zoho.inprocess import transport
 from emulators.zoho.state import FaultSettings, ZohoState
-from emulators.zoho.transport import transport
 
 __all__ = ["FaultSettings", "ZohoState", "create_app", "transport"]

@@ -1,7 +1,8 @@
 """``create_app``: the Zoho CRM v8 emulator as one FastAPI application.
 
 Routers are included most specific first, because ``/crm/v8/{module}`` would otherwise swallow
-``/crm/v8/coql``, ``/crm/v8/users`` and ``/crm/v8/settings/...``. Unknown URLs answer Zoho's
+``/crm/v8/users`` and ``/crm/v8/settings/...``; within ``routes_read``, ``POST /crm/v8/coql`` is
+declared before the write router's ``POST /crm/v8/{module}``. Unknown URLs answer Zoho's
 ``INVALID_URL_PATTERN`` (404) rather than FastAPI's ``{"detail": ...}``.
 """
 
@@ -19,7 +20,6 @@ from emulators.zoho import (
     admin,
     oauth,
     routes_convert,
-    routes_coql,
     routes_meta,
     routes_read,
     routes_write,
@@ -61,7 +61,6 @@ def create_app(
     routers = [
         admin.router,
         oauth.router,
-        routes_coql.router,
         routes_meta.router,
         routes_convert.router,
         routes_read.router,

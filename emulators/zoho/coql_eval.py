@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from emulators.zoho.coql import BoolOp, Comparison, Condition, Query
@@ -19,6 +20,8 @@ from emulators.zoho.state import Record, ZohoState, iso
 from emulators.zoho.validation import parse_datetime
 
 Predicate = Callable[[Record], bool]
+#: Compared as Decimal: 19-digit record ids do not survive a float.
+_NUMERIC = ("integer", "bigint", "currency", "double")
 _USER_COLUMNS = {"id", "email", "full_name", "name", "first_name", "last_name", "status"}
 
 
@@ -102,10 +105,10 @@ def _coerce(kind: str, column: str, value: Any) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
         raise invalid_value(column)
-    if kind in ("integer", "bigint", "currency", "double"):
+    if kind in _NUMERIC:
         try:
-            return float(value)
-        except (TypeError, ValueError):
+            return Decimal(str(value))
+        except ArithmeticError:
             raise invalid_value(column) from None
     return str(value).casefold() if not isinstance(value, bool) else str(value).lower()
 
@@ -118,8 +121,11 @@ def _normalize(kind: str, value: Any) -> Any:
         return value if isinstance(value, datetime) else parse_datetime(str(value))
     if kind == "boolean":
         return bool(value)
-    if kind in ("integer", "bigint", "currency", "double"):
-        return float(value)
+    if kind in _NUMERIC:
+        try:
+            return Decimal(str(value))
+        except ArithmeticError:
+            return None
     return str(value).casefold()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from emulators.zoho.errors import ZohoError
@@ -65,9 +66,9 @@ def _comparable(fdef: FieldDef, value: Any) -> Any:
     if fdef.data_type == "datetime":
         return value if isinstance(value, datetime) else parse_datetime(str(value))
     if fdef.data_type in _NUMERIC:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
+        try:  # Decimal, not float: 19-digit ids differ in their last digits
+            return Decimal(str(value))
+        except ArithmeticError:
             return None
     if fdef.data_type == "boolean":
         return str(value).lower() == "true" if not isinstance(value, bool) else value

@@ -14,7 +14,7 @@ this order:
 6. with probability ``lost_response_rate`` drops the answer *after* the route ran (the write is
    applied): it starts the response with its full ``Content-Length``, sends half the body and
    stops, so a real server closes the connection mid-body and an HTTP client raises a protocol
-   error; ``emulators.zoho.transport`` turns the same into ``httpx.RemoteProtocolError``.
+   error; ``emulators.zoho.inprocess.transport`` turns the same into ``httpx.RemoteProtocolError``.
 
 Three dice are rolled per CRM request whatever the rates, so one ``seed`` gives one fault
 sequence for a given order of requests.

@@ -1,4 +1,4 @@
-"""``/crm/v8/{module}`` read routes: list, get one, deleted, search.
+"""Read routes: ``/crm/v8/{module}`` list, get one, deleted, search; and ``/crm/v8/coql``.
 
 Quirks reproduced:
 
@@ -9,7 +9,9 @@ Quirks reproduced:
 - Leads lists and searches leave converted leads out unless ``converted=true|both``;
 - search: exactly one of ``criteria``, ``email``, ``phone``, ``word``; 204 with an empty body
   when nothing matches; ≤ 200 per page and 2,000 results in all;
-- a missing record answers 204.
+- a missing record answers 204;
+- COQL answers ``{"data": [...], "info": {"count", "more_records"}}`` or 204; its credits follow
+  the query's ``limit``: 1 (≤ 200), 2 (≤ 1,000), 3 (≤ 2,000).
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
+from emulators.zoho import coql, coql_eval
 from emulators.zoho.criteria import parse_criteria
 from emulators.zoho.errors import ZohoError, invalid_param, limit_exceeded, required_param
 from emulators.zoho.oauth import require_token, state_of
 from emulators.zoho.org import ModuleDef
 from emulators.zoho.routes_meta import _int_param
-from emulators.zoho.routes_write import module_or_error
+from emulators.zoho.routes_write import json_body, module_or_error
 from emulators.zoho.state import PageToken, Record, ZohoState, iso
 from emulators.zoho.validation import parse_datetime
 
@@ -88,6 +91,23 @@ def _issue_token(state: ZohoState, signature: str, offset: int) -> tuple[str, Pa
     entry = PageToken(signature, offset, state.now() + TOKEN_LIFE)
     state.page_tokens[token] = entry
     return token, entry
+
+
+@router.post("/coql")
+async def run_coql(request: Request) -> Response:
+    state = state_of(request)
+    body = await json_body(request)
+    text = body.get("select_query") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        raise ZohoError(
+            400, "INVALID_QUERY", "invalid query formed", {"reason": "select_query missing"}
+        )
+    query = coql.parse(text)
+    request.state.credits = coql.credits_for_limit(query.limit)
+    rows, more = coql_eval.execute(state, query)
+    if not rows:
+        return Response(status_code=204)
+    return JSONResponse({"data": rows, "info": {"count": len(rows), "more_records": more}})
 
 
 @router.get("/{module}/deleted")

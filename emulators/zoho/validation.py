@@ -135,6 +135,8 @@ def _check_value(
 ) -> Any:
     name, kind = fdef.api_name, fdef.data_type
     if value is None:
+        if kind == "ownerlookup":  # a record always has an owner
+            raise _invalid(name, path, expected_data_type="ownerlookup")
         return None
     if kind in _TEXT_TYPES or kind == "picklist":
         if not isinstance(value, str):

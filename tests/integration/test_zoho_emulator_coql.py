@@ -236,3 +236,14 @@ async def test_paging_past_2000_rows_with_offset(http: httpx.AsyncClient) -> Non
     assert phones == sorted(r["Phone"] for r in rows) == sorted(set(phones))
     default = (await coql(http, base)).json()
     assert default["info"] == {"count": 200, "more_records": True}  # default limit is 200
+
+
+async def test_long_ids_compare_exactly(http: httpx.AsyncClient) -> None:
+    created = await http.post(
+        "/crm/v8/Leads", json={"data": [{"Last_Name": "a"}, {"Last_Name": "b"}]}
+    )
+    first, second = (item["details"]["id"] for item in created.json()["data"])
+    assert len(first) == 19  # beyond float precision: compared as Decimal
+    assert await ids_of(http, f"id = {first}") == [first]
+    assert await ids_of(http, f"id = '{second}'") == [second]
+    assert await ids_of(http, f"id in ({first}, 1001)") == ["1001", first]

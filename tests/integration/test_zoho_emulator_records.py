@@ -529,3 +529,10 @@ async def test_convert_without_deal_and_bad_deal(http: httpx.AsyncClient) -> Non
     assert plain.json()["data"][0]["details"]["Deals"] is None
     unknown = await http.post("/crm/v8/Leads/1/actions/convert", json={"data": [{}]})
     assert (unknown.status_code, unknown.json()["details"]) == (400, {"resource_path_index": 1})
+
+
+async def test_owner_cannot_be_removed(http: httpx.AsyncClient) -> None:
+    lead_id = ids(await insert(http, "Leads", {"Last_Name": "x"}))[0]
+    response = await http.put("/crm/v8/Leads", json={"data": [{"id": lead_id, "Owner": None}]})
+    assert response.status_code == 400
+    assert response.json()["data"][0]["details"]["api_name"] == "Owner"
