@@ -43,6 +43,13 @@ class CrmRecord:
     contact_id: str | None = None
     name: str | None = None
     utm: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # What happened to the record, for the conversion reports (not used for matching):
+    converted_contact_id: str | None = None
+    converted_deal_id: str | None = None
+    converted_at: datetime | None = None
+    lead_status: str | None = None
+    amount: float | None = None
+    closing_date: str | None = None
 
     @property
     def is_open_deal(self) -> bool:

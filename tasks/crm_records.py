@@ -138,6 +138,7 @@ def record_from_zoho(module: str, data: Mapping[str, Any], scenario: ScenarioSet
         value = _text(data.get(api_name))
         if value is not None:
             utm[api_name] = value
+    is_lead = module == "Leads"
     return CrmRecord(
         module=cast(CrmModule, module),
         id=record_id,
@@ -149,4 +150,23 @@ def record_from_zoho(module: str, data: Mapping[str, Any], scenario: ScenarioSet
         contact_id=lookup_id(data.get("Contact_Name")) if module == "Deals" else None,
         name=_name(module, data),
         utm=utm,
+        converted_contact_id=lookup_id(data.get("Converted_Contact")) if is_lead else None,
+        converted_deal_id=lookup_id(data.get("Converted_Deal")) if is_lead else None,
+        converted_at=_optional_datetime(data.get("Converted_Date_Time")) if is_lead else None,
+        lead_status=_text(data.get("Lead_Status")) if is_lead else None,
+        amount=_amount(data.get("Amount")) if module == "Deals" else None,
+        closing_date=_text(data.get("Closing_Date")) if module == "Deals" else None,
     )
+
+
+def _optional_datetime(value: Any) -> datetime | None:
+    return parse_zoho_datetime(value) if value else None
+
+
+def _amount(value: Any) -> float | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise RecordShapeError(f"Deal Amount {value!r} is not a number") from None

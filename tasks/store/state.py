@@ -82,6 +82,12 @@ def _fill(row: CrmIndexRecord, rec: CrmRecord) -> None:
     row.contact_id = rec.contact_id
     row.name = rec.name
     row.utm_json = to_json(dict(rec.utm))
+    row.converted_contact_id = rec.converted_contact_id
+    row.converted_deal_id = rec.converted_deal_id
+    row.converted_at = rec.converted_at
+    row.lead_status = rec.lead_status
+    row.amount = rec.amount
+    row.closing_date = rec.closing_date
     row.deleted = False
 
 
@@ -97,6 +103,12 @@ def _record(row: CrmIndexRecord) -> CrmRecord:
         contact_id=row.contact_id,
         name=row.name,
         utm=dict(json.loads(row.utm_json or "{}")),
+        converted_contact_id=row.converted_contact_id,
+        converted_deal_id=row.converted_deal_id,
+        converted_at=row.converted_at,
+        lead_status=row.lead_status,
+        amount=row.amount,
+        closing_date=row.closing_date,
     )
 
 

@@ -62,6 +62,7 @@ def index_fields(module: str, scenario: ScenarioSettings) -> list[str]:
             "Converted__s",
             "Converted_Contact",
             "Converted_Deal",
+            "Converted_Date_Time",
             "Lead_Status",
             *utm,
         ]
