@@ -26,7 +26,9 @@ Ringostat quirks handled here:
 - on outbound calls ``caller`` is usually the employee's SIP identity
   (``"Anna Ivanova" <anna_sip>``) and ``dst`` is the client;
 - the referrer is spelled ``refferrer`` on the wire;
-- the recording link is ``recording``, else ``recording_wav``.
+- the recording link is ``recording``, else ``recording_wav``;
+- ``duration``/``billsec`` that are missing or unreadable count as 0, negative ones as 0, and
+  anything above a day is clamped to a day (so the call end is always computable).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from models.plan import Reason
 from models.settings import Settings
 from tasks.phones import normalize, own_number_keys
 
+MAX_CALL_SECONDS = 24 * 60 * 60
 QUARANTINED = "quarantined"
 SKIPPED = "skipped"
 DEFERRED = "deferred"
@@ -107,9 +110,11 @@ def _seconds(value: Any) -> int:
     if text is None:
         return 0
     try:
-        return max(0, int(float(text)))
+        seconds = int(float(text))
     except (ValueError, OverflowError):
         return 0
+    # A call longer than a day is a broken value; clamping keeps the call end computable.
+    return min(max(0, seconds), MAX_CALL_SECONDS)
 
 
 def parse_calldate(value: Any, tz: ZoneInfo) -> datetime | None:
@@ -125,9 +130,11 @@ def parse_calldate(value: Any, tz: ZoneInfo) -> datetime | None:
         # fold=0: first occurrence of a repeated time; pre-transition offset for a skipped one.
         parsed = parsed.replace(tzinfo=tz, fold=0)
     try:
-        return parsed.astimezone(UTC)
+        started = parsed.astimezone(UTC)
+        started + timedelta(seconds=MAX_CALL_SECONDS)  # the call end must be representable
     except (OverflowError, ValueError):
         return None
+    return started
 
 
 def sip_login(value: str | None) -> str | None:

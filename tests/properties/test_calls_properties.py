@@ -38,7 +38,7 @@ json_values = st.recursive(
 plausible = {
     "uniqueid": st.text(max_size=12) | st.integers(),
     "calldate": st.sampled_from(
-        ["2026-01-18 10:00:00", "2025-03-30 03:30:00", "2025-10-26 03:30:00"]
+        ["2026-01-18 10:00:00", "2025-03-30 03:30:00", "2025-10-26 03:30:00", "9999-12-31 23:59:59"]
     )
     | st.text(max_size=25),
     "call_type": st.sampled_from(["in", "out", "callback", "transitin", "transitout", "x"]),

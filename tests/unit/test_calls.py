@@ -199,7 +199,18 @@ def test_missing_call_id(uniqueid: Any) -> None:
 
 @pytest.mark.parametrize(
     "calldate",
-    [None, ..., "", "yesterday", "2026-02-30 10:00:00", "18.01.2026 10:00", "2026-01-18", "0"],
+    [
+        None,
+        ...,
+        "",
+        "yesterday",
+        "2026-02-30 10:00:00",
+        "18.01.2026 10:00",
+        "2026-01-18",
+        "0",
+        "9999-12-31 23:59:59",  # no representable call end
+        "0001-01-01 00:00:00",  # before UTC can express it in Kyiv
+    ],
 )
 def test_bad_calldate(calldate: Any) -> None:
     r = rejected(calldate=calldate)
@@ -330,6 +341,16 @@ def test_own_numbers_are_skipped(caller: str, dst: str, call_type: str) -> None:
     r = rejected(caller=caller, dst=dst, call_type=call_type)
     assert (r.status, r.reason) == ("skipped", "own_number")
     assert "***" in r.detail and "4567" not in r.detail.replace("***4567", "")
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("61", 61), (61, 61), ("61.9", 61), (-5, 0), ("", 0), ("x", 0), (None, 0), (1e30, 86400)],
+)
+def test_durations(value: Any, seconds: int) -> None:
+    c = call(duration=value, billsec=value)
+    assert (c.duration, c.billsec) == (seconds, seconds)
+    assert c.ended_at == c.started_at + timedelta(seconds=seconds)
 
 
 def test_recording_falls_back_to_wav() -> None:
