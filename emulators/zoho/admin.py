@@ -49,24 +49,22 @@ def _when(value: Any, default: datetime) -> datetime:
 def seed_record(state: ZohoState, module_name: str, raw: dict[str, Any]) -> str:
     """Store one seeded record, normalizing refs and system times; returns its id."""
     module = state.modules[module_name]
-    now = state.now()
-    record: Record = {}
+    values: Record = {}
     for name, value in raw.items():
         fdef = module.get(name)
         if fdef is not None and fdef.data_type in ("lookup", "ownerlookup"):
-            record[name] = _ref(value)
+            values[name] = _ref(value)
         else:
-            record[name] = value
-    me = {"id": state.current_user_id}
-    record["id"] = str(raw.get("id") or state.new_id())
+            values[name] = value
     for name in ("Owner", "Created_By", "Modified_By"):
-        record[name] = record.get(name) or dict(me)
-    record["Created_Time"] = _when(raw.get("Created_Time"), now)
-    record["Modified_Time"] = _when(raw.get("Modified_Time"), record["Created_Time"])
-    base = records.new_record(state, module, {}, record_id=record["id"])
-    base.update(record)
-    records.store(state, module, base)
-    return str(base["id"])
+        if values.get(name) is None:
+            values.pop(name, None)  # new_record fills in the current user
+    created = _when(raw.get("Created_Time"), state.now())
+    values["Created_Time"] = created
+    values["Modified_Time"] = _when(raw.get("Modified_Time"), created)
+    record = records.new_record(state, module, values, record_id=str(raw.get("id") or "") or None)
+    records.store(state, module, record)
+    return str(record["id"])
 
 
 @router.post("/reset")

@@ -91,6 +91,7 @@ def new_record(
         "Modified_Time": now,
     }
     record.update(values)
+    record["id"] = str(record["id"])
     _derive(module, record, iso(now))
     return record
 

@@ -36,7 +36,7 @@ _USER_TYPES: dict[str, UserFilter] = {
 }
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
@@ -67,8 +67,8 @@ async def users(request: Request) -> Response:
     wanted = _USER_TYPES.get(kind)
     if wanted is None:
         raise invalid_param("type")
-    page = _int_param(request, "page", 1, 1, 10_000)
-    per_page = _int_param(request, "per_page", 200, 1, 200)
+    page = int_param(request, "page", 1, 1, 10_000)
+    per_page = int_param(request, "per_page", 200, 1, 200)
     matched = [u for u in state.users.values() if wanted(u, state)]
     chunk = matched[(page - 1) * per_page : page * per_page]
     if not chunk:

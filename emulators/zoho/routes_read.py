@@ -30,7 +30,7 @@ from emulators.zoho.criteria import parse_criteria
 from emulators.zoho.errors import ZohoError, invalid_param, limit_exceeded, required_param
 from emulators.zoho.oauth import require_token, state_of
 from emulators.zoho.org import ModuleDef
-from emulators.zoho.routes_meta import _int_param
+from emulators.zoho.routes_meta import int_param
 from emulators.zoho.routes_write import json_body, module_or_error
 from emulators.zoho.state import PageToken, Record, ZohoState, iso
 from emulators.zoho.validation import parse_datetime
@@ -117,8 +117,8 @@ async def deleted(module: str, request: Request) -> Response:
     kind = request.query_params.get("type", "all")
     if kind not in ("all", "recycle", "permanent"):
         raise invalid_param("type")
-    page = _int_param(request, "page", 1, 1, 10_000)
-    per_page = _int_param(request, "per_page", 200, 1, 200)
+    page = int_param(request, "page", 1, 1, 10_000)
+    per_page = int_param(request, "per_page", 200, 1, 200)
     rows = [d for d in state.deleted[mod.api_name] if kind in ("all", d["type"])]
     chunk = rows[(page - 1) * per_page : page * per_page]
     if not chunk:
@@ -139,8 +139,8 @@ async def search(module: str, request: Request) -> Response:
         raise invalid_param(given[1])
     kind, value = given[0], request.query_params[given[0]]
     fields = _fields_param(mod, request.query_params.get("fields"), required=False)
-    page = _int_param(request, "page", 1, 1, 10_000)
-    per_page = _int_param(request, "per_page", 200, 1, 200)
+    page = int_param(request, "page", 1, 1, 10_000)
+    per_page = int_param(request, "per_page", 200, 1, 200)
     if page * per_page > MAX_PAGED:
         raise limit_exceeded(MAX_PAGED, param="page")
     keep = _converted_filter(mod, request)
@@ -207,7 +207,7 @@ async def list_records(module: str, request: Request) -> Response:
         raise invalid_param("sort_by")
     if sort_order not in ("asc", "desc"):
         raise invalid_param("sort_order")
-    per_page = _int_param(request, "per_page", 200, 1, 200)
+    per_page = int_param(request, "per_page", 200, 1, 200)
     since = _since(request)
     keep = _converted_filter(mod, request)
     signature = "|".join(
@@ -251,7 +251,7 @@ def _offset(state: ZohoState, request: Request, signature: str, per_page: int) -
         if token is None or token.signature != signature or state.now() >= token.expires_at:
             raise invalid_param("page_token")
         return token.offset
-    page = _int_param(request, "page", 1, 1, 10_000)
+    page = int_param(request, "page", 1, 1, 10_000)
     if page * per_page > MAX_PAGED:
         raise ZohoError(
             400,

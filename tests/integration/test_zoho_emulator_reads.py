@@ -179,6 +179,7 @@ async def test_get_one_and_missing(http: httpx.AsyncClient) -> None:
     assert {"rs_sync_key", "rs_utm_source", "Created_By", "Modified_By", "Converted__s"} <= set(
         full
     )
+    assert full["Full_Name"] == "Lead 00000"
     some = (await http.get(f"/crm/v8/Leads/{lead_id}", params={"fields": "Phone"})).json()["data"][
         0
     ]
