@@ -16,8 +16,8 @@ this order:
    stops, so a real server closes the connection mid-body and an HTTP client raises a protocol
    error; ``emulators.zoho.inprocess.transport`` turns the same into ``httpx.RemoteProtocolError``.
 
-Three dice are rolled per CRM request whatever the rates, so one ``seed`` gives one fault
-sequence for a given order of requests.
+Three dice are rolled for every CRM request admitted by the concurrency check, whatever the
+rates, so one ``seed`` gives one fault sequence for a given order of requests.
 """
 
 from __future__ import annotations
