@@ -198,10 +198,8 @@ _TERMINAL_COLUMNS = {
         "missed_at",
         "outcome",
         "client_masked",
-        "utm_source",
         "callback_at",
         "callback_direction",
-        "callback_user_id",
         "delay_minutes",
     ),
 }
@@ -224,16 +222,23 @@ def render_terminal(report: Report, console: Console, *, max_rows: int = 30) -> 
             caption = f"newest {max_rows} of {len(rows)} missed calls"
             rows = rows[-max_rows:]
         table = Table(title=TITLES[result.name], caption=caption, title_justify="left")
-        for i, column in zip(picks, columns, strict=True):
+        cells = [
+            [display_value(c, row[i], report.zone) for i, c in zip(picks, columns, strict=True)]
+            for row in rows
+        ]
+        for j, (i, column) in enumerate(zip(picks, columns, strict=True)):
             numeric = any(_is_number(r[i]) for r in rows)
-            table.add_column(column, justify="right" if numeric else "left", no_wrap=not numeric)
-        for row in rows:
-            table.add_row(
-                *(
-                    Text(display_value(c, row[i], report.zone))
-                    for i, c in zip(picks, columns, strict=True)
-                )
+            natural = max((len(line[j]) for line in cells), default=1)
+            # In a narrow terminal numbers are never cut, text wraps inside its cell (a date
+            # and its time on two lines), and spaced headers wrap at word boundaries.
+            table.add_column(
+                column.replace("_", " "),
+                justify="right" if numeric else "left",
+                min_width=natural if numeric else None,
+                overflow="ellipsis" if numeric else "fold",
             )
+        for line in cells:
+            table.add_row(*(Text(value) for value in line))
         if not rows:
             table.add_row(*(["—"] * len(columns)))
         console.print(table)
