@@ -25,6 +25,7 @@ Decisions taken here (beyond the SPEC's own **(decided)** points):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -343,12 +344,14 @@ def plan_recording_updates(
 
     ``synced`` lists ``(sync_key, module, zoho_id)`` of the call's written Tasks and Calls
     (other modules are ignored). Each gets an ``update`` of its ``Description`` (and
-    ``Voice_Recording__s`` on Calls), keyed ``<sync_key>#recording``. The update does not send
+    ``Voice_Recording__s`` on Calls), keyed ``<sync_key>#recording-<hash of the URL>`` so that a recording that changes again is
+    written again, while re-reading the same one is not. The update does not send
     ``Owner``, so the record keeps its owner; ``owner_id`` names the call's mapped employee, else
     the TOP manager. No recording on the call → no updates.
     """
     if not call.recording_url:
         return []
+    url_tag = hashlib.sha1(call.recording_url.encode()).hexdigest()[:8]
     sc = settings.scenario
     employee = employees.resolve(call)
     owner_id = employee.id if employee is not None else resolve_top_manager(sc, crm.users).id
@@ -366,7 +369,7 @@ def plan_recording_updates(
             continue
         out.append(
             PlannedWrite(
-                sync_key=f"{sync_key}#recording",
+                sync_key=f"{sync_key}#recording-{url_tag}",
                 module=target,
                 op="update",
                 fields=fields,

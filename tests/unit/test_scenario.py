@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -727,11 +729,19 @@ def test_recording_updates_for_synced_tasks_and_calls() -> None:
         ("c1/lead", "Leads", "L-9"),  # not a call record: ignored
     ]
     writes = plan_recording_updates(c, synced, cfg, emap, crm)
+    tag = hashlib.sha1(b"https://rec/late.mp3").hexdigest()[:8]
     assert [(w.sync_key, w.module, w.op, w.record_id) for w in writes] == [
-        ("c1/task#recording", "Tasks", "update", "T-1"),
-        ("c1/task-responsible#recording", "Tasks", "update", "T-2"),
-        ("c1/call#recording", "Calls", "update", "K-1"),
+        (f"c1/task#recording-{tag}", "Tasks", "update", "T-1"),
+        (f"c1/task-responsible#recording-{tag}", "Tasks", "update", "T-2"),
+        (f"c1/call#recording-{tag}", "Calls", "update", "K-1"),
     ]
+    # a recording that changes again is a new write; the same one read again is not
+    again = plan_recording_updates(c, synced, cfg, emap, crm)
+    assert [w.sync_key for w in again] == [w.sync_key for w in writes]
+    moved = replace(c, recording_url="https://rec/later.mp3")
+    assert not {w.sync_key for w in writes} & {
+        w.sync_key for w in plan_recording_updates(moved, synced, cfg, emap, crm)
+    }
     assert all(w.owner_id == ANNA.id and "Owner" not in w.fields for w in writes)
     assert "Recording: https://rec/late.mp3" in writes[0].fields["Description"]
     assert set(writes[0].fields) == {"Description"}
