@@ -38,14 +38,11 @@ from tasks.zoho.writer import WriteReport, execute_plans, execute_writes
 
 
 def retriable_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry a step only when it failed on a transient vendor error (429, 5xx, timeouts)."""
-    try:
-        state.result()
-    except (ZohoRetriable, RingostatRetriable):
-        return True
-    except BaseException:
-        return False
-    return False
+    """Retry a step only when it failed on a transient vendor error (429, 5xx, timeouts).
+
+    Prefect hands over a Failed state whose ``data`` is the exception the step raised.
+    """
+    return isinstance(state.data, (ZohoRetriable, RingostatRetriable))
 
 
 _RETRY: dict[str, Any] = {

@@ -1,0 +1,129 @@
+"""Flow tests: the real flows under Prefect's test harness, both emulators on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import tomli_w
+
+from emulators.ringostat.app import create_app as create_ringostat
+from emulators.serve import BackgroundServer
+from emulators.zoho.app import create_app as create_zoho
+
+FIXED_NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=None):
+        yield
+
+
+class Clock:
+    """The Zoho emulator's clock: fixed, moved forward by the tests."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class World:
+    zoho_url: str
+    ringostat_url: str
+    config_path: Path
+    workdir: Path
+    clock: Clock
+    http: httpx.Client
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def seed_zoho(self, body: dict[str, Any]) -> None:
+        self.http.post(f"{self.zoho_url}/__emulator__/seed", json=body).raise_for_status()
+
+    def post_calls(self, rows: list[dict[str, Any]]) -> None:
+        self.http.post(f"{self.ringostat_url}/__emulator__/calls", json=rows).raise_for_status()
+
+    def faults(self, **faults: Any) -> None:
+        self.http.put(f"{self.zoho_url}/__emulator__/faults", json=faults).raise_for_status()
+
+    def dump(self) -> dict[str, list[dict[str, Any]]]:
+        answer: dict[str, list[dict[str, Any]]] = self.http.get(
+            f"{self.zoho_url}/__emulator__/dump"
+        ).json()
+        return answer
+
+    def stats(self) -> dict[str, Any]:
+        answer: dict[str, Any] = self.http.get(f"{self.zoho_url}/__emulator__/stats").json()
+        return answer
+
+    def write_config(self, **sections: dict[str, Any]) -> Path:
+        for name, values in sections.items():
+            self.config.setdefault(name, {}).update(values)
+        self.config_path.write_bytes(tomli_w.dumps(self.config).encode())
+        return self.config_path
+
+    def sync(self, as_of: datetime, **params: Any) -> dict[str, Any]:
+        from flows.sync import sync_calls
+
+        result: dict[str, Any] = asyncio.run(
+            sync_calls(config=str(self.config_path), as_of=as_of, **params)
+        )
+        return result
+
+
+@pytest.fixture
+def world(tmp_path: Path, prefect_harness: None) -> Iterator[World]:
+    clock = Clock(FIXED_NOW)
+    with (
+        BackgroundServer(create_zoho(clock=clock)) as zoho,
+        BackgroundServer(create_ringostat(auth_key="test-key")) as ringostat,
+        httpx.Client(timeout=30) as http,
+    ):
+        w = World(zoho.url, ringostat.url, tmp_path / "callsync.toml", tmp_path, clock, http)
+        w.config = {
+            "zoho": {
+                "accounts_url": zoho.url,
+                "api_domain": zoho.url,
+                "client_id": "cid",
+                "client_secret": "secret",
+                "refresh_token": "refresh",
+                "backoff_base_s": 0.0,
+                "backoff_max_s": 0.0,
+            },
+            "ringostat": {
+                "base_url": ringostat.url,
+                "auth_key": "test-key",
+                "timezone": "Europe/Kyiv",
+                "initial_lookback_hours": 48,
+            },
+            "scenario": {
+                "top_manager": "top@acme.test",
+                "company_timezone": "Europe/Kyiv",
+                "company_numbers": ["+380441234567"],
+            },
+            "employees": [
+                {"zoho_user": "anna@acme.test", "sip": ["anna_sip"], "numbers": ["+380501112233"]},
+                {"zoho_user": "boris@acme.test", "sip": ["boris_sip"]},
+            ],
+            "store": {
+                "url": f"sqlite:///{tmp_path / 'state.db'}",
+                "duckdb_path": str(tmp_path / "reports.duckdb"),
+                "data_docs_dir": str(tmp_path / "docs"),
+            },
+        }
+        w.write_config()
+        yield w
