@@ -297,7 +297,7 @@ def test_top_manager_not_active_fails_at_start_and_writes_nothing(world: World) 
     world.seed_zoho(SEED)
     world.post_calls(MATRIX_CALLS)
     world.write_config(scenario={"top_manager": "nobody@acme.test"})
-    with pytest.raises(Exception, match="nobody@acme.test"):
+    with pytest.raises(Exception, match=r"nobody@acme\.test"):
         world.sync(AS_OF)
     dump = world.dump()
     assert len(dump["Leads"]) == 1 and dump["Tasks"] == []
