@@ -96,4 +96,5 @@ def print_report(
         render_terminal(report, console)
     if html is not None:
         html.write_text(to_html(report), encoding="utf-8")
-        console.print(f"HTML report written to {html}")
+        # On stderr, so that --format json|csv on stdout stays machine-readable.
+        Console(stderr=True).print(f"HTML report written to {html}")
