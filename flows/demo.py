@@ -162,4 +162,4 @@ def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, 
         + f"; the emulator counted {stats['requests']} API requests and {stats['credits']} credits."
     )
     report = load_report(workdir / "reports.duckdb", date_from=None, date_to=None)
-    render_terminal(report, console)
+    render_terminal(report, console, max_rows=8)

@@ -21,8 +21,10 @@ from emulators.zoho.app import create_app as create_zoho
 FIXED_NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="session")
-def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+@pytest.fixture(scope="module")
+def prefect_harness() -> Iterator[None]:
+    """Prefect's temporary server, for one test module at a time: its background threads touch
+    the global ``random`` state, which Hypothesis (in later test modules) must not see."""
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     from prefect.testing.utilities import prefect_test_harness
