@@ -163,3 +163,15 @@ class RunRecord(SQLModel, table=True):
     window_end: datetime | None = Field(default=None, sa_column=_dt())
     status: str = "running"
     summary_json: str = "{}"
+
+
+class UserRecord(SQLModel, table=True):
+    """Zoho users as last seen: the reports show names instead of ids."""
+
+    __tablename__ = "zoho_users"
+
+    id: str = Field(primary_key=True)
+    email: str
+    full_name: str
+    active: bool = True
+    role: str | None = None

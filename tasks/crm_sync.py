@@ -58,6 +58,7 @@ async def refresh_crm(
         deleted = [key for key in before if key not in state.records]
         changed = {k: v for k, v in state.records.items() if before.get(k) != v}
         store.save_index(changed, state.watermarks, deleted=deleted)
+        store.save_users(users)
     employees = EmployeeMap.build(settings.employees, users, settings.scenario)
     return CrmView(
         users=tuple(users),

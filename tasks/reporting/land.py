@@ -52,7 +52,14 @@ import sqlalchemy
 from sqlalchemy import Table
 
 from models.call import mask_phone
-from models.tables import CallRecord, CrmIndexRecord, QuarantineRecord, RunRecord, WriteRecord
+from models.tables import (
+    CallRecord,
+    CrmIndexRecord,
+    QuarantineRecord,
+    RunRecord,
+    UserRecord,
+    WriteRecord,
+)
 from tasks.reporting.views import create_views
 
 CHUNK_ROWS = 20_000
@@ -204,6 +211,14 @@ CRM_COLUMNS = [
     _src("deleted", "BOOLEAN"),
 ]
 
+USER_COLUMNS = [
+    _src("id", "VARCHAR"),
+    _src("email", "VARCHAR"),
+    _src("full_name", "VARCHAR"),
+    _src("active", "BOOLEAN"),
+    _src("role", "VARCHAR"),
+]
+
 RUN_COLUMNS = [
     _src("run_id", "VARCHAR"),
     _src("flow", "VARCHAR"),
@@ -226,12 +241,14 @@ class LandResult:
     quarantine: int
     crm_records: int
     runs: int
+    users: int = 0
 
     def counts(self) -> dict[str, int]:
         return {
             "calls": self.calls,
             "crm_writes": self.crm_writes,
             "quarantine": self.quarantine,
+            "users": self.users,
             "crm_records": self.crm_records,
             "runs": self.runs,
         }
@@ -351,6 +368,9 @@ def land_reports(
                 ),
                 "runs": _insert(
                     con, "runs", RUN_COLUMNS, _store_rows(conn, _t(RunRecord), "run_id")
+                ),
+                "users": _insert(
+                    con, "users", USER_COLUMNS, _store_rows(conn, _t(UserRecord), "id")
                 ),
             }
         con.execute(_FILL_LEAD_IDS)

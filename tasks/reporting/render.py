@@ -194,6 +194,16 @@ TITLES = {
 
 # The missed-call list is wide; a terminal gets the columns a person acts on.
 _TERMINAL_COLUMNS = {
+    "conversion_by_agent": (
+        "user_name",
+        "calls_answered",
+        "inbound_answered",
+        "outbound_answered",
+        "new_leads",
+        "leads_converted",
+        "deals_won",
+        "won_amount",
+    ),
     "missed_call_callbacks": (
         "missed_at",
         "outcome",
@@ -215,6 +225,8 @@ def render_terminal(report: Report, console: Console, *, max_rows: int = 30) -> 
         console.print(Text(f"data landed at {display_value('', report.landed_at, report.zone)}"))
     for result in report.tables():
         columns = _TERMINAL_COLUMNS.get(result.name, result.columns)
+        if not set(columns) <= set(result.columns):
+            columns = result.columns
         picks = [result.columns.index(c) for c in columns]
         rows = result.rows
         caption = None

@@ -39,7 +39,7 @@ Result views (each also as ``<name>_between(from_ts, to_ts)``):
     ``leads_converted`` (of those, converted in Zoho); ``conversion_rate`` =
     ``leads_converted / leads_created`` (NULL when no lead was created). Exactly these columns.
 ``conversion_by_agent``
-    Per Zoho user: ``calls_answered`` (client calls of both directions the user answered or
+    Per Zoho user (``user_id``, ``user_name`` from the ``users`` table): ``calls_answered`` (client calls of both directions the user answered or
     placed and that connected; unmapped employees as ``(unmapped)``), ``inbound_answered``,
     ``outbound_answered``, ``new_leads`` (callsync leads the user owns), ``leads_converted``,
     ``deals_won`` and ``won_amount`` (won deals of those leads).
@@ -231,13 +231,14 @@ deals AS (
     WHERE {_in_range("l.created_at")}
     GROUP BY 1
 ),
-users AS (
+agents AS (
     SELECT user_id FROM answered
     UNION SELECT user_id FROM leads
     UNION SELECT user_id FROM deals
 )
 SELECT
     u.user_id,
+    coalesce(z.full_name, u.user_id) AS user_name,
     coalesce(a.calls_answered, 0) AS calls_answered,
     coalesce(a.inbound_answered, 0) AS inbound_answered,
     coalesce(a.outbound_answered, 0) AS outbound_answered,
@@ -245,10 +246,11 @@ SELECT
     coalesce(l.leads_converted, 0) AS leads_converted,
     coalesce(d.deals_won, 0) AS deals_won,
     CAST(coalesce(d.won_amount, 0) AS DOUBLE) AS won_amount
-FROM users AS u
+FROM agents AS u
 LEFT JOIN answered AS a ON a.user_id = u.user_id
 LEFT JOIN leads AS l ON l.user_id = u.user_id
 LEFT JOIN deals AS d ON d.user_id = u.user_id
+LEFT JOIN users AS z ON z.id = u.user_id
 ORDER BY calls_answered DESC, new_leads DESC, u.user_id
 """
 

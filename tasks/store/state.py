@@ -15,8 +15,8 @@ from typing import Any, cast
 from sqlmodel import Session, col, select
 
 from models.call import Phone
-from models.crm import CrmModule, CrmRecord
-from models.tables import CrmIndexRecord, CursorRecord, RunRecord
+from models.crm import CrmModule, CrmRecord, ZohoUser
+from models.tables import CrmIndexRecord, CursorRecord, RunRecord, UserRecord
 from tasks.store.base import StoreBase, chunks, require_aware
 from tasks.store.rows import to_json
 
@@ -202,6 +202,24 @@ class StateMixin(StoreBase):
                     session.add(row)
             for module, mark in watermarks.items():
                 _advance(session, index_cursor(module), mark, now)
+
+    # -- users ---------------------------------------------------------------------------
+
+    def save_users(self, users: Iterable[ZohoUser]) -> None:
+        """Remember Zoho users (names for the reports); users not seen now are kept, inactive."""
+        seen = {u.id: u for u in users}
+        with self._tx() as session:
+            for row in session.exec(select(UserRecord)).all():
+                if row.id not in seen and row.active:
+                    row.active = False
+                    session.add(row)
+            for user in seen.values():
+                row = session.get(UserRecord, user.id) or UserRecord(
+                    id=user.id, email=user.email, full_name=user.full_name
+                )
+                row.email, row.full_name = user.email, user.full_name
+                row.active, row.role = user.active, user.role
+                session.add(row)
 
     # -- runs ------------------------------------------------------------------------------
 

@@ -137,6 +137,7 @@ def test_land_counts_and_call_rows(tmp_path: Path) -> None:
         "quarantine": 1,
         "crm_records": 3,
         "runs": 1,
+        "users": 0,
     }
     got = fetch(
         path,

@@ -37,7 +37,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
-from models.tables import CallRecord, CrmIndexRecord, WriteRecord
+from models.tables import CallRecord, CrmIndexRecord, UserRecord, WriteRecord
 from tasks.reporting.land import land_reports
 from tasks.reporting.views import query_between
 
@@ -165,6 +165,8 @@ def build_store(engine: Engine) -> None:
         add_crm(s, "Deals", "D3", TOP, stage="Closed Lost", amount=50.0, contact_id="C3")
         add_crm(s, "Deals", "D3b", TOP, stage="Closed Won", amount=200.0, contact_id="C3")
         add_crm(s, "Deals", "D4", ANNA, stage="Closed Won", amount=500.5, contact_id="C4")
+        s.add(UserRecord(id=ANNA, email="anna@acme.test", full_name="Anna Ivanova"))
+        s.add(UserRecord(id=BORIS, email="boris@acme.test", full_name="Boris Bondar"))
         s.commit()
 
 
@@ -218,11 +220,11 @@ def test_conversion_by_source(report_db: duckdb.DuckDBPyConnection) -> None:
 
 def test_conversion_by_agent(report_db: duckdb.DuckDBPyConnection) -> None:
     assert rows(report_db, "SELECT * FROM conversion_by_agent") == [
-        # user, answered, inbound, outbound, new leads, converted, deals won, amount
-        ("u-boris", 4, 2, 2, 1, 0, 0, 0.0),  # c03 c05 c13 c14; owns L2 now
-        ("u-anna", 3, 3, 0, 3, 2, 2, 1500.5),  # c01 c07 c09; L1 L4 (reassigned) L5 (ledger)
-        ("(unmapped)", 1, 1, 0, 0, 0, 0, 0.0),  # c06
-        ("u-top", 0, 0, 0, 1, 1, 1, 200.0),  # L3 → contact C3 → D3b won, D3 lost
+        # user, name, answered, inbound, outbound, new leads, converted, deals won, amount
+        ("u-boris", "Boris Bondar", 4, 2, 2, 1, 0, 0, 0.0),  # c03 c05 c13 c14; owns L2 now
+        ("u-anna", "Anna Ivanova", 3, 3, 0, 3, 2, 2, 1500.5),  # c01 c07 c09; L1 L4 L5
+        ("(unmapped)", "(unmapped)", 1, 1, 0, 0, 0, 0, 0.0),  # c06
+        ("u-top", "u-top", 0, 0, 0, 1, 1, 1, 200.0),  # no users row: the id stands in
     ]
 
 
@@ -275,7 +277,7 @@ def test_range_is_half_open_in_company_time(report_db: duckdb.DuckDBPyConnection
     _, daily = query_between(report_db, "daily_funnel", start, end)
     assert [d[0] for d in daily] == [date(2024, 3, 2)]
     _, agents = query_between(report_db, "conversion_by_agent", start, end)
-    assert agents[0] == ("u-anna", 2, 2, 0, 2, 1, 1, 500.5)
+    assert agents[0] == ("u-anna", "Anna Ivanova", 2, 2, 0, 2, 1, 1, 500.5)
 
 
 def test_new_callers_count_only_first_calls_inside_the_range(
