@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from models.call import Phone
-from models.crm import CrmRecord
+from models.crm import CrmRecord, ZohoUser
 from models.plan import CallStatus, PlannedWrite
 from tasks.store import Store, WriteOutcome
 
@@ -303,3 +303,13 @@ def test_in_memory_store_keeps_data_across_sessions(clock: Clock) -> None:
         st.ingest([{"uniqueid": "a"}], run_id="r1")
         st.ingest([{"uniqueid": "b"}], run_id="r1")
         assert len(st.work()) == 2
+
+
+def test_users_are_remembered_and_a_vanished_user_turns_inactive(store: Store) -> None:
+    anna = ZohoUser(id="1", email="anna@acme.test", full_name="Anna", role="Manager")
+    boris = ZohoUser(id="2", email="boris@acme.test", full_name="Boris")
+    store.save_users([anna, boris])
+    store.save_users([ZohoUser(id="1", email="anna@acme.test", full_name="Anna Ivanova")])
+    with store.engine.connect() as conn:
+        got = conn.execute(text("select id, full_name, active from zoho_users order by id")).all()
+    assert [tuple(r) for r in got] == [("1", "Anna Ivanova", True), ("2", "Boris", False)]
