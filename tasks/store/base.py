@@ -16,6 +16,7 @@ from models.tables import (
     CursorRecord,
     QuarantineRecord,
     RunRecord,
+    UserRecord,
     WriteRecord,
 )
 from tasks.store.engine import open_engine
@@ -34,6 +35,7 @@ TABLE_NAMES = tuple(
         CursorRecord,
         CrmIndexRecord,
         RunRecord,
+        UserRecord,
     )
 )
 """The store's tables (models/tables.py): created on open, other SQLModel tables left alone."""
