@@ -127,7 +127,22 @@ def run_demo(*, days: int, calls_per_day: int, seed: int, workdir: Path, keep_ui
                 f"PREFECT_HOME={server.home} .venv/bin/prefect server start"
             )
     finally:
+        _drain_prefect_clients()
         server.stop()
+
+
+def _drain_prefect_clients() -> None:
+    """Deliver the queued run logs and events while the server still listens: after it stops,
+    Prefect's exit hook would retry them against a closed port."""
+    import sys
+
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=30)
+    EventsWorker.drain_all(timeout=30)
 
 
 def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, days: int) -> None:
