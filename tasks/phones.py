@@ -72,6 +72,16 @@ def normalize(raw: str | None, *, region: str, match_digits: int) -> Phone | Non
         e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
         country_code = parsed.country_code
         valid = bool(phonenumbers.is_valid_number(parsed))
+    if not valid and not text.startswith("+") and not digits.startswith("0"):
+        # Ringostat writes international numbers without the '+' ("48733151952"): a number that
+        # is not valid in the default region but valid as international is taken as such.
+        try:
+            intl = phonenumbers.parse("+" + digits, None)
+        except Exception:
+            intl = None
+        if intl is not None and phonenumbers.is_valid_number(intl):
+            e164 = phonenumbers.format_number(intl, phonenumbers.PhoneNumberFormat.E164)
+            country_code, valid = intl.country_code, True
     if e164 is None:
         # Not parseable as a possible number: keep the digits (with '+' when the caller gave an
         # international prefix) so the suffix match still works, as Ringostat's own does.

@@ -116,3 +116,18 @@ def test_keys_of_accepts_ints_and_drops_short_numbers() -> None:
     assert keys_of([380501112233, "201", None], region="UA", match_digits=9) == frozenset(
         {"501112233"}
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164", "country"),
+    [
+        ("48733151952", "+48733151952", 48),  # Ringostat's international form, no '+'
+        ("12025550123", "+12025550123", 1),
+        ("380730103403", "+380730103403", 380),
+        ("0501234567", "+380501234567", 380),  # national form stays in the default region
+    ],
+)
+def test_international_numbers_without_plus(raw: str, e164: str, country: int) -> None:
+    phone = normalize(raw, region="UA", match_digits=9)
+    assert phone is not None
+    assert (phone.e164, phone.country_code, phone.valid) == (e164, country, True)
