@@ -25,6 +25,7 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from flows.context import RunContext, open_context, utc_now
 from flows.timeparse import parse_when
+from models.crm import ZohoUser
 from models.plan import PlanStatus
 from models.settings import Settings, load_settings
 from tasks import steps
@@ -256,8 +257,8 @@ async def _recording_updates(
 async def _dry_run(
     ctx: RunContext,
     rows: list[dict[str, Any]],
-    users: Any,
-    top: Any,
+    users: list[ZohoUser],
+    top: ZohoUser,
     now: datetime,
     summary: SyncSummary,
 ) -> SyncSummary:

@@ -317,3 +317,48 @@ def test_reports_land_in_duckdb(world: World) -> None:
     finally:
         db.close()
     assert row == (9, 4)  # the source report counts inbound calls (rows 1–9)
+
+
+def test_plan_dry_run_prints_the_writes_and_writes_nothing(world: World) -> None:
+    world.seed_zoho(SEED)
+    world.post_calls(MATRIX_CALLS)
+    result = world.sync(AS_OF, dry_run=True)
+
+    plans = {p["uniqueid"]: p for p in result["plans"]}
+    assert plans["r01"]["row"] == 1
+    assert [w["rs_sync_key"] for w in plans["r01"]["writes"]] == ["r01/lead", "r01/task"]
+    assert plans["r13"]["reason"] == "outbound_not_answered"
+    dump = world.dump()
+    assert len(dump["Leads"]) == 1 and dump["Tasks"] == []
+    assert not (world.workdir / "state.db").exists() or sqlite3.connect(
+        world.workdir / "state.db"
+    ).execute("select count(*) from calls").fetchone() == (0,)
+
+
+def test_backfill_in_windows_matches_a_sync_and_repeats_safely(world: World) -> None:
+    import asyncio
+
+    from flows.backfill import backfill_calls
+
+    world.seed_zoho(SEED)
+    world.post_calls(MATRIX_CALLS)
+    first = asyncio.run(
+        backfill_calls(
+            config=str(world.config_path),
+            date_from="2026-03-02T09:00",
+            date_to="2026-03-02T12:00",
+            window_hours=0.25,
+        )
+    )
+    assert first["new_calls"] == 13
+    assert first["by_row"] == {str(n): 1 for n in range(1, 14)}
+    again = asyncio.run(
+        backfill_calls(
+            config=str(world.config_path),
+            date_from="2026-03-02T09:00",
+            date_to="2026-03-02T12:00",
+            window_hours=1,
+        )
+    )
+    assert again["new_calls"] == 0 and again["writes"] == {}
+    assert len(by_key(world.dump()["Leads"])) == 4
