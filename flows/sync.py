@@ -24,6 +24,7 @@ from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from flows.context import RunContext, open_context, utc_now
+from flows.reports import publish_conversion_table
 from flows.timeparse import parse_when
 from models.crm import ZohoUser
 from models.plan import PlanStatus
@@ -144,6 +145,7 @@ async def run_sync(
         )
     store.finish_run(run_id, "completed", summary.to_dict())
     await _publish(summary)
+    await publish_conversion_table(settings)
     return summary
 
 

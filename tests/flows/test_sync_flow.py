@@ -5,6 +5,7 @@ Both emulators run on 127.0.0.1; the flow runs under Prefect's test harness; tim
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import timedelta
 from typing import Any
@@ -317,6 +318,20 @@ def test_reports_land_in_duckdb(world: World) -> None:
     finally:
         db.close()
     assert row == (9, 4)  # the source report counts inbound calls (rows 1–9)
+    keys = asyncio.run(_artifact_keys())
+    assert {
+        "callsync-sync-summary",
+        "callsync-sync-report",
+        "callsync-conversion-by-source",
+    } <= keys
+
+
+async def _artifact_keys() -> set[str]:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        artifacts = await client.read_artifacts()
+    return {a.key for a in artifacts if a.key}
 
 
 def test_plan_dry_run_prints_the_writes_and_writes_nothing(world: World) -> None:
@@ -336,8 +351,6 @@ def test_plan_dry_run_prints_the_writes_and_writes_nothing(world: World) -> None
 
 
 def test_backfill_in_windows_matches_a_sync_and_repeats_safely(world: World) -> None:
-    import asyncio
-
     from flows.backfill import backfill_calls
 
     world.seed_zoho(SEED)
