@@ -107,6 +107,18 @@ async def run(calls_per_day: int, seed: int, lost: float, workdir: Path) -> None
                 )
             after = (await zh.get("/__emulator__/stats")).json()
             _print(attempt, len(read), t, before, after, report.counts)
+            dump = (await zh.get("/__emulator__/dump")).json()
+            keys = [
+                r["rs_sync_key"]
+                for m in ("Leads", "Tasks")
+                for r in dump[m]
+                if r.get("rs_sync_key")
+            ]
+            print(
+                f"  in Zoho: {len(keys)} records written by callsync "
+                f"({sum(1 for r in dump['Leads'] if r.get('rs_sync_key'))} leads), "
+                f"{len(keys) - len(set(keys))} duplicates; call statuses {report.call_statuses}"
+            )
         store.close()
 
 
