@@ -9,19 +9,9 @@ import pytest
 from fastapi import FastAPI
 
 from emulators.zoho import ZohoState, create_app
-from tests.support.zoho_harness import REFRESH_FORM, FakeClock, client_for, login, make_app
+from tests.support.zoho_harness import REFRESH_FORM, FakeClock, client_for, login
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def app(clock: FakeClock) -> FastAPI:
-    return make_app(clock)
 
 
 @pytest.fixture

@@ -9,19 +9,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.support.zoho_harness import FakeClock, client_for, ids, login, make_app
+from tests.support.zoho_harness import FakeClock, client_for, ids, login
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def app(clock: FakeClock) -> FastAPI:
-    return make_app(clock)
 
 
 @pytest.fixture

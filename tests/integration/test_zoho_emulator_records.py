@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from emulators.zoho import ZohoState
-from tests.support.zoho_harness import FakeClock, client_for, ids, login, make_app
+from tests.support.zoho_harness import FakeClock, client_for, ids, login
 
 pytestmark = pytest.mark.anyio
 
@@ -20,16 +20,6 @@ USERS = {
         {"id": "9002", "last_name": "Gone", "email": "gone@example.com", "status": "disabled"},
     ]
 }
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def app(clock: FakeClock) -> FastAPI:
-    return make_app(clock)
 
 
 @pytest.fixture
