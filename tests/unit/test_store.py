@@ -3,45 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlmodel import Session, select
+from store_support import Clock
+from store_support import clock as clock
+from store_support import store as store
 
 from models.call import Call, Direction, Outcome, Phone, Unprocessable, Utm
 from models.plan import Attachment, CallPlan, CallStatus, PlanStatus
 from models.tables import QuarantineRecord
 from tasks.store import Store
-
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def tick(self, minutes: int = 1) -> datetime:
-        self.now += timedelta(minutes=minutes)
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(params=["memory", "file"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Store]:
-    url = "sqlite://" if request.param == "memory" else f"sqlite:///{tmp_path}/state/s.db"
-    st = Store(url, clock=clock)
-    yield st
-    st.close()
 
 
 def row(uid: str | None = "c1", **extra: Any) -> dict[str, Any]:

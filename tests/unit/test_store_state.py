@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from store_support import T0, Clock
+from store_support import clock as clock
+from store_support import store as store
 
 from models.call import Phone
 from models.crm import CrmRecord, ZohoUser
 from models.plan import CallStatus, PlannedWrite
 from tasks.store import Store, WriteOutcome
-
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(params=["memory", "file"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Store]:
-    url = "sqlite://" if request.param == "memory" else f"sqlite:///{tmp_path}/s.db"
-    st = Store(url, clock=clock)
-    yield st
-    st.close()
 
 
 def write(key: str, module: str = "Tasks", op: str = "insert", **kw: Any) -> PlannedWrite:
