@@ -17,21 +17,19 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from flows.context import RunContext, open_context, utc_now
-from flows.reports import publish_conversion_table
+from flows.reports import land, publish_conversion_table
 from flows.timeparse import parse_when
 from models.crm import ZohoUser
 from models.plan import PlanStatus
 from models.settings import Settings, load_settings
 from tasks import steps
 from tasks.crm_sync import CrmView
-from tasks.reporting.land import land_reports
 from tasks.ringostat.cursor import IngestCursor, Window, advance, plan_window
 from tasks.scenario import plan_recording_updates
 from tasks.zoho.writer import WriteReport
@@ -85,8 +83,13 @@ async def run_sync(
     run_id: str,
     window: Window | None = None,
     dry_run: bool = False,
+    finalize: bool = True,
 ) -> SyncSummary:
-    """One sync run over ``window`` (default: from the cursor, with the lookback, up to now)."""
+    """One sync run over ``window`` (default: from the cursor, with the lookback, up to now).
+
+    ``finalize=False`` leaves out what only the last of several windows needs (a backfill):
+    building the Data Docs, landing DuckDB and publishing the conversion table.
+    """
     log = get_run_logger()
     settings, store = ctx.settings, ctx.store
 
@@ -129,13 +132,10 @@ async def run_sync(
 
     summary.zoho_requests = ctx.zoho.stats.requests
     summary.zoho_credits = ctx.zoho.stats.credits
-    summary.data_docs = str(ctx.gx.build_docs())
-    land_reports(
-        store.engine,
-        Path(settings.store.duckdb_path),
-        company_timezone=settings.scenario.company_timezone,
-    )
-    summary.duckdb_path = settings.store.duckdb_path
+    if finalize:
+        summary.data_docs = str(ctx.gx.build_docs())
+        land(settings, store.engine)
+        summary.duckdb_path = settings.store.duckdb_path
     if not explicit:
         store.set_cursor(
             CURSOR_NAME,
@@ -145,7 +145,8 @@ async def run_sync(
         )
     store.finish_run(run_id, "completed", summary.to_dict())
     await _publish(summary)
-    await publish_conversion_table(settings)
+    if finalize:
+        await publish_conversion_table(settings)
     return summary
 
 
