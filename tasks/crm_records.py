@@ -1,6 +1,6 @@
 """Zoho CRM wire shapes → domain records (:class:`ZohoUser`, :class:`CrmRecord`). Pure.
 
-Shapes handled (Zoho v8 GET, COQL and ``users`` answers, see VENDOR_NOTES.md):
+Shapes handled (Zoho v8 GET, COQL and ``users`` answers, as Zoho documents them):
 
 - lookups (``Owner``, ``Contact_Name``) arrive as ``{"id": ..., "name": ...}`` from GET and
   sometimes as a bare id string (or ``{"id"}`` only) from COQL;

@@ -1,6 +1,6 @@
 """Ringostat call-log emulator: a FastAPI app speaking ``GET /calls/list`` like the real API.
 
-Vendor behaviour reproduced (../shared/VENDOR_NOTES.md, "Ringostat"):
+Vendor behaviour reproduced (Ringostat's API documentation and help centre):
 
 - header ``Auth-key``: missing or unknown → 401, the key of another project → 403, both with a
   JSON error body;

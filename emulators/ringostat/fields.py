@@ -1,6 +1,6 @@
 """The field names Ringostat's call log knows (``GET /calls/list``, parameter ``fields``).
 
-Taken from ../shared/VENDOR_NOTES.md ("Ringostat"). Asking for any other name makes the real API
+Taken from Ringostat's API documentation. Asking for any other name makes the real API
 answer an error mentioning ``incorrect field``; the emulator does the same.
 """
 

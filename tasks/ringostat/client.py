@@ -1,6 +1,6 @@
 """Ringostat call-log client: reads ``GET /calls/list`` completely for a time window.
 
-Vendor quirks handled here (../shared/VENDOR_NOTES.md, "Ringostat"):
+Vendor quirks handled here (Ringostat's API documentation and help centre):
 
 - **6,500 rows per answer, cut silently.** An answer holding ``max_rows_per_request`` rows may be
   incomplete, so that window is cut in two and both halves are read again, recursively, until

@@ -1,6 +1,6 @@
 """Zoho OAuth: the refresh-token grant, one cached access token, one refresh at a time.
 
-Quirks handled (VENDOR_NOTES.md, "OAuth"):
+Quirks handled (Zoho OAuth documentation):
 
 - a refused refresh token answers **HTTP 200** with ``{"error": "invalid_code"}``: success is the
   presence of ``access_token``, never the status;

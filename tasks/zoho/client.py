@@ -1,6 +1,6 @@
 """The Zoho CRM v8 client: async, transport injected, retries in this one layer.
 
-Quirks handled (VENDOR_NOTES.md, "Zoho CRM"):
+Quirks handled (Zoho CRM v8 API documentation):
 
 - OAuth: see :mod:`tasks.zoho.auth` (HTTP 200 with ``{"error"}``, ``expires_in`` units, 10 tokens
   per 10 minutes, ``api_domain`` from the token answer). A 401 ``INVALID_TOKEN`` or

@@ -1,4 +1,4 @@
-"""The Ringostat emulator speaks ``GET /calls/list`` like the real API (VENDOR_NOTES "Ringostat")."""
+"""The Ringostat emulator speaks ``GET /calls/list`` like the real API (as Ringostat documents it)."""
 
 from __future__ import annotations
 

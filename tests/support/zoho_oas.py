@@ -1,4 +1,4 @@
-"""Validate Zoho responses against Zoho's own OpenAPI files (``../shared/zoho-oas``).
+"""Validate Zoho responses against Zoho's own OpenAPI files (vendored in ``tests/data/zoho-oas``).
 
 ``validate_response("record.json", "post", "/crm/v8/{module_api_name}", 201, body)`` raises
 :class:`OasMismatch` (an ``AssertionError``) when ``body`` does not fit the schema that the
@@ -24,7 +24,7 @@ How the files are read:
   304 must have an empty body.
 
 Errata (:data:`ERRATA`): the few places where the files contradict the live API as documented
-in ``VENDOR_NOTES.md`` and Zoho's published examples; each is narrow and says why.
+in Zoho's documentation and Zoho's published examples; each is narrow and says why.
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ class OasMismatch(AssertionError):
 
 
 def oas_dir() -> Path:
-    """``$ZOHO_OAS_DIR``, else ``../shared/zoho-oas`` next to the repository."""
+    """``$ZOHO_OAS_DIR``, else the copy vendored in ``tests/data/zoho-oas``."""
     configured = os.environ.get("ZOHO_OAS_DIR")
-    folder = Path(configured) if configured else _REPO_ROOT.parent / "shared" / "zoho-oas"
+    folder = Path(configured) if configured else _REPO_ROOT / "tests" / "data" / "zoho-oas"
     if not (folder / "record.json").is_file():
         raise FileNotFoundError(f"Zoho OpenAPI files not found in {folder} (set ZOHO_OAS_DIR)")
     return folder
@@ -71,7 +71,7 @@ ERRATA: tuple[tuple[str, str, str, str], ...] = (
         "/components/schemas/API_Exception",
         "require",
         "tightening: with nothing required any object would pass as an error; every Zoho error "
-        "carries code, details, message and status (VENDOR_NOTES)",
+        "carries code, details, message and status (Zoho documentation)",
     ),
     (
         "record.json",
@@ -101,7 +101,7 @@ ERRATA: tuple[tuple[str, str, str, str], ...] = (
         "roles.json",
         "/components/schemas/reporting_to",
         "nullable",
-        "the top role (CEO) has reporting_to: null (VENDOR_NOTES)",
+        "the top role (CEO) has reporting_to: null (Zoho documentation)",
     ),
     (
         "record.json",
