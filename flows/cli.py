@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -54,13 +55,22 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    from flows.prefect_server import PrefectServerError
     from flows.timeparse import TimeError
     from models.settings import ConfigError
     from tasks.ringostat.errors import RingostatError
     from tasks.scenario import TopManagerError
     from tasks.zoho.errors import ZohoError
 
-    return (ConfigError, TimeError, TopManagerError, ZohoError, RingostatError, OSError)
+    return (
+        ConfigError,
+        TimeError,
+        TopManagerError,
+        ZohoError,
+        RingostatError,
+        PrefectServerError,
+        OSError,
+    )
 
 
 def guarded(fn: Callable[[], T]) -> T:
@@ -75,6 +85,22 @@ def guarded(fn: Callable[[], T]) -> T:
         if isinstance(exc, _known_errors()):
             fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise
+
+
+def connect_prefect(config: Path | None) -> None:
+    """Point Prefect at this installation's server before any flow module is imported:
+    ``PREFECT_API_URL`` when set, else the local server beside the state store (started when
+    needed and left running for the next command; see flows/prefect_server.py)."""
+    from flows.prefect_server import use_prefect
+    from models.settings import load_settings
+
+    target = guarded(lambda: use_prefect(load_settings(config)))
+    if target.started:
+        typer.echo(
+            f"callsync: started this installation's Prefect server, UI at {target.ui_url} "
+            "(left running for the next commands; `callsync ui --stop` stops it)",
+            err=True,
+        )
 
 
 def run_async(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -107,6 +133,7 @@ def demo(
 @app.command()
 def sync(config: ConfigOpt = None, from_: FromOpt = None, to: ToOpt = None) -> None:
     """Run one sync: read calls since the cursor (or --from/--to), write them to Zoho, report."""
+    connect_prefect(config)
     from flows.render import print_summary
     from flows.sync import sync_calls
 
@@ -154,6 +181,7 @@ def plan(
             typer.echo(json.dumps(item, ensure_ascii=False, sort_keys=True))
         return
 
+    connect_prefect(config)
     from flows.sync import sync_calls
 
     result = run_async(
@@ -213,6 +241,8 @@ def report(
     """Conversion analytics from the DuckDB reports: by source, by agent, callbacks, funnel."""
     if format_ not in ("table", "json", "csv"):
         fail("--format is table, json or csv")
+    if refresh:
+        connect_prefect(config)
     from flows.reports import print_report
 
     guarded(
@@ -280,6 +310,7 @@ def backfill(
     ] = 6.0,
 ) -> None:
     """Re-read a past date range window by window (late recordings, outages); safe to repeat."""
+    connect_prefect(config)
     from flows.backfill import backfill_calls
     from flows.render import print_summary
 
@@ -296,11 +327,38 @@ def backfill(
 
 @app.command()
 def serve(config: ConfigOpt = None) -> None:
-    """Run the deployments' schedules in this process (sync every minute, nightly backfill,
-    hourly reports) — the local equivalent of deployments/prefect.yaml."""
+    """Run the deployments of deployments/prefect.yaml in this process (sync every minute, nightly
+    backfill, hourly reports) against this installation's Prefect server, whose UI it prints."""
+    connect_prefect(config)
     from flows.deploy import serve_all
 
-    guarded(lambda: serve_all(str(config) if config else None))
+    ui_url = os.environ["PREFECT_API_URL"].removesuffix("/api")
+    # Absolute: the runs are started in other processes, maybe from another directory.
+    guarded(lambda: serve_all(str(config.absolute()) if config else None, ui_url))
+
+
+@app.command()
+def ui(
+    config: ConfigOpt = None,
+    stop: Annotated[
+        bool, typer.Option("--stop", help="Stop this installation's Prefect server instead.")
+    ] = False,
+) -> None:
+    """Print the address of this installation's Prefect UI (every run of every command is there),
+    starting its server if needed; --stop stops it."""
+    from flows.prefect_server import InstallationServer, configured_api_url, prefect_home
+    from models.settings import load_settings
+
+    if stop:
+        if configured_api_url(os.environ):
+            fail("PREFECT_API_URL is set: that server is not callsync's to stop")
+        home = prefect_home(guarded(lambda: load_settings(config)))
+        stopped = InstallationServer(home).stop()
+        typer.echo(f"stopped the Prefect server of {home}" if stopped else "no server was running")
+        return
+    connect_prefect(config)
+    typer.echo(f"Prefect UI: {os.environ['PREFECT_API_URL'].removesuffix('/api')}")
+    typer.echo(f"  for the prefect CLI: export PREFECT_API_URL={os.environ['PREFECT_API_URL']}")
 
 
 def main() -> None:  # pragma: no cover - console entry point
