@@ -17,6 +17,7 @@ from prefect.artifacts import acreate_table_artifact
 from rich.console import Console
 
 from flows.context import open_context
+from flows.secrets import load_run_settings
 from flows.timeparse import parse_when
 from models.settings import Settings, load_settings
 from tasks import steps
@@ -44,10 +45,15 @@ async def publish_conversion_table(settings: Settings) -> list[dict[str, Any]]:
 
 
 @flow(name="callsync-reports", log_prints=False)
-async def refresh_reports(config: str | None = None) -> dict[str, Any]:
-    """Pull conversions and deal outcomes back from Zoho, then rebuild the DuckDB reports."""
+async def refresh_reports(
+    config: str | None = None, secret_blocks: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Pull conversions and deal outcomes back from Zoho, then rebuild the DuckDB reports.
+
+    ``secret_blocks``: setting → Prefect Secret block name, read at run time (deployments).
+    """
     log = get_run_logger()
-    settings = load_settings(config)
+    settings = await load_run_settings(config, secret_blocks)
     async with open_context(settings) as ctx:
         users, top = await steps.load_zoho_users(ctx.zoho, settings)
         crm = await steps.refresh_phone_index(ctx.zoho, ctx.store, settings, users, top)
