@@ -24,7 +24,9 @@ Ringostat quirks handled here:
   2025-03-30 in Kyiv) is read with the offset in force before the jump, i.e. as if the clock had
   not moved yet (03:30+02:00 = 04:30+03:00). A value that already carries an offset is kept;
 - on outbound calls ``caller`` is usually the employee's SIP identity
-  (``"Anna Ivanova" <anna_sip>``) and ``dst`` is the client;
+  (``"Anna Ivanova" <anna_sip>``) and ``dst`` is the client; ``connected_with`` and
+  ``employee_number`` may hold a SIP identity in any form too (``sip:anna_sip@pbx.example``):
+  the login is the employee identifier (:func:`sip_login`);
 - the referrer is spelled ``refferrer`` on the wire;
 - the recording link is ``recording``, else ``recording_wav``;
 - ``duration``/``billsec`` that are missing or unreadable count as 0, negative ones as 0, and
@@ -85,6 +87,7 @@ _DISPOSITION_LOOKUP: Mapping[str, str] = {_lookup_form(name): name for name in D
 _SIP_IN_BRACKETS = re.compile(r"<\s*(?:sips?:)?([^<>@\s]+)(?:@[^<>]*)?\s*>")
 _DATETIME_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}")
 _SIP_URI = re.compile(r"^sips?:([^@\s]+)", re.IGNORECASE)
+_USER_AT_HOST = re.compile(r"^([^@\s<>\"]+)@[^@\s<>\"]+$")
 
 
 def canonical_disposition(value: Any) -> str | None:
@@ -138,31 +141,41 @@ def parse_calldate(value: Any, tz: ZoneInfo) -> datetime | None:
 
 
 def sip_login(value: str | None) -> str | None:
-    """The login inside a SIP identity: ``"Anna" <anna_sip>`` → ``anna_sip``; else None."""
+    """The login inside a SIP identity, else None.
+
+    Every form Ringostat and PBXs write (SPEC 4): ``"Anna Ivanova" <anna_sip>``,
+    ``<sip:anna_sip@pbx>``, ``sip:anna_sip@pbx.example``, ``anna_sip@pbx.example`` → ``anna_sip``.
+    A bare login (``anna_sip``) or a number is not a SIP *form*: None (use the text as it is).
+    """
     if not value:
         return None
     match = _SIP_IN_BRACKETS.search(value)
     if match:
         return match.group(1)
-    match = _SIP_URI.match(value.strip())
+    text = value.strip()
+    match = _SIP_URI.match(text) or _USER_AT_HOST.match(text)
     if match:
         return match.group(1)
     return None
 
 
+def employee_ident(value: str) -> str:
+    """What an employee field identifies: the SIP login of a SIP form, else the text itself."""
+    return sip_login(value) or value.strip()
+
+
 def _employee_ids(row: Mapping[str, Any], direction: Direction) -> tuple[str, ...]:
+    # Any field may hold a SIP identity in any form (``sip:anna_sip@pbx``, ``"Anna" <anna_sip>``):
+    # its login is the identifier; a bare login or a number is taken as it is.
+    names = ["connected_with", "employee_number"]
+    if direction is Direction.OUTBOUND:
+        names.append("caller")  # on inbound calls caller is the client, never an employee
     ids: list[str] = []
-    for name in ("connected_with", "employee_number"):
+    for name in names:
         value = _text(row.get(name))
         if value is not None:
-            ids.append(value)
-    if direction is Direction.OUTBOUND:
-        caller = _text(row.get("caller"))
-        if caller is not None:
-            # The SIP login when caller is a SIP identity; a bare login or the employee's own
-            # number otherwise (either can be in the employee map).
-            ids.append(sip_login(caller) or caller)
-    return tuple(dict.fromkeys(ids))
+            ids.append(employee_ident(value))
+    return tuple(dict.fromkeys(i for i in ids if i))
 
 
 class _RowParser:

@@ -1,7 +1,8 @@
 """The employee map (SPEC section 4): which Zoho user is the company side of a call. Pure.
 
 Identifiers Ringostat puts on a call (``Call.employee_ids``, in lookup order ``connected_with``,
-``employee_number``, then on outbound calls the SIP login inside ``caller``) are matched against:
+``employee_number``, then on outbound calls ``caller``; a SIP identity in any form counts by its
+login, SPEC 4) are matched against:
 
 1. explicit ``[[employees]]`` entries: SIP logins, Ringostat employee ids and short extensions
    (as text, case-insensitive), phone numbers (by phone key, SPEC 3);
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from models.call import Call, mask_phone
 from models.crm import ZohoUser
 from models.settings import EmployeeEntry, ScenarioSettings
+from tasks.calls import employee_ident
 from tasks.phones import normalize
 
 
@@ -84,8 +86,9 @@ class EmployeeMap:
                 )
                 continue
             for sip in entry.sip:
-                if sip.strip():
-                    claim(by_text, sip.strip().lower(), user, repr(sip.strip()))
+                login = employee_ident(sip)  # "sip:anna_sip@pbx" in the config means anna_sip
+                if login:
+                    claim(by_text, login.lower(), user, repr(login))
             for rid in entry.ringostat_ids:
                 if rid.strip():
                     claim(by_text, rid.strip().lower(), user, repr(rid.strip()))
@@ -140,8 +143,12 @@ class EmployeeMap:
         )
 
     def resolve_ident(self, ident: str) -> ZohoUser | None:
-        """The user one identifier maps to (explicit entries first, then auto-mapping)."""
-        text = ident.strip()
+        """The user one identifier maps to (explicit entries first, then auto-mapping).
+
+        The identifier may be a SIP identity in any form (``sip:anna_sip@pbx.example``,
+        ``"Anna Ivanova" <anna_sip>``): its login is looked up, as a bare login would be.
+        """
+        text = employee_ident(ident)
         if not text:
             return None
         phone = normalize(text, region=self.region, match_digits=self.match_digits)

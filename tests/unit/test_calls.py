@@ -316,6 +316,16 @@ def test_outbound_employee_from_caller(caller: str, ids: tuple[str, ...]) -> Non
     assert c.employee_ids == ids
 
 
+@pytest.mark.parametrize(
+    "connected_with",
+    ["sip:anna_sip@pbx.example", '"Anna Ivanova" <anna_sip>', "<sip:anna_sip@pbx>", "anna_sip"],
+)
+def test_connected_with_sip_forms_give_the_login(connected_with: str) -> None:
+    c = call(connected_with=connected_with, employee_number="201")
+    assert c.employee_ids == ("anna_sip", "201")
+    assert c.employee_label == "anna_sip / 201"
+
+
 def test_employee_ids_in_lookup_order_without_duplicates() -> None:
     c = call(
         call_type="out",
@@ -401,6 +411,9 @@ def test_every_parse_reason_code_is_reachable() -> None:
         ('"Anna Ivanova" <anna_sip>', "anna_sip"),
         ("<sips:bob@pbx>", "bob"),
         ("sip:carl", "carl"),
+        ("sip:anna_sip@pbx.example", "anna_sip"),
+        ("anna_sip@pbx.example", "anna_sip"),
+        ("anna_sip", None),
         ("+380501112233", None),
         (None, None),
     ],
