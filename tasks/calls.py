@@ -11,7 +11,8 @@ applies decides:
 - ``unknown_disposition`` (quarantined): a disposition not in SPEC section 2's table;
 - ``in_progress`` (deferred): disposition ``IN PROGRESS`` / ``CALLING``, read again later;
 - ``no_client_number`` (quarantined): no usable client number (SIP string, anonymous, short);
-- ``own_number`` (skipped): the client number is one of the company's own.
+- ``own_number`` (skipped): the client number is one of the company's own (same phone key and,
+  with the country guard on, not of another country: SPEC 3).
 
 Ringostat quirks handled here:
 
@@ -44,7 +45,7 @@ from zoneinfo import ZoneInfo
 from models.call import Call, Direction, Outcome, Phone, Unprocessable, Utm
 from models.plan import Reason
 from models.settings import Settings
-from tasks.phones import normalize, own_number_keys
+from tasks.phones import normalize, own_numbers
 
 MAX_CALL_SECONDS = 24 * 60 * 60
 QUARANTINED = "quarantined"
@@ -184,7 +185,7 @@ class _RowParser:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.tz = ZoneInfo(settings.ringostat.timezone)
-        self.own_keys = own_number_keys(settings)
+        self.own = own_numbers(settings)
 
     def _normalize(self, value: Any) -> Phone | None:
         sc = self.settings.scenario
@@ -248,7 +249,7 @@ class _RowParser:
                 Reason.NO_CLIENT_NUMBER,
                 f"{field} holds no client phone number (SIP identity, anonymous, or too short)",
             )
-        if client.key in self.own_keys:
+        if self.own.holds(client):
             return reject(
                 SKIPPED, Reason.OWN_NUMBER, f"client number {client.masked} is a company number"
             )

@@ -20,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from models.call import Call, mask_phone
+from models.call import Call, Phone, mask_phone
 from models.crm import ZohoUser
 from models.settings import EmployeeEntry, ScenarioSettings
 from tasks.calls import employee_ident
-from tasks.phones import normalize
+from tasks.phones import OwnNumbers, normalize
 
 
 def find_user(ident: str, users: Sequence[ZohoUser]) -> ZohoUser | None:
@@ -50,6 +50,8 @@ class EmployeeMap:
     region: str
     match_digits: int
     problems: list[str] = field(default_factory=list)
+    numbers: OwnNumbers = field(default_factory=OwnNumbers)
+    """Every mapped employee's phone (explicit and automatic): never a client (SPEC 3's guard)."""
 
     @classmethod
     def build(
@@ -62,6 +64,7 @@ class EmployeeMap:
         problems: list[str] = []
         by_text: dict[str, ZohoUser] = {}
         by_key: dict[str, ZohoUser] = {}
+        phones: dict[str, Phone] = {}  # phone key -> the number as written (for the guard)
 
         def claim(table: dict[str, ZohoUser], ident: str, user: ZohoUser, shown: str) -> None:
             owner = table.get(ident)
@@ -96,6 +99,7 @@ class EmployeeMap:
                 phone = normalize(number, region=region, match_digits=digits)
                 if phone is not None:
                     claim(by_key, phone.key, user, phone.masked)
+                    phones.setdefault(phone.key, phone)
                 elif number.strip():
                     claim(by_text, number.strip().lower(), user, repr(number.strip()))
 
@@ -123,6 +127,8 @@ class EmployeeMap:
                         shared.add(ident)
                     else:
                         table[ident] = user
+                    if phone is not None:
+                        phones.setdefault(phone.key, phone)
             for ident in sorted(shared_keys):
                 auto_by_key.pop(ident, None)
                 problems.append(
@@ -140,6 +146,10 @@ class EmployeeMap:
             region=region,
             match_digits=digits,
             problems=problems,
+            numbers=OwnNumbers.of(
+                (phones[k] for k in {*by_key, *auto_by_key}),
+                strict_country=scenario.strict_country_match,
+            ),
         )
 
     def resolve_ident(self, ident: str) -> ZohoUser | None:

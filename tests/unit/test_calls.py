@@ -354,6 +354,33 @@ def test_own_numbers_are_skipped(caller: str, dst: str, call_type: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("caller", "call_type", "dst"),
+    [
+        ("+48441234567", "in", "+380441234567"),  # shares 9 digits with the company line
+        ("+48509998877", "in", "+380441234567"),  # ... with an employee's number
+        ('"Anna" <anna_sip>', "out", "+48509998877"),
+    ],
+)
+def test_own_numbers_use_the_country_guard(caller: str, call_type: str, dst: str) -> None:
+    # SPEC 3: a Polish number sharing nine digits with a Ukrainian own number is a client
+    args = {"caller": caller, "call_type": call_type, "dst": dst, "disposition": "NO ANSWER"}
+    c = call(**args)
+    assert c.client.country_code == 48
+    loose = Settings(
+        scenario={"company_numbers": ["+380441234567"], "strict_country_match": False},
+        employees=[{"zoho_user": "anna@example.com", "numbers": ["+380509998877"]}],
+    )
+    r = parse_row(row(**args), loose)  # without the guard: Ringostat's nine digits decide
+    assert isinstance(r, Unprocessable) and r.reason == "own_number"
+
+
+def test_own_number_in_the_default_region_without_country_code_is_still_own() -> None:
+    for caller in ("0441234567", "441234567", "380441234567", "+380 44 123 45 67"):
+        r = rejected(caller=caller)
+        assert r.reason == "own_number", caller
+
+
+@pytest.mark.parametrize(
     ("value", "seconds"),
     [("61", 61), (61, 61), ("61.9", 61), (-5, 0), ("", 0), ("x", 0), (None, 0), (1e30, 86400)],
 )

@@ -251,6 +251,19 @@ def test_client_number_of_a_mapped_employee_is_own_number() -> None:
     assert (p.status, p.reason, p.writes) == (PlanStatus.SKIPPED, "own_number", ())
 
 
+@pytest.mark.parametrize(("strict", "status"), [(True, "planned"), (False, "skipped")])
+def test_employee_number_of_another_country_is_a_client_under_the_guard(
+    strict: bool, status: str
+) -> None:
+    # SPEC 3: the own-number rule in the planner uses the country guard of client matching
+    users = (*USERS, ZohoUser("u-ira", "ira@example.com", "Iryna", mobile="+380639990011"))
+    cfg = settings(strict_country_match=strict)
+    p = plan_one(call(client="+48639990011", config=cfg), users=users, config=cfg)
+    assert (p.status.value, p.reason) == ((status, None) if strict else (status, "own_number"))
+    if strict:
+        assert p.row == 2 and p.writes[0].fields["Phone"] == "+48639990011"
+
+
 # --- TOP manager ------------------------------------------------------------------------------
 
 
