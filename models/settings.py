@@ -54,6 +54,10 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+ZohoTrigger = Literal["workflow", "approval", "blueprint", "pathfinder", "orchestration"]
+"""The automation Zoho's ``trigger`` can name (v8 API)."""
+
+
 class ZohoSettings(_Section):
     accounts_url: str = "https://accounts.zoho.eu"
     api_domain: str = "https://www.zohoapis.eu"
@@ -65,8 +69,10 @@ class ZohoSettings(_Section):
     max_retries: int = Field(default=6, ge=0, le=20)
     backoff_base_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=30.0, ge=0)
-    trigger_workflows: bool = False
-    """Run the org's workflow rules on callsync's inserts (Zoho's ``trigger``)."""
+    trigger: tuple[ZohoTrigger, ...] | None = None
+    """Zoho's ``trigger`` on every write: None (default) leaves it out, so Zoho runs the org's
+    workflow rules, approvals and blueprints as for any integration (SPEC 7); ``[]`` runs none;
+    ``["workflow"]`` only the workflow rules."""
 
     @field_validator("accounts_url", "api_domain")
     @classmethod
