@@ -13,7 +13,8 @@ Decisions taken here (beyond the SPEC's own **(decided)** points):
   description names the SIP/number that took the call; ``responsible`` on a new client without a
   planned lead falls back to the TOP manager as well;
 - a client number that is a mapped employee's phone (an explicit entry's number or an
-  auto-mapped Zoho user's phone) is skipped as ``own_number``, like the company numbers;
+  auto-mapped Zoho user's phone) is skipped as ``own_number``, like the company numbers, with the
+  same country guard as client matching (SPEC 3);
 - calls repeated in the input (same ``uniqueid``) are planned once, from the last occurrence;
 - in the enrich modes a call with no matching record is deferred (``enrich_waiting``) while
   ``now < call end + enrich_grace_minutes``, then handled by ``enrich_fallback``. Rows whose
@@ -156,7 +157,7 @@ def _plan_one(call: Call, run: _Run) -> CallPlan:
             writes=tuple(writes),
         )
 
-    if call.client.key in run.employees.phone_keys:
+    if run.employees.numbers.holds(call.client):
         return plan(PlanStatus.SKIPPED, Reason.OWN_NUMBER.value)
 
     match = find_client(call, run.crm, run.planned_leads, strict_country=sc.strict_country_match)
