@@ -104,9 +104,9 @@ def _success(state: ZohoState, record: Record, message: str) -> dict[str, Any]:
     return {
         "code": "SUCCESS",
         "details": {
-            "Modified_Time": iso(record["Modified_Time"]),
+            "Modified_Time": state.iso(record["Modified_Time"]),
             "Modified_By": who(record["Modified_By"]),
-            "Created_Time": iso(record["Created_Time"]),
+            "Created_Time": state.iso(record["Created_Time"]),
             "id": record["id"],
             "Created_By": who(record["Created_By"]),
             "$approval_state": "approved",
@@ -252,7 +252,7 @@ def delete_one(state: ZohoState, module: ModuleDef, record_id: str) -> dict[str,
             "display_name": record_name(module.api_name, record),
             "type": "recycle",
             "created_by": state.minified_user(record["Created_By"]["id"]),
-            "deleted_time": iso(state.now()),
+            "deleted_time": state.iso(state.now()),
         }
     )
     return {

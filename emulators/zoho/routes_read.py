@@ -32,7 +32,7 @@ from emulators.zoho.oauth import require_token, state_of
 from emulators.zoho.org import ModuleDef
 from emulators.zoho.routes_meta import int_param
 from emulators.zoho.routes_write import json_body, module_or_error
-from emulators.zoho.state import PageToken, Record, ZohoState, iso
+from emulators.zoho.state import PageToken, Record, ZohoState
 from emulators.zoho.validation import parse_datetime
 
 router = APIRouter(prefix="/crm/v8", dependencies=[Depends(require_token)])
@@ -237,7 +237,7 @@ async def list_records(module: str, request: Request) -> Response:
         "more_records": more,
         "next_page_token": nxt[0] if nxt else None,
         "previous_page_token": prev[0] if prev else None,
-        "page_token_expiry": iso(nxt[1].expires_at) if nxt else None,
+        "page_token_expiry": state.iso(nxt[1].expires_at) if nxt else None,
     }
     return JSONResponse(
         {"data": [state.render(mod.api_name, r, fields) for r in chunk], "info": info}

@@ -67,7 +67,7 @@ async def test_list_gives_only_the_asked_fields_and_info(http: httpx.AsyncClient
     }
     assert isinstance(info["next_page_token"], str)
     assert info["previous_page_token"] is None
-    assert info["page_token_expiry"] == "2026-01-19T10:00:00+00:00"
+    assert info["page_token_expiry"] == "2026-01-19T12:00:00+02:00"
     desc = await http.get("/crm/v8/Leads", params={"fields": "Last_Name"})
     assert [r["id"] for r in desc.json()["data"]] == created[::-1]  # default: id, desc
 
@@ -132,7 +132,7 @@ async def test_if_modified_since_filters_and_answers_304(
         "/crm/v8/Leads", params=params, headers={"If-Modified-Since": "2026-01-10T00:00:00+02:00"}
     )
     assert [r["id"] for r in newer.json()["data"]] == new
-    assert newer.json()["data"][0]["Modified_Time"] == "2026-01-18T10:00:00+00:00"
+    assert newer.json()["data"][0]["Modified_Time"] == "2026-01-18T12:00:00+02:00"
     none = await http.get(
         "/crm/v8/Leads", params=params, headers={"If-Modified-Since": "2026-01-18T10:00:00+00:00"}
     )

@@ -61,7 +61,7 @@ async def test_all_inserted_is_201_with_system_fields(
     first = response.json()["data"][0]
     assert first["code"] == "SUCCESS" and first["message"] == "record added"
     details = first["details"]
-    assert details["Created_Time"] == details["Modified_Time"] == "2026-01-18T10:00:00+00:00"
+    assert details["Created_Time"] == details["Modified_Time"] == "2026-01-18T12:00:00+02:00"
     assert details["Created_By"]["id"] == details["Modified_By"]["id"]
     new_id = details["id"]
     assert new_id.isdigit() and len(new_id) == 19
@@ -349,7 +349,7 @@ async def test_unknown_and_system_fields_are_ignored(http: httpx.AsyncClient) ->
     )
     got = (await http.get(f"/crm/v8/Leads/{ids(response)[0]}")).json()["data"][0]
     assert "Nope__c" not in got
-    assert got["Created_Time"] == "2026-01-18T10:00:00+00:00"
+    assert got["Created_Time"] == "2026-01-18T12:00:00+02:00"
 
 
 # -- update, upsert, delete ------------------------------------------------------------------
@@ -366,8 +366,8 @@ async def test_update_changes_fields_and_modified_time(
     assert response.status_code == 200
     item = response.json()["data"][0]
     assert item["message"] == "record updated"
-    assert item["details"]["Modified_Time"] == "2026-01-18T10:05:00+00:00"
-    assert item["details"]["Created_Time"] == "2026-01-18T10:00:00+00:00"
+    assert item["details"]["Modified_Time"] == "2026-01-18T12:05:00+02:00"
+    assert item["details"]["Created_Time"] == "2026-01-18T12:00:00+02:00"
     got = (await http.get(f"/crm/v8/Leads/{lead_id}")).json()["data"][0]
     assert (got["rs_utm_source"], got["Last_Name"]) == ("google", "x")
     by_path = await http.put(f"/crm/v8/Leads/{lead_id}", json={"data": [{"rs_utm_medium": "cpc"}]})
@@ -453,7 +453,7 @@ async def test_delete_and_deleted_list(http: httpx.AsyncClient) -> None:
     deleted = (await http.get("/crm/v8/Leads/deleted")).json()
     assert [d["id"] for d in deleted["data"]] == created
     assert deleted["data"][0]["display_name"] == "a"
-    assert deleted["data"][0]["deleted_time"] == "2026-01-18T10:00:00+00:00"
+    assert deleted["data"][0]["deleted_time"] == "2026-01-18T12:00:00+02:00"
 
 
 # -- convert -----------------------------------------------------------------------------------
@@ -497,7 +497,7 @@ async def test_convert_lead_to_contact_and_deal(http: httpx.AsyncClient, clock: 
     assert (
         converted["Converted_Date_Time"]
         == converted["Modified_Time"]
-        == "2026-01-18T10:30:00+00:00"
+        == "2026-01-18T12:30:00+02:00"
     )
     twice = await http.post(f"/crm/v8/Leads/{lead_id}/actions/convert", json={"data": [{}]})
     assert (twice.status_code, twice.json()["code"]) == (400, "ID_ALREADY_CONVERTED")
