@@ -433,6 +433,39 @@ async def test_upsert_updates_by_email_or_inserts(http: httpx.AsyncClient) -> No
     assert again.json()["data"][0]["duplicate_field"] == "rs_sync_key"
 
 
+async def test_upsert_checks_only_duplicate_check_or_unique_fields(
+    http: httpx.AsyncClient, app: FastAPI
+) -> None:
+    await insert(http, "Leads", {"Last_Name": "x", "Phone": "+380501234567"})
+    for names, bad in ((["Phone"], "Phone"), (["rs_sync_key", "Nope"], "Nope")):
+        response = await http.post(
+            "/crm/v8/Leads/upsert",
+            json={
+                "data": [{"Last_Name": "y", "Phone": "+380501234567", "rs_sync_key": "k"}],
+                "duplicate_check_fields": names,
+            },
+        )
+        assert response.status_code == 400
+        assert response.json() == {
+            "code": "INVALID_DATA",
+            "details": {
+                "api_name": bad,
+                "json_path": f"$.duplicate_check_fields[{names.index(bad)}]",
+            },
+            "message": "Please check whether the input values are correct",
+            "status": "error",
+        }
+    assert [r["Last_Name"] for r in state_of(app).records["Leads"].values()] == ["x"]
+    system = await http.post(  # Email: the system's duplicate check, though not unique
+        "/crm/v8/Leads/upsert",
+        json={
+            "data": [{"Last_Name": "z", "Email": "z@x.com"}],
+            "duplicate_check_fields": ["Email"],
+        },
+    )
+    assert system.json()["data"][0]["action"] == "insert"
+
+
 @pytest.mark.parametrize("module", ["Tasks", "Calls"])
 async def test_upsert_is_not_available_for_activities(http: httpx.AsyncClient, module: str) -> None:
     response = await http.post(f"/crm/v8/{module}/upsert", json={"data": [{"Subject": "s"}]})
@@ -503,6 +536,35 @@ async def test_convert_lead_to_contact_and_deal(http: httpx.AsyncClient, clock: 
     assert (twice.status_code, twice.json()["code"]) == (400, "ID_ALREADY_CONVERTED")
     update = await http.put("/crm/v8/Leads", json={"data": [{"id": lead_id, "Description": "x"}]})
     assert update.json()["data"][0]["code"] == "CONVERTED_RECORD"
+
+
+async def test_convert_makes_the_company_an_account(http: httpx.AsyncClient, app: FastAPI) -> None:
+    first, second = ids(
+        await insert(
+            http,
+            "Leads",
+            {"Last_Name": "a", "Company": "Acme", "Phone": "+380441234567"},
+            {"Last_Name": "b", "Company": "Acme"},
+        )
+    )
+    response = await http.post(
+        f"/crm/v8/Leads/{first}/actions/convert",
+        json={"data": [{"Deals": {"Deal_Name": "Order", "Stage": "Qualification"}}]},
+    )
+    details = response.json()["data"][0]["details"]
+    account_id = details["Accounts"]["id"]
+    assert details["Accounts"]["name"] == "Acme"
+    account = (await http.get(f"/crm/v8/Accounts/{account_id}")).json()["data"][0]
+    assert (account["Account_Name"], account["Phone"]) == ("Acme", "+380441234567")
+    contact = (await http.get(f"/crm/v8/Contacts/{details['Contacts']['id']}")).json()["data"][0]
+    assert contact["Account_Name"] == {"name": "Acme", "id": account_id}
+    deal = (await http.get(f"/crm/v8/Deals/{details['Deals']['id']}")).json()["data"][0]
+    assert deal["Account_Name"]["id"] == account_id
+    lead = (await http.get(f"/crm/v8/Leads/{first}")).json()["data"][0]
+    assert lead["Converted_Account"]["id"] == account_id
+    again = await http.post(f"/crm/v8/Leads/{second}/actions/convert", json={"data": [{}]})
+    assert again.json()["data"][0]["details"]["Accounts"]["id"] == account_id  # names are unique
+    assert len(state_of(app).records["Accounts"]) == 1
 
 
 async def test_convert_without_deal_and_bad_deal(http: httpx.AsyncClient) -> None:
