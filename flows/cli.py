@@ -303,6 +303,24 @@ def serve(config: ConfigOpt = None) -> None:
     guarded(lambda: serve_all(str(config) if config else None))
 
 
+@app.command()
+def listen(
+    config: ConfigOpt = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: [webhook] host, 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default: [webhook] port, 8787).", min=0, max=65535)
+    ] = None,
+) -> None:
+    """Receive Ringostat's webhooks: a lead at pickup, the rest of the call's records after it."""
+    from flows.listen import listen as run_listener
+    from models.settings import load_settings
+
+    settings = guarded(lambda: load_settings(config))
+    run_async(lambda: run_listener(settings, host=host, port=port))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
     sys.exit(0)

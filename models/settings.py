@@ -54,6 +54,10 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+ZohoTrigger = Literal["workflow", "approval", "blueprint", "pathfinder", "orchestration"]
+"""The automation Zoho's ``trigger`` can name (v8 API)."""
+
+
 class ZohoSettings(_Section):
     accounts_url: str = "https://accounts.zoho.eu"
     api_domain: str = "https://www.zohoapis.eu"
@@ -65,8 +69,10 @@ class ZohoSettings(_Section):
     max_retries: int = Field(default=6, ge=0, le=20)
     backoff_base_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=30.0, ge=0)
-    trigger_workflows: bool = False
-    """Run the org's workflow rules on callsync's inserts (Zoho's ``trigger``)."""
+    trigger: tuple[ZohoTrigger, ...] | None = None
+    """Zoho's ``trigger`` on every write: None (default) leaves it out, so Zoho runs the org's
+    workflow rules, approvals and blueprints as for any integration (SPEC 7); ``[]`` runs none;
+    ``["workflow"]`` only the workflow rules."""
 
     @field_validator("accounts_url", "api_domain")
     @classmethod
@@ -197,6 +203,24 @@ class StoreSettings(_Section):
     data_docs_dir: str = ".callsync/data_docs"
 
 
+class WebhookSettings(_Section):
+    """The real-time receiver (SPEC 12): ``callsync listen`` and ``callsync serve``.
+
+    ``params`` maps the parameter names chosen in Ringostat's webhook settings to the call log's
+    own field names (``{ phone = "caller", sip = "connected_with" }``); the call log's names are
+    always accepted as well. Without a ``token`` the receiver accepts nothing.
+    """
+
+    token: SecretStr = SecretStr("")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8787, ge=0, le=65535)
+    params: dict[str, str] = Field(default_factory=dict)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    index_refresh_s: float = Field(default=60.0, ge=0)
+    """How often the receiver brings its copy of the phone index up to date (a point lookup in
+    Zoho covers what changed in between)."""
+
+
 class Settings(BaseSettings):
     """The whole configuration (SPEC section 11)."""
 
@@ -212,6 +236,7 @@ class Settings(BaseSettings):
     scenario: ScenarioSettings = ScenarioSettings()
     employees: tuple[EmployeeEntry, ...] = ()
     store: StoreSettings = StoreSettings()
+    webhook: WebhookSettings = WebhookSettings()
 
     @model_validator(mode="after")
     def _unique_employees(self) -> Settings:
@@ -284,7 +309,7 @@ def load_settings(
         raise ConfigError(_format_error(exc, source)) from None
 
 
-_SECTIONS = {"ZOHO", "RINGOSTAT", "SCENARIO", "EMPLOYEES", "STORE"}
+_SECTIONS = {"ZOHO", "RINGOSTAT", "SCENARIO", "EMPLOYEES", "STORE", "WEBHOOK"}
 
 
 def _check_env_keys(env: Mapping[str, str]) -> None:

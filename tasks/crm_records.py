@@ -156,6 +156,7 @@ def record_from_zoho(module: str, data: Mapping[str, Any], scenario: ScenarioSet
         lead_status=_text(data.get("Lead_Status")) if is_lead else None,
         amount=_amount(data.get("Amount")) if module == "Deals" else None,
         closing_date=_text(data.get("Closing_Date")) if module == "Deals" else None,
+        sync_key=_text(data.get(scenario.sync_key_field)),
     )
 
 

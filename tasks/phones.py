@@ -18,7 +18,8 @@ What counts as "no usable client number" (``normalize`` returns ``None``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 import phonenumbers
 
@@ -136,13 +137,52 @@ def keys_of(
     return frozenset(out)
 
 
-def own_number_keys(settings: Settings) -> frozenset[str]:
-    """Keys of the company's own numbers: ``scenario.company_numbers`` and employees' numbers.
+@dataclass(frozen=True)
+class OwnNumbers:
+    """The company's own numbers, and the rule that tells whether a client number is one of them.
 
-    A call whose client number has one of these keys is not a client call (``own_number``).
+    The rule is client matching's (SPEC 3): same phone key *and* the country guard, so a Polish
+    caller who shares nine digits with a company line in Ukraine is a client, not ``own_number``
+    (with ``scenario.strict_country_match = false``, the key alone decides, as in Ringostat).
+    """
+
+    by_key: Mapping[str, tuple[Phone, ...]] = field(default_factory=dict)
+    strict_country: bool = True
+
+    @classmethod
+    def of(cls, phones: Iterable[Phone], *, strict_country: bool) -> OwnNumbers:
+        by_key: dict[str, list[Phone]] = {}
+        for phone in phones:
+            by_key.setdefault(phone.key, []).append(phone)
+        return cls({k: tuple(v) for k, v in by_key.items()}, strict_country)
+
+    def holds(self, phone: Phone) -> bool:
+        """True when ``phone`` is one of these numbers (same client, SPEC 3's rule)."""
+        return any(
+            same_client(phone, own, strict_country=self.strict_country)
+            for own in self.by_key.get(phone.key, ())
+        )
+
+    @property
+    def keys(self) -> frozenset[str]:
+        return frozenset(self.by_key)
+
+
+def own_numbers(settings: Settings) -> OwnNumbers:
+    """The company's own numbers: ``scenario.company_numbers`` and employees' numbers.
+
+    A call whose client number is one of them is not a client call (``own_number``).
     """
     sc = settings.scenario
     numbers: list[str] = list(sc.company_numbers)
     for entry in settings.employees:
         numbers.extend(entry.numbers)
-    return keys_of(numbers, region=sc.default_region, match_digits=sc.match_digits)
+    phones = (normalize(n, region=sc.default_region, match_digits=sc.match_digits) for n in numbers)
+    return OwnNumbers.of(
+        (p for p in phones if p is not None), strict_country=sc.strict_country_match
+    )
+
+
+def own_number_keys(settings: Settings) -> frozenset[str]:
+    """Keys of the company's own numbers (see :func:`own_numbers`, which also guards countries)."""
+    return own_numbers(settings).keys

@@ -64,6 +64,7 @@ def index_fields(module: str, scenario: ScenarioSettings) -> list[str]:
             "Converted_Deal",
             "Converted_Date_Time",
             "Lead_Status",
+            scenario.sync_key_field,  # a lead the call created itself is not its client
             *utm,
         ]
     elif module == "Contacts":
@@ -132,9 +133,14 @@ async def refresh_index(
     return replace(state, records=records, watermarks=watermarks)
 
 
-def snapshot(state: IndexState, users: Sequence[ZohoUser]) -> CrmSnapshot:
-    """The read-only view the planner matches calls against."""
-    return CrmSnapshot.build(users, state.records.values())
+def snapshot(
+    state: IndexState,
+    users: Sequence[ZohoUser],
+    ledger_keys: Mapping[str, str] | None = None,
+) -> CrmSnapshot:
+    """The read-only view the planner matches calls against; ``ledger_keys`` (Zoho id → sync
+    key, from the write ledger) tells which records a call created itself."""
+    return CrmSnapshot.build(users, state.records.values(), ledger_keys)
 
 
 async def load_users(client: ZohoClient) -> list[ZohoUser]:

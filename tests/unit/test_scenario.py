@@ -234,10 +234,34 @@ def test_auto_mapped_zoho_user_is_the_employee() -> None:
     assert p.writes[0].owner_id == "u-ira"
 
 
+@pytest.mark.parametrize(
+    "connected_with",
+    ["sip:anna_sip@pbx.example", '"Anna Ivanova" <anna_sip>', "<sip:anna_sip@pbx.example>"],
+)
+def test_sip_forms_in_connected_with_map_the_employee(connected_with: str) -> None:
+    # was row 5 (a TOP task naming an "unmapped" SIP): Anna is mapped, whatever the form
+    p = plan_one(call(client=KNOWN, employee=connected_with), [lead()])
+    assert (p.row, p.employee_user_id) == (4, ANNA.id)
+    assert [w.owner_id for w in p.writes] == [ANNA.id, PETRO.id]
+
+
 def test_client_number_of_a_mapped_employee_is_own_number() -> None:
     users = (*USERS, ZohoUser("u-ira", "ira@example.com", "Iryna", mobile="+380639990011"))
     p = plan_one(call(client="+380639990011"), users=users)
     assert (p.status, p.reason, p.writes) == (PlanStatus.SKIPPED, "own_number", ())
+
+
+@pytest.mark.parametrize(("strict", "status"), [(True, "planned"), (False, "skipped")])
+def test_employee_number_of_another_country_is_a_client_under_the_guard(
+    strict: bool, status: str
+) -> None:
+    # SPEC 3: the own-number rule in the planner uses the country guard of client matching
+    users = (*USERS, ZohoUser("u-ira", "ira@example.com", "Iryna", mobile="+380639990011"))
+    cfg = settings(strict_country_match=strict)
+    p = plan_one(call(client="+48639990011", config=cfg), users=users, config=cfg)
+    assert (p.status.value, p.reason) == ((status, None) if strict else (status, "own_number"))
+    if strict:
+        assert p.row == 2 and p.writes[0].fields["Phone"] == "+48639990011"
 
 
 # --- TOP manager ------------------------------------------------------------------------------
