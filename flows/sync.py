@@ -27,7 +27,7 @@ from flows.preflight import check_window
 from flows.reports import land, publish_conversion_table
 from flows.timeparse import parse_when
 from models.crm import ZohoUser
-from models.plan import PlanStatus
+from models.plan import PlannedWrite, PlanStatus
 from models.settings import Settings, load_settings
 from tasks import steps
 from tasks.crm_sync import CrmView
@@ -245,10 +245,11 @@ async def _recording_updates(
     settings, store = ctx.settings, ctx.store
     rows = [row for row in (store.raw_row(uid) for uid in uniqueids) if row is not None]
     calls, _ = steps.parse_calls(rows, settings)
-    writes = []
+    writes: list[tuple[str, PlannedWrite]] = []
     for call in calls:
         writes.extend(
-            plan_recording_updates(
+            (call.uniqueid, w)
+            for w in plan_recording_updates(
                 call, store.synced_writes(call.uniqueid), settings, crm.employees, crm.snapshot
             )
         )

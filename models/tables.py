@@ -147,6 +147,8 @@ class CrmIndexRecord(SQLModel, table=True):
     name: str | None = None
     lead_status: str | None = None
     utm_json: str = "{}"
+    sync_key: str | None = None
+    """``rs_sync_key`` of a record callsync created (added later: nullable, see the store)."""
     deleted: bool = False
 
 
