@@ -41,6 +41,8 @@ def print_summary(result: Mapping[str, Any], console: Console | None = None) -> 
         f"{result['rows_read']} rows read, {result['new_calls']} new, "
         f"{result['changed_calls']} changed"
     )
+    for problem in result.get("employee_problems") or []:
+        out.print(f"[yellow]employee map:[/yellow] {problem}")
     if result.get("by_row"):
         rows = {
             f"{k:>2}  {ROW_NAMES.get(k, '')}": v
