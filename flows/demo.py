@@ -1,10 +1,10 @@
 """``callsync demo``: the whole product on the bundled emulators, no account needed.
 
 1. generate a company (TOP manager, agents, existing Leads/Contacts/Deals) and days of calls;
-2. start both emulators on 127.0.0.1 and the demo's Prefect server (``prefect/`` in the demo's
-   folder, left running like every callsync installation's server and reused by the next demo;
-   ``--keep-ui`` stays in the foreground and stops it on Ctrl-C or SIGTERM) unless
-   ``PREFECT_API_URL`` names one;
+2. start both emulators on 127.0.0.1 and connect to the demo's Prefect server (``prefect/`` in the
+   demo's folder, started if needed and left running like every callsync installation's server,
+   reused by the next demo; ``--keep-ui`` stays in the foreground and stops it on Ctrl-C or
+   SIGTERM) unless ``PREFECT_API_URL`` names one;
 3. replay the call log as it grows (calls in progress that finish later, late recordings) and run
    the real sync flow after each step, as the every-minute schedule would;
 4. let sales happen in the CRM (some new leads converted, some deals won);
@@ -14,11 +14,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import signal
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 
 import httpx
 import tomli_w
@@ -26,6 +30,7 @@ from rich.console import Console
 
 from emulators.demo_data import DemoDataset, generate_demo
 from flows.emulate import Emulators, post_calls, running_emulators
+from flows.paths import DEMO_WORKDIR
 from flows.prefect_server import (
     InstallationServer,
     PrefectTarget,
@@ -33,6 +38,7 @@ from flows.prefect_server import (
     point_prefect_at,
     resolve_prefect_home,
 )
+from flows.render import GX_OFFLINE_NOTE
 
 DEMO_TIMEZONE = "Europe/Kyiv"
 
@@ -106,14 +112,9 @@ def _clear_workdir(workdir: Path) -> None:
             entry.unlink()
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run_demo(*, days: int, calls_per_day: int, seed: int, workdir: Path, keep_ui: bool) -> None:
     console = Console()
     started = time.perf_counter()
-    workdir = workdir.absolute()
     _clear_workdir(workdir)
     console.rule("[bold]callsync demo")
     dataset = generate_demo(
@@ -125,10 +126,10 @@ def run_demo(*, days: int, calls_per_day: int, seed: int, workdir: Path, keep_ui
         f"existing CRM records, {len(dataset.final_calls)} calls over {days} days."
     )
     console.print("Connecting to the demo's Prefect server (started if needed) …")
-    target = resolve_prefect_home(workdir / "prefect")
+    target = resolve_prefect_home(workdir.absolute() / "prefect")
     assert target is not None
     point_prefect_at(target)
-    config = workdir / "config.toml"
+    more = "" if workdir == DEMO_WORKDIR else f" --config {workdir / 'config.toml'}"
     try:
         with running_emulators() as emu:
             _run(console, emu, dataset, workdir, days)
@@ -136,9 +137,11 @@ def run_demo(*, days: int, calls_per_day: int, seed: int, workdir: Path, keep_ui
         console.rule(f"[bold]demo finished in {elapsed:.0f}s")
         console.print(f"State store (SQLite): {workdir / 'state.db'}")
         console.print(f"DuckDB reports:       {workdir / 'reports.duckdb'}")
-        console.print(f"GX Data Docs:         {workdir / 'data_docs'}")
-        console.print(f"Config used:          {config}")
-        console.print(f"More: .venv/bin/callsync report --config {config}")
+        console.print(f"HTML report (offline): {workdir / 'report.html'}")
+        console.print(f"GX Data Docs:         {workdir / 'data_docs' / 'index.html'}")
+        console.print(f"  ({GX_OFFLINE_NOTE})", style="dim")
+        console.print(f"Config used:          {workdir / 'config.toml'}")
+        console.print(f"More: .venv/bin/callsync report{more}")
     finally:
         drain_prefect_clients()
     if keep_ui:
@@ -148,30 +151,48 @@ def run_demo(*, days: int, calls_per_day: int, seed: int, workdir: Path, keep_ui
         if target.home is not None:
             console.print(
                 "  (the demo's Prefect server is left running for the next demo and for "
-                f"`callsync report --refresh --config {config}`; "
-                f"`callsync ui --stop --config {config}` stops it)"
+                f"`callsync report --refresh{more}`; `callsync ui --stop"
+                f" --config {workdir / 'config.toml'}` stops it)"
             )
 
 
 def _keep_ui(console: Console, target: PrefectTarget) -> None:
-    """Stay in the foreground with the UI up; on Ctrl-C or SIGTERM stop the demo's server."""
+    """Stay in the foreground with the UI up; on Ctrl-C or SIGTERM (see
+    :func:`sigterm_as_interrupt`) stop the demo's Prefect server."""
     console.print(f"Prefect UI: {target.ui_url}  (Ctrl-C to stop)")
-    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         signal.pause()
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
         if target.home is not None:
             InstallationServer(target.home).stop()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a service manager, a container stop) stops the demo the way Ctrl-C
+    does: the KeyboardInterrupt unwinds through the ``finally`` blocks that stop the emulators
+    and the Prefect server. Outside the main thread signals cannot be handled; nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, days: int) -> None:
     from flows.render import print_summary
     from flows.reports import refresh_reports
     from flows.sync import sync_calls
-    from tasks.reporting.render import load_report, render_terminal
+    from tasks.reporting.render import load_report, render_terminal, to_html
 
     with httpx.Client(timeout=60) as http:
         http.post(f"{emu.zoho_url}/__emulator__/seed", json=dataset.zoho_seed).raise_for_status()
@@ -200,3 +221,4 @@ def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, 
     )
     report = load_report(workdir / "reports.duckdb", date_from=None, date_to=None)
     render_terminal(report, console, max_rows=8)
+    (workdir / "report.html").write_text(to_html(report), encoding="utf-8")

@@ -23,11 +23,12 @@ from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from flows.context import RunContext, open_context, utc_now
+from flows.preflight import check_window
 from flows.reports import land, publish_conversion_table
 from flows.secrets import load_run_settings
 from flows.timeparse import parse_when
 from models.crm import ZohoUser
-from models.plan import PlanStatus
+from models.plan import PlannedWrite, PlanStatus
 from models.settings import Settings
 from tasks import steps
 from tasks.crm_sync import CrmView
@@ -64,6 +65,8 @@ class SyncSummary:
     duckdb_path: str | None = None
     dry_run: bool = False
     plans: list[dict[str, Any]] = field(default_factory=list)
+    employee_problems: list[str] = field(default_factory=list)
+    """The employee map's problems (an entry naming no active Zoho user, ...), every run."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,6 +130,7 @@ async def run_sync(
 
     crm = await steps.refresh_phone_index(ctx.zoho, store, settings, users, top)
     log.info("Phone index: %d CRM records", crm.index_size)
+    _report_employee_problems(crm, summary)
 
     await _process_pending(ctx, crm, now, run_id, summary)
     await _recording_updates(ctx, crm, ingest.recording_updates, run_id, summary)
@@ -245,10 +249,11 @@ async def _recording_updates(
     settings, store = ctx.settings, ctx.store
     rows = [row for row in (store.raw_row(uid) for uid in uniqueids) if row is not None]
     calls, _ = steps.parse_calls(rows, settings)
-    writes = []
+    writes: list[tuple[str, PlannedWrite]] = []
     for call in calls:
         writes.extend(
-            plan_recording_updates(
+            (call.uniqueid, w)
+            for w in plan_recording_updates(
                 call, store.synced_writes(call.uniqueid), settings, crm.employees, crm.snapshot
             )
         )
@@ -256,6 +261,13 @@ async def _recording_updates(
         report = await steps.apply_updates(writes, ctx.zoho, store, settings)
         summary.recording_updates = report.counts.get("Tasks/update/success", 0)
         _account(report, summary)
+
+
+def _report_employee_problems(crm: CrmView, summary: SyncSummary) -> None:
+    """SPEC 4: an entry naming no active Zoho user is never silently ignored; the run goes on."""
+    summary.employee_problems = list(crm.employees.problems)
+    for problem in summary.employee_problems:
+        get_run_logger().warning("employee map: %s", problem)
 
 
 async def _dry_run(
@@ -270,6 +282,7 @@ async def _dry_run(
     crm = await steps.refresh_phone_index(
         ctx.zoho, ctx.store, ctx.settings, users, top, persist=False
     )
+    _report_employee_problems(crm, summary)
     calls, unprocessable = steps.parse_calls(rows, ctx.settings)
     plans = steps.plan_writes(calls, crm, ctx.settings, now)
     summary.plans = [p.to_json() for p in plans] + [
@@ -300,6 +313,8 @@ async def _publish(summary: SyncSummary) -> None:
     ]
     for q in summary.quarantined[:50]:
         lines.append(f"  - quarantined `{q['uniqueid']}`: {q['reason']}")
+    for problem in summary.employee_problems:
+        lines.append(f"- employee map: {problem}")
     await acreate_markdown_artifact(key="callsync-sync-report", markdown="\n".join(lines))
 
 
@@ -327,6 +342,7 @@ async def sync_calls(
     now = as_of or utc_now()
     window = None
     if window_from is not None or window_to is not None:
+        check_window(window_from, window_to, settings.ringostat.timezone, now=now)
         start = _parse_bound(window_from, settings, end=False)
         end = _parse_bound(window_to, settings, end=True) or now
         window = Window(

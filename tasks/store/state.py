@@ -88,6 +88,7 @@ def _fill(row: CrmIndexRecord, rec: CrmRecord) -> None:
     row.lead_status = rec.lead_status
     row.amount = rec.amount
     row.closing_date = rec.closing_date
+    row.sync_key = rec.sync_key
     row.deleted = False
 
 
@@ -109,6 +110,7 @@ def _record(row: CrmIndexRecord) -> CrmRecord:
         lead_status=row.lead_status,
         amount=row.amount,
         closing_date=row.closing_date,
+        sync_key=row.sync_key,
     )
 
 
