@@ -14,12 +14,13 @@ server never overwrite each other's deployments.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import typer
-from prefect import Flow, aserve
+from prefect import Flow
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Interval, Schedule
@@ -92,11 +93,20 @@ def build_deployments(config: str | None) -> list[RunnerDeployment]:
 
 
 async def serve_deployments(deployments: list[RunnerDeployment], ui_url: str) -> None:
+    """Register the deployments, say so, then run their schedules until stopped."""
+    from prefect.runner import Runner
+
+    # What prefect.aserve does, with the lines printed once the deployments are registered.
+    runner = Runner(pause_on_shutdown=True)
+    for deployment in deployments:
+        added = runner.add_deployment(deployment)  # a coroutine here, in async code
+        assert inspect.isawaitable(added)
+        await added
     typer.echo(f"Prefect UI: {ui_url}")
     for d in deployments:
         typer.echo(f"  deployment {d.flow_name}/{d.name}")
     services: list[Coroutine[Any, Any, None]] = [
-        aserve(*deployments, print_starting_message=False),
+        runner.start(),
         # The webhook receiver (SPEC section 12) is served here, beside the schedules.
     ]
     await asyncio.gather(*services)
