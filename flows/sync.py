@@ -65,6 +65,8 @@ class SyncSummary:
     duckdb_path: str | None = None
     dry_run: bool = False
     plans: list[dict[str, Any]] = field(default_factory=list)
+    employee_problems: list[str] = field(default_factory=list)
+    """The employee map's problems (an entry naming no active Zoho user, ...), every run."""
     webhook_events: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,6 +134,7 @@ async def run_sync(
 
     crm = await steps.refresh_phone_index(ctx.zoho, store, settings, users, top)
     log.info("Phone index: %d CRM records", crm.index_size)
+    _report_employee_problems(crm, summary)
 
     await _process_pending(ctx, crm, now, run_id, summary)
     await _recording_updates(ctx, crm, ingest.recording_updates, run_id, summary)
@@ -264,6 +267,13 @@ async def _recording_updates(
         _account(report, summary)
 
 
+def _report_employee_problems(crm: CrmView, summary: SyncSummary) -> None:
+    """SPEC 4: an entry naming no active Zoho user is never silently ignored; the run goes on."""
+    summary.employee_problems = list(crm.employees.problems)
+    for problem in summary.employee_problems:
+        get_run_logger().warning("employee map: %s", problem)
+
+
 async def _dry_run(
     ctx: RunContext,
     rows: list[dict[str, Any]],
@@ -276,6 +286,7 @@ async def _dry_run(
     crm = await steps.refresh_phone_index(
         ctx.zoho, ctx.store, ctx.settings, users, top, persist=False
     )
+    _report_employee_problems(crm, summary)
     calls, unprocessable = steps.parse_calls(rows, ctx.settings)
     plans = steps.plan_writes(calls, crm, ctx.settings, now)
     summary.plans = [p.to_json() for p in plans] + [
@@ -306,6 +317,8 @@ async def _publish(summary: SyncSummary) -> None:
     ]
     for q in summary.quarantined[:50]:
         lines.append(f"  - quarantined `{q['uniqueid']}`: {q['reason']}")
+    for problem in summary.employee_problems:
+        lines.append(f"- employee map: {problem}")
     await acreate_markdown_artifact(key="callsync-sync-report", markdown="\n".join(lines))
 
 

@@ -13,6 +13,7 @@ Unknown keys and bad values fail with one message naming the key and what is exp
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -148,6 +149,41 @@ class UtmFields(_Section):
     client_id: str = "rs_google_client_id"
 
 
+_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_WIRE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+LEAD_FIELDS_SET_BY_CALLSYNC = frozenset({"Owner", "Last_Name", "Phone"})
+TASK_FIELDS_SET_BY_CALLSYNC = frozenset(
+    {"Owner", "Subject", "Status", "What_Id", "Who_Id", "Due_Date", "Remind_At", "Description"}
+)
+
+
+class FieldMap(_Section):
+    """``[scenario.field_map.Leads]`` / ``[scenario.field_map.Tasks]`` (SPEC 7, decided).
+
+    Each table maps ``<Zoho field API name> = "<Ringostat field name>"`` (the name on the wire,
+    e.g. ``landing``, ``refferrer``, ``department``): the call's value goes into that field of
+    every lead (task) callsync creates. Empty values are omitted. A mapped field replaces what
+    callsync would otherwise write there (e.g. a UTM field), except the fields that make the
+    record what it is (owner, name, phone, subject, status, attachment, deadline, description,
+    the sync key), which cannot be mapped.
+    """
+
+    Leads: dict[str, str] = Field(default_factory=dict)
+    Tasks: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("Leads", "Tasks")
+    @classmethod
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        for zoho_name, wire_name in value.items():
+            if not _API_NAME.match(zoho_name):
+                raise ValueError(f"{zoho_name!r} is not a Zoho field API name")
+            if not _WIRE_NAME.match(wire_name.strip()):
+                raise ValueError(
+                    f"{zoho_name} = {wire_name!r}: name a Ringostat call field such as 'landing'"
+                )
+        return {k: v.strip() for k, v in value.items()}
+
+
 class ScenarioSettings(_Section):
     mode: Literal["default", "enrich_leads", "enrich_contacts_deals"] = "default"
     top_manager: str = ""
@@ -169,6 +205,7 @@ class ScenarioSettings(_Section):
     utm_fields: UtmFields = UtmFields()
     sync_key_field: str = "rs_sync_key"
     rows: dict[int, RowOverride] = Field(default_factory=dict)
+    field_map: FieldMap = FieldMap()
 
     _tz = field_validator("company_timezone")(classmethod(lambda cls, v: _check_timezone(v)))
 
@@ -178,6 +215,24 @@ class ScenarioSettings(_Section):
         if len(value) != 2 or not value.isalpha():
             raise ValueError("must be a two-letter ISO country code such as 'UA'")
         return value.upper()
+
+    @model_validator(mode="after")
+    def _mapped_fields_callsync_sets(self) -> ScenarioSettings:
+        for module, own in (
+            ("Leads", LEAD_FIELDS_SET_BY_CALLSYNC),
+            ("Tasks", TASK_FIELDS_SET_BY_CALLSYNC),
+        ):
+            taken = sorted(
+                name
+                for name in getattr(self.field_map, module)
+                if name in own or name == self.sync_key_field
+            )
+            if taken:
+                raise ValueError(
+                    f"field_map.{module} cannot map {', '.join(taken)}: callsync sets "
+                    "these fields itself"
+                )
+        return self
 
     @field_validator("rows")
     @classmethod

@@ -10,9 +10,11 @@ login, SPEC 4) are matched against:
    ``mobile`` — by phone key, or as exact text for an extension. An identifier an explicit entry
    already claims is never auto-mapped: explicit entries win.
 
-The first identifier (in lookup order) that maps decides. Entries naming an unknown or inactive
-Zoho user are ignored and listed in :attr:`EmployeeMap.problems`, as are identifiers claimed by
-two entries (the first entry keeps it) and phones shared by two users (not auto-mapped).
+The first identifier (in lookup order) that maps decides. :attr:`EmployeeMap.problems` lists,
+for every run summary: entries naming an unknown or inactive Zoho user (they map nobody, their
+calls are unmapped; also in :attr:`EmployeeMap.unknown_entries`, on which ``callsync doctor``
+fails, SPEC 4), identifiers claimed by two entries (the first entry keeps it) and phones shared
+by two users (not auto-mapped).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class EmployeeMap:
     region: str
     match_digits: int
     problems: list[str] = field(default_factory=list)
+    unknown_entries: tuple[str, ...] = ()
+    """``zoho_user`` of the ``[[employees]]`` entries naming no active Zoho user (SPEC 4)."""
     numbers: OwnNumbers = field(default_factory=OwnNumbers)
     """Every mapped employee's phone (explicit and automatic): never a client (SPEC 3's guard)."""
 
@@ -76,17 +80,16 @@ class EmployeeMap:
                     f"{user.email or user.id}; the first entry keeps it"
                 )
 
+        unknown: list[str] = []
         for entry in entries:
             user = find_user(entry.zoho_user, users)
-            if user is None:
+            if user is None or not user.active:
+                what = "no Zoho user" if user is None else "an inactive Zoho user"
                 problems.append(
-                    f"employee entry {entry.zoho_user!r} names no Zoho user; entry ignored"
+                    f"employee entry {entry.zoho_user!r} names {what} (by id or email): "
+                    "its calls are handled as unmapped"
                 )
-                continue
-            if not user.active:
-                problems.append(
-                    f"employee entry {entry.zoho_user!r} names an inactive Zoho user; entry ignored"
-                )
+                unknown.append(entry.zoho_user)
                 continue
             for sip in entry.sip:
                 login = employee_ident(sip)  # "sip:anna_sip@pbx" in the config means anna_sip
@@ -146,6 +149,7 @@ class EmployeeMap:
             region=region,
             match_digits=digits,
             problems=problems,
+            unknown_entries=tuple(unknown),
             numbers=OwnNumbers.of(
                 (phones[k] for k in {*by_key, *auto_by_key}),
                 strict_country=scenario.strict_country_match,

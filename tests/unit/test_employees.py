@@ -126,9 +126,14 @@ def test_entries_naming_unknown_or_inactive_users_are_ignored_and_reported() -> 
         *ENTRIES,
     )
     emap = build(entries)
-    assert len(emap.problems) == 2
-    assert "nobody@example.com" in emap.problems[0] and "no Zoho user" in emap.problems[0]
-    assert "gone@example.com" in emap.problems[1] and "inactive" in emap.problems[1]
+    assert emap.problems == [
+        "employee entry 'nobody@example.com' names no Zoho user (by id or email): "
+        "its calls are handled as unmapped",
+        "employee entry 'gone@example.com' names an inactive Zoho user (by id or email): "
+        "its calls are handled as unmapped",
+    ]
+    assert emap.unknown_entries == ("nobody@example.com", "gone@example.com")
+    assert build().unknown_entries == ()
     assert emap.resolve(a_call(connected_with="gone_sip")) is None
     assert emap.resolve(a_call(connected_with="x_sip")) is None
 
