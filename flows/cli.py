@@ -185,13 +185,17 @@ def plan(
         from models.settings import load_settings
         from tasks.offline_plan import plan_files
 
+        problems: list[str] = []
+
         def offline() -> list[dict[str, Any]]:
             settings = load_settings(config)
             require(settings, SCENARIO_KEYS, config=config)
-            return plan_files(calls, crm, settings)
+            return plan_files(calls, crm, settings, problems=problems)
 
         for item in guarded(offline):
             typer.echo(json.dumps(item, ensure_ascii=False, sort_keys=True))
+        for problem in problems:
+            typer.echo(f"callsync: warning: employee map: {problem}", err=True)
         return
 
     checked(config, date_from=from_, date_to=to)
@@ -204,6 +208,8 @@ def plan(
     )
     for item in result["plans"]:
         typer.echo(json.dumps(item, ensure_ascii=False, sort_keys=True))
+    for problem in result.get("employee_problems", []):
+        typer.echo(f"callsync: warning: employee map: {problem}", err=True)
 
 
 @app.command()
