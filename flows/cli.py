@@ -16,10 +16,12 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from flows.oneline import OneLineUsageErrors
 from flows.paths import DEMO_WORKDIR
 
 app = typer.Typer(
     name="callsync",
+    cls=OneLineUsageErrors,
     help="Ringostat call log → Zoho CRM leads and tasks, exactly once; "
     "Great Expectations checks; DuckDB conversion reports.",
     no_args_is_help=True,

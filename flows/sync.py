@@ -34,6 +34,7 @@ from tasks import steps
 from tasks.crm_sync import CrmView
 from tasks.ringostat.cursor import IngestCursor, Window, advance, plan_window
 from tasks.scenario import plan_recording_updates
+from tasks.webhooks.steps import finish_webhooks
 from tasks.zoho.writer import WriteReport
 
 CURSOR_NAME = "ringostat:calls"
@@ -67,6 +68,7 @@ class SyncSummary:
     plans: list[dict[str, Any]] = field(default_factory=list)
     employee_problems: list[str] = field(default_factory=list)
     """The employee map's problems (an entry naming no active Zoho user, ...), every run."""
+    webhook_events: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,6 +120,9 @@ async def run_sync(
         return await _dry_run(ctx, rows, users, top, now, summary)
 
     store.start_run(run_id, "sync", window.start, window.end)
+    # What the webhook receiver left (failed or not handled yet) first: its leads are then in
+    # the phone index this run refreshes below.
+    summary.webhook_events = await finish_webhooks(ctx.zoho, store, settings, users, top)
     ingest = steps.ingest_calls(store, rows, run_id)
     summary.new_calls, summary.changed_calls = ingest.new, ingest.changed
     log.info(

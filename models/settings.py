@@ -253,6 +253,10 @@ class EmployeeEntry(_Section):
 
 
 class StoreSettings(_Section):
+    """Where callsync keeps its state. Relative paths (the SQLite file of ``url``,
+    ``duckdb_path``, ``data_docs_dir``) are relative to the config file's directory; without a
+    config file (environment and defaults only), to the current directory."""
+
     url: str = "sqlite:///.callsync/state.db"
     duckdb_path: str = ".callsync/reports.duckdb"
     data_docs_dir: str = ".callsync/data_docs"
@@ -358,10 +362,40 @@ def load_settings(
         data = _deep_merge(data, overrides)
     _check_env_keys(os.environ)
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         source = str(path) if path is not None else "environment"
         raise ConfigError(_format_error(exc, source)) from None
+    if path is None:
+        return settings
+    return settings.model_copy(
+        update={"store": resolve_store_paths(settings.store, Path(path).resolve().parent)}
+    )
+
+
+_SQLITE_URL = re.compile(r"^(sqlite(?:\+\w+)?:///)(.*)$")
+
+
+def resolve_store_paths(store: StoreSettings, base: Path) -> StoreSettings:
+    """The store's relative paths made absolute against ``base`` (the config file's directory):
+    a run started from any directory, a deployment's worker included, uses the same files.
+    Absolute paths, in-memory SQLite and other databases' URLs are left as they are."""
+
+    def path(value: str) -> str:
+        return value if not value or Path(value).is_absolute() else str(base / value)
+
+    url = store.url
+    if (match := _SQLITE_URL.match(url)) is not None:
+        database, query = match.group(2).partition("?")[::2]
+        if database and database != ":memory:" and not Path(database).is_absolute():
+            url = match.group(1) + str(base / database) + (f"?{query}" if query else "")
+    return store.model_copy(
+        update={
+            "url": url,
+            "duckdb_path": path(store.duckdb_path),
+            "data_docs_dir": path(store.data_docs_dir),
+        }
+    )
 
 
 _SECTIONS = {"ZOHO", "RINGOSTAT", "SCENARIO", "EMPLOYEES", "STORE", "WEBHOOK"}

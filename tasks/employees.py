@@ -26,7 +26,7 @@ from models.call import Call, Phone, mask_phone
 from models.crm import ZohoUser
 from models.settings import EmployeeEntry, ScenarioSettings
 from tasks.calls import employee_ident
-from tasks.phones import OwnNumbers, normalize
+from tasks.phones import OwnNumbers, normalize, numbers_in
 
 
 def find_user(ident: str, users: Sequence[ZohoUser]) -> ZohoUser | None:
@@ -117,21 +117,26 @@ class EmployeeMap:
                 for user_number in (user.phone, user.mobile):
                     if not user_number or not user_number.strip():
                         continue
-                    phone = normalize(user_number, region=region, match_digits=digits)
-                    table, shared, ident = (
-                        (auto_by_key, shared_keys, phone.key)
-                        if phone is not None
-                        else (auto_by_text, shared_text, user_number.strip().lower())
-                    )
-                    if ident in (by_key if phone is not None else by_text):
-                        continue  # an explicit entry claims it: explicit wins
-                    other = table.get(ident)
-                    if other is not None and other.id != user.id:
-                        shared.add(ident)
-                    else:
-                        table[ident] = user
-                    if phone is not None:
-                        phones.setdefault(phone.key, phone)
+                    # Typed by people like CRM phone fields: "+380 50 999 88 77 (work)" counts.
+                    found = numbers_in(user_number, region=region, match_digits=digits)
+                    idents: list[tuple[Phone | None, str]] = [(p, p.key) for p in found] or [
+                        (None, user_number.strip().lower())  # an extension such as "305"
+                    ]
+                    for phone, ident in idents:
+                        table, shared = (
+                            (auto_by_key, shared_keys)
+                            if phone is not None
+                            else (auto_by_text, shared_text)
+                        )
+                        if ident in (by_key if phone is not None else by_text):
+                            continue  # an explicit entry claims it: explicit wins
+                        other = table.get(ident)
+                        if other is not None and other.id != user.id:
+                            shared.add(ident)
+                        else:
+                            table[ident] = user
+                        if phone is not None:
+                            phones.setdefault(phone.key, phone)
             for ident in sorted(shared_keys):
                 auto_by_key.pop(ident, None)
                 problems.append(

@@ -142,6 +142,27 @@ def test_bad_inputs_fail_in_one_line_before_prefect_is_imported(tmp_path: Path) 
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["backfill"], "Missing option '--from'. (see `callsync backfill --help`)"),
+        (["sync", "--frm", "2026-11-01"], "No such option: --frm"),
+        (["demo", "--days", "99"], "Invalid value for '--days'"),
+        (["synk"], "No such command 'synk'. Did you mean 'sync'? (see `callsync --help`)"),
+    ],
+)
+def test_a_command_line_mistake_is_one_line_too(args: list[str], expected: str) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2  # click's status for usage errors
+    assert expected in one_line(result.stderr)
+
+
+def test_help_is_still_the_help() -> None:
+    assert CliRunner().invoke(app, []).stdout.count("Usage") == 1
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0 and "--debug" in result.stdout
+
+
 def test_debug_shows_the_exception(tmp_path: Path, clean_env: None) -> None:
     typo = tmp_path / "typo.toml"
     typo.write_text("[zoho]\nclient = 1\n", encoding="utf-8")

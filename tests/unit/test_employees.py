@@ -174,6 +174,14 @@ def test_users_sharing_a_phone_are_not_auto_mapped() -> None:
     assert emap.problems == ["Zoho users share the phone ***8877; it is not auto-mapped"]
 
 
+def test_zoho_users_phones_typed_with_words_are_auto_mapped() -> None:
+    typed = ZohoUser("u-ira", "ira@example.com", "Iryna", phone="+380 63 999 00 11 (work), 305")
+    emap = build((), (typed,))
+    for ident in ("0639990011", "+380639990011"):
+        found = emap.resolve(a_call(connected_with=ident))
+        assert found is not None and found.id == "u-ira"
+
+
 def test_phone_keys_cover_explicit_and_automatic_numbers() -> None:
     assert build().phone_keys == frozenset({"509998877", "675554433"})
 
