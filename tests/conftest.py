@@ -4,6 +4,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 
 import pytest
 
@@ -22,3 +23,15 @@ for _name in ("PREFECT_API_URL", "PREFECT_PROFILE", "PREFECT_PROFILES_PATH"):
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_installation_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A callsync command run by a test without PREFECT_API_URL starts its installation's Prefect
+    server beside the test's state store and leaves it running, as the product does: stop every
+    such server under this session's temporary directory when the session ends."""
+    yield
+    from flows.prefect_server import RECORD_NAME, InstallationServer
+
+    for record in tmp_path_factory.getbasetemp().rglob(RECORD_NAME):
+        InstallationServer(record.parent).stop()
