@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, runtime
@@ -124,17 +125,27 @@ async def run_sync(
         ingest.unchanged,
     )
 
-    crm = await steps.refresh_phone_index(ctx.zoho, store, settings, users, top)
-    log.info("Phone index: %d CRM records", crm.index_size)
-
-    await _process_pending(ctx, crm, now, run_id, summary)
-    await _recording_updates(ctx, crm, ingest.recording_updates, run_id, summary)
+    work = store.work()
+    idle = not work and not ingest.recording_updates and not ingest.new and not ingest.changed
+    if work or ingest.recording_updates:
+        crm = await steps.refresh_phone_index(ctx.zoho, store, settings, users, top)
+        log.info("Phone index: %d CRM records", crm.index_size)
+        await _process_pending(ctx, crm, work, now, run_id, summary)
+        await _recording_updates(ctx, crm, ingest.recording_updates, run_id, summary)
+    else:
+        # The steady state of a run every minute: no Zoho reads for the phone index (the next
+        # run with calls, or the reports flow, catches up on every change since).
+        log.info("No calls to process")
 
     summary.zoho_requests = ctx.zoho.stats.requests
     summary.zoho_credits = ctx.zoho.stats.credits
+    # A run that changed nothing in the store leaves the DuckDB reports as they are (and the
+    # Data Docs: build_docs keeps the site when nothing was validated).
+    relanded = finalize and not (idle and Path(settings.store.duckdb_path).is_file())
     if finalize:
         summary.data_docs = str(ctx.gx.build_docs())
-        land(settings, store.engine)
+        if relanded:
+            land(settings, store.engine)
         summary.duckdb_path = settings.store.duckdb_path
     if not explicit:
         store.set_cursor(
@@ -145,18 +156,22 @@ async def run_sync(
         )
     store.finish_run(run_id, "completed", summary.to_dict())
     await _publish(summary)
-    if finalize:
+    if relanded:
         await publish_conversion_table(settings)
     return summary
 
 
 async def _process_pending(
-    ctx: RunContext, crm: CrmView, now: datetime, run_id: str, summary: SyncSummary
+    ctx: RunContext,
+    crm: CrmView,
+    work: list[dict[str, Any]],
+    now: datetime,
+    run_id: str,
+    summary: SyncSummary,
 ) -> None:
     """Parse → validate phones → plan → validate assignment → write, for every call in line."""
     log = get_run_logger()
     settings, store = ctx.settings, ctx.store
-    work = store.work()
     calls, unprocessable = steps.parse_calls(work, settings)
     store.record_unprocessable(unprocessable, run_id=run_id)
     for item in unprocessable:

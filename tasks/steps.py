@@ -10,6 +10,7 @@ and is safe because every Zoho write carries its ``rs_sync_key`` and the ledger 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -45,9 +46,24 @@ def retriable_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -
     return isinstance(state.data, (ZohoRetriable, RingostatRetriable))
 
 
+def retry_delays(raw: str | None) -> list[float]:
+    """The pauses before a step's Prefect retries: ``CALLSYNC_STEP_RETRY_DELAYS_S`` ("10,60" by
+    default; the test suite sets "0,0": the clients' own backoff is what tests exercise)."""
+    if not raw:
+        return [10.0, 60.0]
+    try:
+        delays = [float(part) for part in raw.split(",")]
+    except ValueError as exc:
+        raise ValueError(f"CALLSYNC_STEP_RETRY_DELAYS_S: not a list of seconds: {raw!r}") from exc
+    if not delays or any(d < 0 for d in delays):
+        raise ValueError(f"CALLSYNC_STEP_RETRY_DELAYS_S: not a list of seconds: {raw!r}")
+    return delays
+
+
+_DELAYS = retry_delays(os.environ.get("CALLSYNC_STEP_RETRY_DELAYS_S"))
 _RETRY: dict[str, Any] = {
-    "retries": 2,
-    "retry_delay_seconds": [10, 60],
+    "retries": len(_DELAYS),
+    "retry_delay_seconds": _DELAYS,
     "retry_condition_fn": retriable_only,
     "cache_policy": NO_CACHE,
 }
