@@ -25,7 +25,7 @@ from expectations.runner import GxRunner, SuiteOutcome
 from models.call import Call, Unprocessable
 from models.crm import ZohoUser
 from models.plan import CallPlan, PlannedWrite
-from models.settings import Settings
+from models.settings import STEP_RETRY_DELAYS_ENV, Settings
 from tasks.calls import parse_rows
 from tasks.crm_sync import CrmView, load_users, refresh_crm
 from tasks.ringostat.client import RingostatClient
@@ -60,7 +60,7 @@ def retry_delays(raw: str | None) -> list[float]:
     return delays
 
 
-_DELAYS = retry_delays(os.environ.get("CALLSYNC_STEP_RETRY_DELAYS_S"))
+_DELAYS = retry_delays(os.environ.get(STEP_RETRY_DELAYS_ENV))
 _RETRY: dict[str, Any] = {
     "retries": len(_DELAYS),
     "retry_delay_seconds": _DELAYS,
