@@ -115,7 +115,7 @@ async def run_sync(
         return await _dry_run(ctx, rows, users, top, now, summary)
 
     store.start_run(run_id, "sync", window.start, window.end)
-    ingest = steps.ingest_calls(store, rows, run_id)
+    ingest = steps.ingest_calls(store, steps.big(rows), run_id)
     summary.new_calls, summary.changed_calls = ingest.new, ingest.changed
     log.info(
         "Read %d rows: %d new, %d changed, %d unchanged",
@@ -128,7 +128,7 @@ async def run_sync(
     work = store.work()
     idle = not work and not ingest.recording_updates and not ingest.new and not ingest.changed
     if work or ingest.recording_updates:
-        crm = await steps.refresh_phone_index(ctx.zoho, store, settings, users, top)
+        crm = await steps.refresh_phone_index(ctx.zoho, store, settings, steps.big(users), top)
         log.info("Phone index: %d CRM records", crm.index_size)
         await _process_pending(ctx, crm, work, now, run_id, summary)
         await _recording_updates(ctx, crm, ingest.recording_updates, run_id, summary)
@@ -172,7 +172,7 @@ async def _process_pending(
     """Parse → validate phones → plan → validate assignment → write, for every call in line."""
     log = get_run_logger()
     settings, store = ctx.settings, ctx.store
-    calls, unprocessable = steps.parse_calls(work, settings)
+    calls, unprocessable = steps.parse_calls(steps.big(work), settings)
     store.record_unprocessable(unprocessable, run_id=run_id)
     for item in unprocessable:
         _bump(summary.by_status, item.status)
@@ -180,14 +180,16 @@ async def _process_pending(
         if item.status == "quarantined":
             summary.quarantined.append({"uniqueid": item.uniqueid or "?", "reason": item.reason})
 
-    phones = steps.validate_phone_normalization(ctx.gx, calls, settings)
+    phones = steps.validate_phone_normalization(ctx.gx, steps.big(calls), settings)
     summary.phone_suite_success = phones.success
     calls = _drop_failed(ctx, calls, phones.failed, run_id, summary)
 
-    plans = steps.plan_writes(calls, crm, settings, now)
+    plans = steps.plan_writes(steps.big(calls), steps.big(crm), settings, now)
     store.record_calls(calls, plans, run_id=run_id)
 
-    assignment = steps.validate_assignment(ctx.gx, plans, calls, crm, settings)
+    assignment = steps.validate_assignment(
+        ctx.gx, steps.big(plans), steps.big(calls), steps.big(crm), settings
+    )
     summary.assignment_suite_success = assignment.success
     kept = {c.uniqueid for c in _drop_failed(ctx, calls, assignment.failed, run_id, summary)}
     plans = [p for p in plans if p.uniqueid in kept]
@@ -206,7 +208,7 @@ async def _process_pending(
         len(to_write),
         len(plans) - len(to_write),
     )
-    report = await steps.write_to_zoho(to_write, ctx.zoho, store, settings)
+    report = await steps.write_to_zoho(steps.big(to_write), ctx.zoho, store, settings)
     _account(report, summary)
 
 
@@ -258,7 +260,7 @@ async def _recording_updates(
         return
     settings, store = ctx.settings, ctx.store
     rows = [row for row in (store.raw_row(uid) for uid in uniqueids) if row is not None]
-    calls, _ = steps.parse_calls(rows, settings)
+    calls, _ = steps.parse_calls(steps.big(rows), settings)
     writes = []
     for call in calls:
         writes.extend(
@@ -267,7 +269,7 @@ async def _recording_updates(
             )
         )
     if writes:
-        report = await steps.apply_updates(writes, ctx.zoho, store, settings)
+        report = await steps.apply_updates(steps.big(writes), ctx.zoho, store, settings)
         summary.recording_updates = report.counts.get("Tasks/update/success", 0)
         _account(report, summary)
 
@@ -284,8 +286,8 @@ async def _dry_run(
     crm = await steps.refresh_phone_index(
         ctx.zoho, ctx.store, ctx.settings, users, top, persist=False
     )
-    calls, unprocessable = steps.parse_calls(rows, ctx.settings)
-    plans = steps.plan_writes(calls, crm, ctx.settings, now)
+    calls, unprocessable = steps.parse_calls(steps.big(rows), ctx.settings)
+    plans = steps.plan_writes(steps.big(calls), steps.big(crm), ctx.settings, now)
     summary.plans = [p.to_json() for p in plans] + [
         {"uniqueid": u.uniqueid, "row": None, "status": u.status, "reason": u.reason, "writes": []}
         for u in unprocessable

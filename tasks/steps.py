@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
+from prefect.utilities.annotations import quote
 
 from expectations.assignment import validate_plans
 from expectations.phones import validate_calls
@@ -36,6 +37,18 @@ from tasks.store import IngestResult, Store
 from tasks.zoho.client import ZohoClient
 from tasks.zoho.errors import RetriableError as ZohoRetriable
 from tasks.zoho.writer import WriteReport, execute_plans, execute_writes
+
+T = TypeVar("T")
+
+
+def big(value: T) -> T:
+    """Pass ``value`` to a task without Prefect walking it (``quote``).
+
+    Prefect visits every element of a task's arguments (to find futures and record inputs); for
+    the rows, calls, plans and the CRM view of a large run that was most of the flow's time. The
+    task receives the value itself.
+    """
+    return cast(T, quote(value))
 
 
 def retriable_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
