@@ -15,8 +15,12 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from flows.oneline import OneLineUsageErrors
+from flows.paths import DEMO_WORKDIR
+
 app = typer.Typer(
     name="callsync",
+    cls=OneLineUsageErrors,
     help="Ringostat call log → Zoho CRM leads and tasks, exactly once; "
     "Great Expectations checks; DuckDB conversion reports.",
     no_args_is_help=True,
@@ -47,24 +51,31 @@ ToOpt = Annotated[
 
 T = TypeVar("T")
 
+_debug = False
+"""Set by the global ``--debug`` option: failures show their traceback."""
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="On failure, show the full traceback (and Prefect's)."),
+    ] = False,
+) -> None:
+    global _debug
+    _debug = debug
+
 
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"callsync: error: {message}", err=True)
     raise typer.Exit(code)
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from flows.timeparse import TimeError
-    from models.settings import ConfigError
-    from tasks.ringostat.errors import RingostatError
-    from tasks.scenario import TopManagerError
-    from tasks.zoho.errors import ZohoError
-
-    return (ConfigError, TimeError, TopManagerError, ZohoError, RingostatError, OSError)
-
-
 def guarded(fn: Callable[[], T]) -> T:
-    """Run a command body; a known failure becomes one line on stderr and exit status 1."""
+    """Run a command body; any failure becomes one line on stderr and exit status 1 (with
+    ``--debug``, the exception and its traceback instead)."""
+    from flows.oneline import describe
+
     try:
         return fn()
     except typer.Exit:
@@ -72,13 +83,42 @@ def guarded(fn: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         fail("interrupted", 130)
     except Exception as exc:
-        if isinstance(exc, _known_errors()):
-            fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        raise
+        if _debug:
+            raise
+        fail(describe(exc))
 
 
 def run_async(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    if not _debug and "prefect" in sys.modules:
+        from flows.oneline import quiet_console_tracebacks
+
+        quiet_console_tracebacks()
     return guarded(lambda: asyncio.run(coro_fn()))
+
+
+def checked(
+    config: Path | None,
+    *,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    zoho: bool = True,
+    ringostat: bool = True,
+) -> None:
+    """Configuration, arguments and reachability, before Prefect or any run starts."""
+    from datetime import UTC, datetime
+
+    from flows.preflight import preflight
+
+    guarded(
+        lambda: preflight(
+            config,
+            now=datetime.now(UTC),
+            date_from=date_from,
+            date_to=date_to,
+            zoho=zoho,
+            ringostat=ringostat,
+        )
+    )
 
 
 @app.command()
@@ -88,25 +128,27 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the generated company and calls.")] = 7,
     workdir: Annotated[
         Path, typer.Option(help="Where the demo keeps its config, state, reports and Data Docs.")
-    ] = Path(".callsync/demo"),
+    ] = DEMO_WORKDIR,
     keep_ui: Annotated[
         bool,
         typer.Option("--keep-ui", help="Keep the Prefect server (UI) running after the demo."),
     ] = False,
 ) -> None:
     """Run the whole pipeline on the bundled emulators with a generated company: no account needed."""
-    from flows.demo import run_demo
+    from flows.demo import run_demo, sigterm_as_interrupt
 
-    guarded(
-        lambda: run_demo(
-            days=days, calls_per_day=calls_per_day, seed=seed, workdir=workdir, keep_ui=keep_ui
+    with sigterm_as_interrupt():
+        guarded(
+            lambda: run_demo(
+                days=days, calls_per_day=calls_per_day, seed=seed, workdir=workdir, keep_ui=keep_ui
+            )
         )
-    )
 
 
 @app.command()
 def sync(config: ConfigOpt = None, from_: FromOpt = None, to: ToOpt = None) -> None:
     """Run one sync: read calls since the cursor (or --from/--to), write them to Zoho, report."""
+    checked(config, date_from=from_, date_to=to)
     from flows.render import print_summary
     from flows.sync import sync_calls
 
@@ -138,22 +180,27 @@ def plan(
     ] = None,
 ) -> None:
     """Print the planned Zoho writes, one JSON object per call; write nothing."""
-    from models.settings import load_settings
-
     if (calls is None) != (crm is None):
         fail("--calls and --crm go together (an offline plan needs both files)")
     if calls is not None and crm is not None:
-        from tasks.offline_plan import InputError, plan_files
+        from flows.preflight import SCENARIO_KEYS, require
+        from models.settings import load_settings
+        from tasks.offline_plan import plan_files
 
-        try:
-            settings = guarded(lambda: load_settings(config))
-            items = plan_files(calls, crm, settings)
-        except InputError as exc:
-            fail(str(exc))
-        for item in items:
+        problems: list[str] = []
+
+        def offline() -> list[dict[str, Any]]:
+            settings = load_settings(config)
+            require(settings, SCENARIO_KEYS, config=config)
+            return plan_files(calls, crm, settings, problems=problems)
+
+        for item in guarded(offline):
             typer.echo(json.dumps(item, ensure_ascii=False, sort_keys=True))
+        for problem in problems:
+            typer.echo(f"callsync: warning: employee map: {problem}", err=True)
         return
 
+    checked(config, date_from=from_, date_to=to)
     from flows.sync import sync_calls
 
     result = run_async(
@@ -163,6 +210,8 @@ def plan(
     )
     for item in result["plans"]:
         typer.echo(json.dumps(item, ensure_ascii=False, sort_keys=True))
+    for problem in result.get("employee_problems", []):
+        typer.echo(f"callsync: warning: employee map: {problem}", err=True)
 
 
 @app.command()
@@ -209,10 +258,40 @@ def report(
         bool,
         typer.Option(help="First pull lead conversions and deal stages back from Zoho."),
     ] = False,
+    view_name: Annotated[
+        str | None,
+        typer.Option(
+            "--view",
+            help="Only this view: funnel_totals, conversion_by_source, conversion_by_agent, "
+            "daily_funnel, missed_call_callbacks_summary or missed_call_callbacks.",
+        ),
+    ] = None,
+    csv_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv",
+            help="Write every view (or the --view) to DIR/<view>.csv instead of printing.",
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Conversion analytics from the DuckDB reports: by source, by agent, callbacks, funnel."""
+    """Conversion analytics from the DuckDB reports: by source, by agent, callbacks, funnel.
+
+    Without --config, right after `callsync demo`, it shows the demo's report."""
+    from tasks.reporting.render import VIEWS
+
     if format_ not in ("table", "json", "csv"):
         fail("--format is table, json or csv")
+    if view_name is not None and view_name not in VIEWS:
+        fail(f"--view {view_name}: the views are " + ", ".join(VIEWS))
+    if format_ == "csv" and view_name is None and csv_dir is None:
+        fail(
+            "--format csv prints one view: add --view NAME ("
+            + ", ".join(VIEWS)
+            + "), or write them all with --csv DIR"
+        )
+    if refresh:
+        checked(config, ringostat=False)
     from flows.reports import print_report
 
     guarded(
@@ -223,6 +302,8 @@ def report(
             fmt=format_,
             html=html,
             refresh=refresh,
+            view_name=view_name,
+            csv_dir=csv_dir,
         )
     )
 
@@ -259,6 +340,8 @@ def doctor(config: ConfigOpt = None) -> None:
     from models.settings import load_settings
     from tasks.zoho.doctor import run_doctor
 
+    checked(config, ringostat=False)
+
     async def body() -> bool:
         settings = load_settings(config)
         async with httpx.AsyncClient(timeout=settings.zoho.timeout_s) as http:
@@ -280,6 +363,7 @@ def backfill(
     ] = 6.0,
 ) -> None:
     """Re-read a past date range window by window (late recordings, outages); safe to repeat."""
+    checked(config, date_from=from_, date_to=to)
     from flows.backfill import backfill_calls
     from flows.render import print_summary
 
@@ -325,9 +409,28 @@ def bench(
 def serve(config: ConfigOpt = None) -> None:
     """Run the deployments' schedules in this process (sync every minute, nightly backfill,
     hourly reports) — the local equivalent of deployments/prefect.yaml."""
+    checked(config)
     from flows.deploy import serve_all
 
     guarded(lambda: serve_all(str(config) if config else None))
+
+
+@app.command()
+def listen(
+    config: ConfigOpt = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: [webhook] host, 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default: [webhook] port, 8787).", min=0, max=65535)
+    ] = None,
+) -> None:
+    """Receive Ringostat's webhooks: a lead at pickup, the rest of the call's records after it."""
+    from flows.listen import listen as run_listener
+    from models.settings import load_settings
+
+    settings = guarded(lambda: load_settings(config))
+    run_async(lambda: run_listener(settings, host=host, port=port))
 
 
 def main() -> None:  # pragma: no cover - console entry point

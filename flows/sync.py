@@ -24,15 +24,18 @@ from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from flows.context import RunContext, open_context, utc_now
+from flows.preflight import check_window
 from flows.reports import land, publish_conversion_table
 from flows.timeparse import parse_when
 from models.crm import ZohoUser
-from models.plan import PlanStatus
+from models.plan import PlannedWrite, PlanStatus
 from models.settings import Settings, load_settings
 from tasks import steps
 from tasks.crm_sync import CrmView
+from tasks.employees import EmployeeMap
 from tasks.ringostat.cursor import IngestCursor, Window, advance, plan_window
 from tasks.scenario import plan_recording_updates
+from tasks.webhooks.steps import finish_webhooks
 from tasks.zoho.writer import WriteReport
 
 CURSOR_NAME = "ringostat:calls"
@@ -64,6 +67,9 @@ class SyncSummary:
     duckdb_path: str | None = None
     dry_run: bool = False
     plans: list[dict[str, Any]] = field(default_factory=list)
+    employee_problems: list[str] = field(default_factory=list)
+    """The employee map's problems (an entry naming no active Zoho user, ...), every run."""
+    webhook_events: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +121,9 @@ async def run_sync(
         return await _dry_run(ctx, rows, users, top, now, summary)
 
     store.start_run(run_id, "sync", window.start, window.end)
+    # What the webhook receiver left (failed or not handled yet) first: its leads are then in
+    # the phone index this run refreshes below.
+    summary.webhook_events = await finish_webhooks(ctx.zoho, store, settings, users, top)
     ingest = steps.ingest_calls(store, steps.big(rows), run_id)
     summary.new_calls, summary.changed_calls = ingest.new, ingest.changed
     log.info(
@@ -126,16 +135,25 @@ async def run_sync(
     )
 
     work = store.work()
-    idle = not work and not ingest.recording_updates and not ingest.new and not ingest.changed
+    idle = (
+        not work
+        and not ingest.recording_updates
+        and not ingest.new
+        and not ingest.changed
+        and not any(summary.webhook_events.values())
+    )
     if work or ingest.recording_updates:
         crm = await steps.refresh_phone_index(ctx.zoho, store, settings, steps.big(users), top)
         log.info("Phone index: %d CRM records", crm.index_size)
+        _report_employee_problems(crm.employees, summary)
         await _process_pending(ctx, crm, work, now, run_id, summary)
         await _recording_updates(ctx, crm, ingest.recording_updates, run_id, summary)
     else:
         # The steady state of a run every minute: no Zoho reads for the phone index (the next
         # run with calls, or the reports flow, catches up on every change since).
         log.info("No calls to process")
+        employees = EmployeeMap.build(settings.employees, users, settings.scenario)
+        _report_employee_problems(employees, summary)
 
     summary.zoho_requests = ctx.zoho.stats.requests
     summary.zoho_credits = ctx.zoho.stats.credits
@@ -261,10 +279,11 @@ async def _recording_updates(
     settings, store = ctx.settings, ctx.store
     rows = [row for row in (store.raw_row(uid) for uid in uniqueids) if row is not None]
     calls, _ = steps.parse_calls(steps.big(rows), settings)
-    writes = []
+    writes: list[tuple[str, PlannedWrite]] = []
     for call in calls:
         writes.extend(
-            plan_recording_updates(
+            (call.uniqueid, w)
+            for w in plan_recording_updates(
                 call, store.synced_writes(call.uniqueid), settings, crm.employees, crm.snapshot
             )
         )
@@ -272,6 +291,13 @@ async def _recording_updates(
         report = await steps.apply_updates(steps.big(writes), ctx.zoho, store, settings)
         summary.recording_updates = report.counts.get("Tasks/update/success", 0)
         _account(report, summary)
+
+
+def _report_employee_problems(employees: EmployeeMap, summary: SyncSummary) -> None:
+    """SPEC 4: an entry naming no active Zoho user is never silently ignored; the run goes on."""
+    summary.employee_problems = list(employees.problems)
+    for problem in summary.employee_problems:
+        get_run_logger().warning("employee map: %s", problem)
 
 
 async def _dry_run(
@@ -286,6 +312,7 @@ async def _dry_run(
     crm = await steps.refresh_phone_index(
         ctx.zoho, ctx.store, ctx.settings, users, top, persist=False
     )
+    _report_employee_problems(crm.employees, summary)
     calls, unprocessable = steps.parse_calls(steps.big(rows), ctx.settings)
     plans = steps.plan_writes(steps.big(calls), steps.big(crm), ctx.settings, now)
     summary.plans = [p.to_json() for p in plans] + [
@@ -316,6 +343,8 @@ async def _publish(summary: SyncSummary) -> None:
     ]
     for q in summary.quarantined[:50]:
         lines.append(f"  - quarantined `{q['uniqueid']}`: {q['reason']}")
+    for problem in summary.employee_problems:
+        lines.append(f"- employee map: {problem}")
     await acreate_markdown_artifact(key="callsync-sync-report", markdown="\n".join(lines))
 
 
@@ -341,6 +370,7 @@ async def sync_calls(
     now = as_of or utc_now()
     window = None
     if window_from is not None or window_to is not None:
+        check_window(window_from, window_to, settings.ringostat.timezone, now=now)
         start = _parse_bound(window_from, settings, end=False)
         end = _parse_bound(window_to, settings, end=True) or now
         window = Window(

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Literal
 
 from models.call import Phone
+from models.sync_key import belongs_to
 
 CrmModule = Literal["Leads", "Contacts", "Deals"]
 CLOSED_DEAL_STAGES = frozenset({"Closed Won", "Closed Lost"})
@@ -50,6 +51,8 @@ class CrmRecord:
     lead_status: str | None = None
     amount: float | None = None
     closing_date: str | None = None
+    sync_key: str | None = None
+    """The record's ``rs_sync_key`` when callsync (or its real-time receiver) created it."""
 
     @property
     def is_open_deal(self) -> bool:
@@ -64,9 +67,18 @@ class CrmSnapshot:
     records: tuple[CrmRecord, ...]
     by_key: Mapping[str, tuple[CrmRecord, ...]] = field(repr=False)
     deals_by_contact: Mapping[str, tuple[CrmRecord, ...]] = field(repr=False)
+    ledger_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Zoho id → ``rs_sync_key`` of the records the write ledger says callsync created: they
+    count as created by their call even when the CRM copy shows no key (an index row kept from
+    before the key was indexed, an org whose field is named differently)."""
 
     @classmethod
-    def build(cls, users: Iterable[ZohoUser], records: Iterable[CrmRecord]) -> CrmSnapshot:
+    def build(
+        cls,
+        users: Iterable[ZohoUser],
+        records: Iterable[CrmRecord],
+        ledger_keys: Mapping[str, str] | None = None,
+    ) -> CrmSnapshot:
         recs = tuple(records)
         by_key: defaultdict[str, list[CrmRecord]] = defaultdict(list)
         deals: defaultdict[str, list[CrmRecord]] = defaultdict(list)
@@ -82,7 +94,17 @@ class CrmSnapshot:
             records=recs,
             by_key={k: tuple(v) for k, v in by_key.items()},
             deals_by_contact={k: tuple(v) for k, v in deals.items()},
+            ledger_keys=dict(ledger_keys or {}),
         )
+
+    def sync_key_of(self, record: CrmRecord) -> str | None:
+        """The record's ``rs_sync_key``: its own, else the one the ledger wrote it with."""
+        return record.sync_key or self.ledger_keys.get(record.id)
+
+    def created_by(self, record: CrmRecord, uniqueid: str) -> bool:
+        """Whether the call ``uniqueid`` created ``record`` itself (SPEC 12: such a record never
+        makes the call's caller "existing")."""
+        return belongs_to(self.sync_key_of(record), uniqueid)
 
     def user(self, ident: str) -> ZohoUser | None:
         """A user by Zoho id or email (case-insensitive)."""

@@ -55,7 +55,9 @@ class PlannedWrite:
     ``sync_key`` is the value of ``rs_sync_key`` (``<uniqueid>/<slot>``) and the ledger key.
     ``links`` maps a lookup field (``What_Id``, ``Who_Id``) to the sync key of a *planned* lead
     whose Zoho id is not known yet; the writer fills ``{"id": <zoho id>}`` once that lead exists.
-    For ``op == "update"``, ``record_id`` names the existing record.
+    For ``op == "update"``, ``record_id`` names the existing record; on an ``insert`` it names the
+    record that already carries this sync key in Zoho (written by this call before a crash, or by
+    the real-time receiver): the writer then records it as done without sending anything.
     """
 
     sync_key: str

@@ -147,6 +147,8 @@ class CrmIndexRecord(SQLModel, table=True):
     name: str | None = None
     lead_status: str | None = None
     utm_json: str = "{}"
+    sync_key: str | None = None
+    """``rs_sync_key`` of a record callsync created (added later: nullable, see the store)."""
     deleted: bool = False
 
 
@@ -175,3 +177,28 @@ class UserRecord(SQLModel, table=True):
     full_name: str
     active: bool = True
     role: str | None = None
+
+
+class WebhookEventRecord(SQLModel, table=True):
+    """The webhook inbox (SPEC 12): every accepted Ringostat webhook, until it is handled.
+
+    One row per (event, call): a repeated webhook finds its row and changes nothing. ``status``
+    is ``pending`` (stored, not handled yet), ``done`` (handled; ``outcome`` says how) or
+    ``failed`` (handling failed: the next sync run finishes it).
+    """
+
+    __tablename__ = "webhook_inbox"
+
+    event_key: str = Field(primary_key=True)
+    """``<event>:<uniqueid>``."""
+    event: str = Field(index=True)
+    uniqueid: str = Field(index=True)
+    row_json: str
+    """The event's parameters under the call log's own field names (the token is never kept)."""
+    received_at: datetime = Field(sa_column=_dt(nullable=False))
+    status: str = Field(index=True)
+    outcome: str | None = None
+    detail: str | None = None
+    zoho_id: str | None = None
+    attempts: int = 0
+    processed_at: datetime | None = Field(default=None, sa_column=_dt())

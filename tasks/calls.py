@@ -11,7 +11,8 @@ applies decides:
 - ``unknown_disposition`` (quarantined): a disposition not in SPEC section 2's table;
 - ``in_progress`` (deferred): disposition ``IN PROGRESS`` / ``CALLING``, read again later;
 - ``no_client_number`` (quarantined): no usable client number (SIP string, anonymous, short);
-- ``own_number`` (skipped): the client number is one of the company's own.
+- ``own_number`` (skipped): the client number is one of the company's own (same phone key and,
+  with the country guard on, not of another country: SPEC 3).
 
 Ringostat quirks handled here:
 
@@ -24,7 +25,9 @@ Ringostat quirks handled here:
   2025-03-30 in Kyiv) is read with the offset in force before the jump, i.e. as if the clock had
   not moved yet (03:30+02:00 = 04:30+03:00). A value that already carries an offset is kept;
 - on outbound calls ``caller`` is usually the employee's SIP identity
-  (``"Anna Ivanova" <anna_sip>``) and ``dst`` is the client;
+  (``"Anna Ivanova" <anna_sip>``) and ``dst`` is the client; ``connected_with`` and
+  ``employee_number`` may hold a SIP identity in any form too (``sip:anna_sip@pbx.example``):
+  the login is the employee identifier (:func:`sip_login`);
 - the referrer is spelled ``refferrer`` on the wire;
 - the recording link is ``recording``, else ``recording_wav``;
 - ``duration``/``billsec`` that are missing or unreadable count as 0, negative ones as 0, and
@@ -42,7 +45,7 @@ from zoneinfo import ZoneInfo
 from models.call import Call, Direction, Outcome, Phone, Unprocessable, Utm
 from models.plan import Reason
 from models.settings import Settings
-from tasks.phones import normalize, own_number_keys
+from tasks.phones import normalize, own_numbers
 
 MAX_CALL_SECONDS = 24 * 60 * 60
 QUARANTINED = "quarantined"
@@ -85,17 +88,18 @@ _DISPOSITION_LOOKUP: Mapping[str, str] = {_lookup_form(name): name for name in D
 _SIP_IN_BRACKETS = re.compile(r"<\s*(?:sips?:)?([^<>@\s]+)(?:@[^<>]*)?\s*>")
 _DATETIME_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}")
 _SIP_URI = re.compile(r"^sips?:([^@\s]+)", re.IGNORECASE)
+_USER_AT_HOST = re.compile(r"^([^@\s<>\"]+)@[^@\s<>\"]+$")
 
 
 def canonical_disposition(value: Any) -> str | None:
     """The SPEC name of a disposition (``no+answer`` → ``NO ANSWER``), or None if unknown."""
-    text = _text(value)
+    text = wire_text(value)
     if text is None:
         return None
     return _DISPOSITION_LOOKUP.get(_lookup_form(text))
 
 
-def _text(value: Any) -> str | None:
+def wire_text(value: Any) -> str | None:
     """A wire value as stripped text; ints (Ringostat sends numbers either way) become text."""
     if value is None or isinstance(value, bool):
         return None
@@ -106,7 +110,7 @@ def _text(value: Any) -> str | None:
 
 
 def _seconds(value: Any) -> int:
-    text = _text(value)
+    text = wire_text(value)
     if text is None:
         return 0
     try:
@@ -119,7 +123,7 @@ def _seconds(value: Any) -> int:
 
 def parse_calldate(value: Any, tz: ZoneInfo) -> datetime | None:
     """``YYYY-MM-DD HH:MM:SS`` in ``tz`` → aware UTC (see the module doc for DST edges)."""
-    text = _text(value)
+    text = wire_text(value)
     if text is None or not _DATETIME_SHAPE.match(text):
         return None
     try:
@@ -138,31 +142,41 @@ def parse_calldate(value: Any, tz: ZoneInfo) -> datetime | None:
 
 
 def sip_login(value: str | None) -> str | None:
-    """The login inside a SIP identity: ``"Anna" <anna_sip>`` → ``anna_sip``; else None."""
+    """The login inside a SIP identity, else None.
+
+    Every form Ringostat and PBXs write (SPEC 4): ``"Anna Ivanova" <anna_sip>``,
+    ``<sip:anna_sip@pbx>``, ``sip:anna_sip@pbx.example``, ``anna_sip@pbx.example`` → ``anna_sip``.
+    A bare login (``anna_sip``) or a number is not a SIP *form*: None (use the text as it is).
+    """
     if not value:
         return None
     match = _SIP_IN_BRACKETS.search(value)
     if match:
         return match.group(1)
-    match = _SIP_URI.match(value.strip())
+    text = value.strip()
+    match = _SIP_URI.match(text) or _USER_AT_HOST.match(text)
     if match:
         return match.group(1)
     return None
 
 
+def employee_ident(value: str) -> str:
+    """What an employee field identifies: the SIP login of a SIP form, else the text itself."""
+    return sip_login(value) or value.strip()
+
+
 def _employee_ids(row: Mapping[str, Any], direction: Direction) -> tuple[str, ...]:
-    ids: list[str] = []
-    for name in ("connected_with", "employee_number"):
-        value = _text(row.get(name))
-        if value is not None:
-            ids.append(value)
+    # Any field may hold a SIP identity in any form (``sip:anna_sip@pbx``, ``"Anna" <anna_sip>``):
+    # its login is the identifier; a bare login or a number is taken as it is.
+    names = ["connected_with", "employee_number"]
     if direction is Direction.OUTBOUND:
-        caller = _text(row.get("caller"))
-        if caller is not None:
-            # The SIP login when caller is a SIP identity; a bare login or the employee's own
-            # number otherwise (either can be in the employee map).
-            ids.append(sip_login(caller) or caller)
-    return tuple(dict.fromkeys(ids))
+        names.append("caller")  # on inbound calls caller is the client, never an employee
+    ids: list[str] = []
+    for name in names:
+        value = wire_text(row.get(name))
+        if value is not None:
+            ids.append(employee_ident(value))
+    return tuple(dict.fromkeys(i for i in ids if i))
 
 
 class _RowParser:
@@ -171,14 +185,14 @@ class _RowParser:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.tz = ZoneInfo(settings.ringostat.timezone)
-        self.own_keys = own_number_keys(settings)
+        self.own = own_numbers(settings)
 
     def _normalize(self, value: Any) -> Phone | None:
         sc = self.settings.scenario
-        return normalize(_text(value), region=sc.default_region, match_digits=sc.match_digits)
+        return normalize(wire_text(value), region=sc.default_region, match_digits=sc.match_digits)
 
     def parse(self, row: Mapping[str, Any]) -> Call | Unprocessable:
-        uniqueid = _text(row.get("uniqueid"))
+        uniqueid = wire_text(row.get("uniqueid"))
         started = parse_calldate(row.get("calldate"), self.tz)
 
         def reject(status: str, reason: Reason, detail: str) -> Unprocessable:
@@ -193,7 +207,7 @@ class _RowParser:
 
         if uniqueid is None:
             return reject(QUARANTINED, Reason.MISSING_CALL_ID, "the row has no uniqueid")
-        call_type = (_text(row.get("call_type")) or "").lower()
+        call_type = (wire_text(row.get("call_type")) or "").lower()
         if call_type in _TRANSIT:
             return reject(
                 SKIPPED, Reason.TRANSIT_CALL, f"call_type {call_type!r} is not a client call"
@@ -203,16 +217,16 @@ class _RowParser:
             return reject(
                 QUARANTINED,
                 Reason.UNKNOWN_CALL_TYPE,
-                f"call_type {_text(row.get('call_type'))!r} is not one of in, callback, out, "
+                f"call_type {wire_text(row.get('call_type'))!r} is not one of in, callback, out, "
                 "transitin, transitout",
             )
         if started is None:
             return reject(
                 QUARANTINED,
                 Reason.BAD_CALLDATE,
-                f"calldate {_text(row.get('calldate'))!r} is not 'YYYY-MM-DD HH:MM:SS'",
+                f"calldate {wire_text(row.get('calldate'))!r} is not 'YYYY-MM-DD HH:MM:SS'",
             )
-        raw_disposition = _text(row.get("disposition"))
+        raw_disposition = wire_text(row.get("disposition"))
         disposition = canonical_disposition(raw_disposition)
         if disposition is None:
             return reject(
@@ -235,7 +249,7 @@ class _RowParser:
                 Reason.NO_CLIENT_NUMBER,
                 f"{field} holds no client phone number (SIP identity, anonymous, or too short)",
             )
-        if client.key in self.own_keys:
+        if self.own.holds(client):
             return reject(
                 SKIPPED, Reason.OWN_NUMBER, f"client number {client.masked} is a company number"
             )
@@ -255,20 +269,20 @@ class _RowParser:
             billsec=_seconds(row.get("billsec")),
             employee_ids=employee_ids,
             employee_label=" / ".join(employee_ids),
-            employee_name=_text(row.get("employee_fio")),
-            recording_url=_text(row.get("recording")) or _text(row.get("recording_wav")),
+            employee_name=wire_text(row.get("employee_fio")),
+            recording_url=wire_text(row.get("recording")) or wire_text(row.get("recording_wav")),
             utm=Utm(
-                source=_text(row.get("utm_source")),
-                medium=_text(row.get("utm_medium")),
-                campaign=_text(row.get("utm_campaign")),
-                term=_text(row.get("utm_term")),
-                content=_text(row.get("utm_content")),
-                client_id=_text(row.get("client_id")),
+                source=wire_text(row.get("utm_source")),
+                medium=wire_text(row.get("utm_medium")),
+                campaign=wire_text(row.get("utm_campaign")),
+                term=wire_text(row.get("utm_term")),
+                content=wire_text(row.get("utm_content")),
+                client_id=wire_text(row.get("client_id")),
             ),
-            landing=_text(row.get("landing")),
-            referrer=_text(row.get("refferrer")) or _text(row.get("referrer")),
-            call_card=_text(row.get("call_card")),
-            department=_text(row.get("department")),
+            landing=wire_text(row.get("landing")),
+            referrer=wire_text(row.get("refferrer")) or wire_text(row.get("referrer")),
+            call_card=wire_text(row.get("call_card")),
+            department=wire_text(row.get("department")),
             raw=dict(row),
         )
 

@@ -15,7 +15,7 @@ from tasks.employees import EmployeeMap
 from tasks.scenario import resolve_top_manager
 from tasks.store import Store
 from tasks.zoho.client import ZohoClient
-from tasks.zoho.index import IndexState, refresh_index, snapshot
+from tasks.zoho.index import MODULES, IndexState, refresh_index, snapshot
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,6 @@ async def refresh_crm(
         users=tuple(users),
         top_manager=top_manager,
         employees=employees,
-        snapshot=snapshot(state, users),
+        snapshot=snapshot(state, users, store.created_keys(MODULES) if store is not None else None),
         index_size=len(state.records),
     )

@@ -14,11 +14,21 @@ What counts as "no usable client number" (``normalize`` returns ``None``):
 - more digits than an international number can have (``00`` + 15).
 
 ``normalize`` never raises, whatever text it is given.
+
+CRM phone fields are typed by people and may hold words or several numbers
+(``067 111 22 99, 050 111 22 98``, ``+380 67 111 22 77 (viber)``, ``tel. 050-111-22-33 ext 5``):
+:func:`numbers_in` finds every number in such a value (**decided**, SPEC 3) — a plain number as
+``normalize`` reads it, otherwise each number libphonenumber's ``PhoneNumberMatcher`` finds (at
+the ``POSSIBLE`` leniency, so that numbers written as Ringostat writes them, without a trunk
+prefix, count) and each remaining run of digits long enough to be one (an international number
+written without ``+``, which the matcher does not look for). Extensions are not part of a number.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 import phonenumbers
 
@@ -62,8 +72,11 @@ def normalize(raw: str | None, *, region: str, match_digits: int) -> Phone | Non
     e164: str | None = None
     country_code: int | None = None
     valid = False
+    # Parse the digits alone (with the leading '+', if any): the separators carry nothing, and a
+    # stray '+' inside ("0100000+0") must not make the number read differently the second time.
+    canonical = "+" + digits if text.startswith("+") else digits
     try:
-        parsed = phonenumbers.parse(text, region.upper())
+        parsed = phonenumbers.parse(canonical, region.upper())
     except phonenumbers.NumberParseException:
         parsed = None
     except Exception:  # libphonenumber on hostile input: treat as unparseable, never raise
@@ -103,6 +116,53 @@ def normalize(raw: str | None, *, region: str, match_digits: int) -> Phone | Non
     )
 
 
+_MAX_TEXT = 500  # a phone field longer than this is not read further (Zoho's Phone max is 30)
+_DIGIT_RUN = re.compile(r"\+?\d[\d \-().\u00a0]*\d")
+_NUMBER_PART = re.compile(r"^[\d \-+().\u00a0/]*")
+
+
+def numbers_in(raw: str | None, *, region: str, match_digits: int) -> tuple[Phone, ...]:
+    """Every number in a hand-typed phone value, in order, without repeats (see the module doc).
+
+    A value with no number in it (``n/a``, ``ask Anna``, ``ext 12``) gives ``()``. Never raises.
+    """
+    if raw is None:
+        return ()
+    if not isinstance(raw, str):
+        raw = str(raw)
+    text = raw[:_MAX_TEXT]
+    plain = normalize(text, region=region, match_digits=match_digits)
+    if plain is not None:
+        return (plain,)
+    found: list[Phone] = []
+    rest = list(text)
+    try:
+        matches = list(
+            phonenumbers.PhoneNumberMatcher(
+                text, region.upper(), leniency=phonenumbers.Leniency.POSSIBLE
+            )
+        )
+    except Exception:  # libphonenumber on hostile input: read the digit runs only
+        matches = []
+    for match in matches:
+        # The number's own text, without an extension ("050-111-22-33 ext 5" → "050-111-22-33").
+        number_text = _NUMBER_PART.match(match.raw_string)
+        phone = normalize(
+            number_text.group(0) if number_text else "", region=region, match_digits=match_digits
+        )
+        if phone is not None:
+            found.append(phone)
+            rest[match.start : match.end] = " " * (match.end - match.start)
+    for run in _DIGIT_RUN.finditer("".join(rest)):
+        phone = normalize(run.group(0), region=region, match_digits=match_digits)
+        if phone is not None:
+            found.append(phone)
+    unique: dict[tuple[str, str], Phone] = {}
+    for phone in found:
+        unique.setdefault((phone.key, phone.e164), phone)
+    return tuple(unique.values())
+
+
 def same_client(a: Phone, b: Phone, *, strict_country: bool) -> bool:
     """True when two numbers belong to the same client.
 
@@ -136,13 +196,52 @@ def keys_of(
     return frozenset(out)
 
 
-def own_number_keys(settings: Settings) -> frozenset[str]:
-    """Keys of the company's own numbers: ``scenario.company_numbers`` and employees' numbers.
+@dataclass(frozen=True)
+class OwnNumbers:
+    """The company's own numbers, and the rule that tells whether a client number is one of them.
 
-    A call whose client number has one of these keys is not a client call (``own_number``).
+    The rule is client matching's (SPEC 3): same phone key *and* the country guard, so a Polish
+    caller who shares nine digits with a company line in Ukraine is a client, not ``own_number``
+    (with ``scenario.strict_country_match = false``, the key alone decides, as in Ringostat).
+    """
+
+    by_key: Mapping[str, tuple[Phone, ...]] = field(default_factory=dict)
+    strict_country: bool = True
+
+    @classmethod
+    def of(cls, phones: Iterable[Phone], *, strict_country: bool) -> OwnNumbers:
+        by_key: dict[str, list[Phone]] = {}
+        for phone in phones:
+            by_key.setdefault(phone.key, []).append(phone)
+        return cls({k: tuple(v) for k, v in by_key.items()}, strict_country)
+
+    def holds(self, phone: Phone) -> bool:
+        """True when ``phone`` is one of these numbers (same client, SPEC 3's rule)."""
+        return any(
+            same_client(phone, own, strict_country=self.strict_country)
+            for own in self.by_key.get(phone.key, ())
+        )
+
+    @property
+    def keys(self) -> frozenset[str]:
+        return frozenset(self.by_key)
+
+
+def own_numbers(settings: Settings) -> OwnNumbers:
+    """The company's own numbers: ``scenario.company_numbers`` and employees' numbers.
+
+    A call whose client number is one of them is not a client call (``own_number``).
     """
     sc = settings.scenario
     numbers: list[str] = list(sc.company_numbers)
     for entry in settings.employees:
         numbers.extend(entry.numbers)
-    return keys_of(numbers, region=sc.default_region, match_digits=sc.match_digits)
+    phones = (normalize(n, region=sc.default_region, match_digits=sc.match_digits) for n in numbers)
+    return OwnNumbers.of(
+        (p for p in phones if p is not None), strict_country=sc.strict_country_match
+    )
+
+
+def own_number_keys(settings: Settings) -> frozenset[str]:
+    """Keys of the company's own numbers (see :func:`own_numbers`, which also guards countries)."""
+    return own_numbers(settings).keys

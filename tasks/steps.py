@@ -157,7 +157,7 @@ async def write_to_zoho(
 
 @task(name="update-recordings", **_RETRY)
 async def apply_updates(
-    writes: Sequence[PlannedWrite], zoho: ZohoClient, store: Store, settings: Settings
+    writes: Sequence[tuple[str, PlannedWrite]], zoho: ZohoClient, store: Store, settings: Settings
 ) -> WriteReport:
     return await execute_writes(
         writes, zoho, store, sync_key_field=settings.scenario.sync_key_field

@@ -9,7 +9,13 @@ Candidates are the records whose phone key equals the call's and that pass the c
 3. a matching Contact, most recently modified.
 
 Ties on ``Modified_Time`` are broken by record id, so the choice is deterministic. Converted
-leads are history and never taken. The match is *ambiguous* when the call could belong to more
+leads are history and never taken.
+
+A record the call created itself (its ``rs_sync_key`` is one of the call's own keys, in the CRM or
+in the write ledger) is never a candidate, nor the contact a manager converted such a lead into:
+SPEC 12 — a lead written before a crash, or at pickup by the real-time receiver, must not turn
+its own call's caller into an "existing" client. The call's own lead is kept aside
+(:attr:`ClientMatch.own_lead`) so that the call reuses it instead of creating another. The match is *ambiguous* when the call could belong to more
 than one client record: more than one (unconverted lead or contact), or more than one open deal.
 """
 
@@ -43,6 +49,8 @@ class ClientMatch:
     open_deals: tuple[CrmRecord, ...]
     planned: PlannedLead | None
     ambiguous: bool
+    own_lead: CrmRecord | None = None
+    """The lead this call itself created earlier (a crashed run, the real-time receiver)."""
 
     @property
     def is_new(self) -> bool:
@@ -71,6 +79,11 @@ def find_client(
     """The record the call is attached to, with everything that matched."""
     phone = call.client
     hits = [r for r in crm.by_key.get(phone.key, ()) if _matches(phone, r, strict_country)]
+    own = [r for r in hits if crm.created_by(r, call.uniqueid)]
+    if own:
+        gone = {(r.module, r.id) for r in own}
+        gone |= {("Contacts", r.converted_contact_id) for r in own if r.converted_contact_id}
+        hits = [r for r in hits if (r.module, r.id) not in gone]
     leads = _newest_first(r for r in hits if r.module == "Leads" and not r.converted)
     contacts = _newest_first(r for r in hits if r.module == "Contacts")
     open_deals = _newest_first(
@@ -115,6 +128,7 @@ def find_client(
         open_deals=open_deals,
         planned=planned_lead,
         ambiguous=ambiguous,
+        own_lead=next((r for r in own if r.module == "Leads"), None),
     )
 
 

@@ -13,7 +13,8 @@ Decisions taken here (beyond the SPEC's own **(decided)** points):
   description names the SIP/number that took the call; ``responsible`` on a new client without a
   planned lead falls back to the TOP manager as well;
 - a client number that is a mapped employee's phone (an explicit entry's number or an
-  auto-mapped Zoho user's phone) is skipped as ``own_number``, like the company numbers;
+  auto-mapped Zoho user's phone) is skipped as ``own_number``, like the company numbers, with the
+  same country guard as client matching (SPEC 3);
 - calls repeated in the input (same ``uniqueid``) are planned once, from the last occurrence;
 - in the enrich modes a call with no matching record is deferred (``enrich_waiting``) while
   ``now < call end + enrich_grace_minutes``, then handled by ``enrich_fallback``. Rows whose
@@ -36,6 +37,7 @@ from models.call import Call
 from models.crm import CrmSnapshot, ZohoUser
 from models.plan import Attachment, CallPlan, PlannedWrite, PlanStatus, Reason
 from models.settings import OwnerRule, RowActions, ScenarioSettings, Settings, TaskAction
+from models.sync_key import sync_key
 from tasks.employees import EmployeeMap, find_user
 from tasks.scenario import records
 from tasks.scenario.matching import ClientMatch, PlannedLead, find_client, utm_targets
@@ -156,7 +158,7 @@ def _plan_one(call: Call, run: _Run) -> CallPlan:
             writes=tuple(writes),
         )
 
-    if call.client.key in run.employees.phone_keys:
+    if run.employees.numbers.holds(call.client):
         return plan(PlanStatus.SKIPPED, Reason.OWN_NUMBER.value)
 
     match = find_client(call, run.crm, run.planned_leads, strict_country=sc.strict_country_match)
@@ -190,7 +192,7 @@ def _plan_one(call: Call, run: _Run) -> CallPlan:
     attachment = match.attachment
     if match.is_new and actions.create_lead:
         lead_owner = run.owner(actions.lead_owner, employee, None)
-        lead_key = f"{call.uniqueid}/lead"
+        lead_key = sync_key(call.uniqueid, "lead")
         writes.append(
             PlannedWrite(
                 sync_key=lead_key,
@@ -198,6 +200,8 @@ def _plan_one(call: Call, run: _Run) -> CallPlan:
                 op="insert",
                 fields=records.lead_fields(call, lead_owner, sc, lead_key),
                 owner_id=lead_owner,
+                # The lead this call created before (a crash, the real-time receiver): reused.
+                record_id=match.own_lead.id if match.own_lead is not None else None,
                 kind="lead",
             )
         )
@@ -240,7 +244,7 @@ def _utm_updates(call: Call, match: ClientMatch, run: _Run) -> list[PlannedWrite
         run.utm_overlay[ident] = {**current, **changes}
         out.append(
             PlannedWrite(
-                sync_key=f"{call.uniqueid}/{slot}",
+                sync_key=sync_key(call.uniqueid, slot),
                 module=record.module,
                 op="update",
                 fields=changes,
@@ -262,6 +266,7 @@ def _task_writes(
 ) -> list[PlannedWrite]:
     sc = run.scenario
     text = records.description(call, employee, run.tz, sc.company_timezone)
+    mapped = records.mapped_values(call, sc.field_map.Tasks)
     out: list[PlannedWrite] = []
     used: set[str] = set()
     for action in actions:
@@ -270,10 +275,10 @@ def _task_writes(
         due = (
             call.ended_at + timedelta(hours=sc.open_task_due_hours) if open_task else call.ended_at
         )
-        key = f"{call.uniqueid}/{action.slot}"
+        key = sync_key(call.uniqueid, action.slot)
         n = 2
         while key in used:  # an override listing one slot twice must not reuse a sync key
-            key = f"{call.uniqueid}/{action.slot}-{n}"
+            key = sync_key(call.uniqueid, f"{action.slot}-{n}")
             n += 1
         used.add(key)
         fields, links = records.task_fields(
@@ -286,6 +291,7 @@ def _task_writes(
             tz=run.tz,
             scenario=sc,
             sync_key=key,
+            mapped=mapped,
         )
         out.append(
             PlannedWrite(
@@ -311,7 +317,7 @@ def _call_write(
 ) -> PlannedWrite:
     """The Calls-module record: same attachment and owner as the log task (else the first task)."""
     model = next((t for t in tasks if t.kind == "log_task"), tasks[0])
-    key = f"{call.uniqueid}/call"
+    key = sync_key(call.uniqueid, "call")
     fields, links = records.call_fields(
         call=call,
         subject_text=records.subject(None, call, employee, "log"),
@@ -357,7 +363,7 @@ def plan_recording_updates(
     owner_id = employee.id if employee is not None else resolve_top_manager(sc, crm.users).id
     text = records.description(call, employee, ZoneInfo(sc.company_timezone), sc.company_timezone)
     out: list[PlannedWrite] = []
-    for sync_key, module, zoho_id in synced:
+    for key, module, zoho_id in synced:
         target: Literal["Tasks", "Calls"]
         if module == "Tasks":
             target = "Tasks"
@@ -369,7 +375,7 @@ def plan_recording_updates(
             continue
         out.append(
             PlannedWrite(
-                sync_key=f"{sync_key}#recording-{url_tag}",
+                sync_key=f"{key}#recording-{url_tag}",
                 module=target,
                 op="update",
                 fields=fields,

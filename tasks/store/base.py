@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Self, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Table, inspect
 from sqlmodel import Session, SQLModel
 
 from models.tables import (
@@ -41,6 +41,30 @@ TABLE_NAMES = tuple(
 """The store's tables (models/tables.py): created on open, other SQLModel tables left alone."""
 
 
+def add_missing_columns(engine: Engine, tables: Sequence[Table]) -> list[str]:
+    """Add the nullable columns a newer callsync defines to a store an older one created.
+
+    ``create_all`` creates missing tables but never alters existing ones; a column added to a
+    table later is always nullable (or has a server default), so ``ALTER TABLE ... ADD COLUMN``
+    is all an upgrade needs, on SQLite and PostgreSQL alike. Returns ``table.column`` added.
+    """
+    inspector = inspect(engine)
+    have = {t.name: {c["name"] for c in inspector.get_columns(t.name)} for t in tables}
+    missing = [
+        (table, column)
+        for table in tables
+        for column in table.columns
+        if column.nullable and column.name not in have[table.name]
+    ]
+    if not missing:
+        return []
+    with engine.begin() as conn:
+        for table, column in missing:
+            kind = column.type.compile(dialect=engine.dialect)
+            conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
+    return [f"{table.name}.{column.name}" for table, column in missing]
+
+
 def utc_now() -> datetime:
     """The production clock. Tests inject their own."""
     return datetime.now(UTC)
@@ -65,7 +89,9 @@ class StoreBase:
         self._clock = clock
         self._engine: Engine = open_engine(url)
         metadata = SQLModel.metadata
-        metadata.create_all(self._engine, tables=[metadata.tables[name] for name in TABLE_NAMES])
+        tables = [metadata.tables[name] for name in TABLE_NAMES]
+        metadata.create_all(self._engine, tables=tables)
+        add_missing_columns(self._engine, tables)
 
     def _now(self) -> datetime:
         now = self._clock()

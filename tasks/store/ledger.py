@@ -151,6 +151,19 @@ class LedgerMixin(StoreBase):
             ).all()
         return [(r.sync_key, r.module, r.zoho_id) for r in rows if r.zoho_id]
 
+    def created_keys(self, modules: Sequence[str]) -> dict[str, str]:
+        """Zoho id → sync key of the records callsync inserted into ``modules`` (successes):
+        the records each call created itself."""
+        with self._tx() as session:
+            rows = session.exec(
+                select(WriteRecord.zoho_id, WriteRecord.sync_key).where(
+                    col(WriteRecord.module).in_(list(modules)),
+                    WriteRecord.op == "insert",
+                    WriteRecord.status == SUCCESS,
+                )
+            ).all()
+        return {zid: key for zid, key in rows if zid}
+
     def created_ids(self, module: str) -> list[str]:
         """Zoho ids of the records callsync inserted into ``module`` (successful inserts)."""
         with self._tx() as session:

@@ -93,6 +93,7 @@ def _index_columns(rec: CrmRecord) -> dict[str, Any]:
         "lead_status": rec.lead_status,
         "amount": rec.amount,
         "closing_date": rec.closing_date,
+        "sync_key": rec.sync_key,
         "deleted": False,
     }
 
@@ -144,6 +145,7 @@ def _record(row: CrmIndexRecord) -> CrmRecord:
         lead_status=row.lead_status,
         amount=row.amount,
         closing_date=row.closing_date,
+        sync_key=row.sync_key,
     )
 
 

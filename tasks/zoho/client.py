@@ -17,7 +17,8 @@ Quirks handled (Zoho CRM v8 API documentation):
 - A lost answer to an insert (transport error after sending) is resolved by a COQL lookup of the
   batch's sync keys (COQL sees a record at once; the search API lags), then only the missing
   records are re-sent.
-- ``trigger``: leaving it out runs the org's workflows, ``[]`` runs none (``trigger_workflows``).
+- ``trigger``: leaving it out runs the org's workflows, approvals and blueprints, ``[]`` runs none;
+  ``zoho.trigger`` decides (default: left out, Zoho's own behaviour).
 - 204 with an empty body means "nothing" for COQL, search, users, fields; 304 answers
   ``If-Modified-Since`` when nothing changed.
 - Listing: ``fields`` is mandatory, 200 per page, ``page`` up to 2,000 records then
@@ -296,8 +297,8 @@ class ZohoClient:
 
     def _write_body(self, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         body: dict[str, Any] = {"data": [dict(r) for r in records]}
-        if not self._settings.trigger_workflows:
-            body["trigger"] = []  # left out, Zoho would run the org's workflows
+        if self._settings.trigger is not None:
+            body["trigger"] = list(self._settings.trigger)  # left out, Zoho runs its automation
         return body
 
     def _items(self, response: httpx.Response, expected: int) -> list[Mapping[str, Any]]:

@@ -3,14 +3,20 @@
 Checks, in order (each says what to do when it fails):
 
 1. the refresh token mints an access token, and at which data centre;
-2. users are readable (scope ``ZohoCRM.users.READ``) and ``scenario.top_manager`` is an active user;
+2. users are readable (scope ``ZohoCRM.users.READ``), ``scenario.top_manager`` is an active user,
+   and every ``[[employees]]`` entry names an active user (SPEC 4: an entry that does not is a
+   failure here, and a warning in every run summary);
 3. roles are readable (``ZohoCRM.settings.roles.READ``);
 4. the custom fields of SPEC 7 exist (``ZohoCRM.settings.fields.READ``): ``rs_sync_key`` marked
    unique on Leads and Tasks (and Calls when ``scenario.log_calls``), the UTM fields on Leads
-   (and on Contacts and Deals in ``enrich_contacts_deals`` mode), and the phone fields searched;
+   (and on Contacts and Deals in ``enrich_contacts_deals`` mode), the phone fields searched, and
+   every field ``[scenario.field_map.Leads]`` / ``.Tasks`` maps a call field onto;
 5. Leads, Contacts and Deals are readable (``ZohoCRM.modules.ALL``; writing is not tried: the
    doctor never changes the org);
-6. COQL works (``ZohoCRM.coql.READ``).
+6. the phone values of Leads and Contacts: how many records have a phone field that holds text
+   but no number (``n/a``, ``ask Anna``), and how many of those hold no number at all, so that no
+   call can ever match them (a count, not a failure: the data is the org's);
+7. COQL works (``ZohoCRM.coql.READ``).
 
 A refused token stops the run after check 1: every other check would fail the same way.
 """
@@ -25,8 +31,10 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
+from models.crm import ZohoUser
 from models.settings import Settings
-from tasks.crm_records import user_from_zoho
+from tasks.crm_records import phone_fields_without_number, user_from_zoho
+from tasks.employees import EmployeeMap
 from tasks.scenario import TopManagerError, resolve_top_manager
 from tasks.zoho.auth import Clock, data_centre
 from tasks.zoho.client import Sleep, ZohoClient, utc_now
@@ -127,11 +135,36 @@ class _Doctor:
             "users readable", "ZohoCRM.users.READ", lambda: self.client.users(active_only=False)
         )
         if rows is None:
-            self.add("TOP manager", False, "cannot be checked: users are not readable", "see above")
+            for name in ("TOP manager", "employee map"):
+                self.add(name, False, "cannot be checked: users are not readable", "see above")
             return
         users = [user_from_zoho(u) for u in rows]
         active = sum(u.active for u in users)
         self.add("users readable", True, f"{len(users)} users, {active} active")
+        self.top_manager(users)
+        self.employees(users)
+
+    def employees(self, users: Sequence[ZohoUser]) -> None:
+        entries = self.settings.employees
+        emap = EmployeeMap.build(entries, users, self.settings.scenario)
+        if emap.unknown_entries:
+            shown = ", ".join(repr(e) for e in emap.unknown_entries)
+            self.add(
+                "employee map",
+                False,
+                "; ".join(emap.problems),
+                f"in [[employees]], set zoho_user of {shown} to the email or id of an active "
+                "Zoho user (Setup > Users), or remove the entry",
+            )
+            return
+        detail = (
+            f"{len(entries)} [[employees]] entries, each names an active Zoho user"
+            if entries
+            else "no [[employees]] entries (Zoho users' phones are mapped when auto_map_users)"
+        )
+        self.add("employee map", True, "; ".join([detail, *emap.problems]))
+
+    def top_manager(self, users: Sequence[ZohoUser]) -> None:
         try:
             top = resolve_top_manager(self.settings.scenario, users)
         except TopManagerError as exc:
@@ -158,10 +191,14 @@ class _Doctor:
         sc = self.settings.scenario
         utm = list(sc.utm_fields.model_dump().values())
         key = [sc.sync_key_field]
+        mapped_leads, mapped_tasks = list(sc.field_map.Leads), list(sc.field_map.Tasks)
         wanted = {
-            "Leads": ([*key, *utm, *sc.lead_phone_fields], True),
+            "Leads": (
+                list(dict.fromkeys([*key, *utm, *sc.lead_phone_fields, *mapped_leads])),
+                True,
+            ),
             "Contacts": (list(sc.contact_phone_fields), False),
-            "Tasks": (key, True),
+            "Tasks": ([*key, *(n for n in mapped_tasks if n not in key)], True),
         }
         if sc.log_calls:
             wanted["Calls"] = (key, True)
@@ -226,11 +263,53 @@ class _Doctor:
             if rows is not None:
                 self.add(name, True, "records can be listed (writes are not tried)")
 
+    async def phone_values(self) -> None:
+        sc = self.settings.scenario
+        for module, fields in (
+            ("Leads", sc.lead_phone_fields),
+            ("Contacts", sc.contact_phone_fields),
+        ):
+            name = f"phone values on {module}"
+            rows = await self.attempt(
+                name,
+                "ZohoCRM.modules.ALL",
+                partial(self.client.list_records, module, list(fields), modified_since=None),
+            )
+            if rows is None:
+                continue
+            self.add(name, True, _phone_values_detail(rows, fields, self.settings))
+
     async def coql(self) -> None:
         query = select("Leads", ["id"], is_not_null("id"), limit=1)
         answer = await self.attempt("COQL", "ZohoCRM.coql.READ", lambda: self.client.coql(query))
         if answer is not None:
             self.add("COQL", True, "queries run (needed for phone-suffix and sync-key lookups)")
+
+
+def _phone_values_detail(
+    rows: Sequence[Mapping[str, Any]], fields: Sequence[str], settings: Settings
+) -> str:
+    """``n records; k have a phone field with no number in it (…), j of them no number at all``."""
+    sc = settings.scenario
+    typed: list[str] = []  # records with a value that holds no number
+    numberless: list[str] = []  # ... and no number in any phone field
+    for row in rows:
+        empty = phone_fields_without_number(row, tuple(fields), sc)
+        if not empty:
+            continue
+        typed.append(str(row.get("id")))
+        others = {f: row.get(f) for f in fields if f not in empty}
+        if not phone_fields_without_number(others, tuple(others), sc) and not any(others.values()):
+            numberless.append(str(row.get("id")))
+    if not typed:
+        return f"{len(rows)} records; every filled phone field holds a number"
+    shown = ", ".join(numberless[:5] or typed[:5])
+    more = ", ..." if len(numberless or typed) > 5 else ""
+    return (
+        f"{len(rows)} records; {len(typed)} have a phone field with no number in it, "
+        f"{len(numberless)} of them no number at all (no call can match them; "
+        f"e.g. ids {shown}{more})"
+    )
 
 
 async def run_doctor(
@@ -247,5 +326,6 @@ async def run_doctor(
         await doctor.roles()
         await doctor.fields()
         await doctor.modules()
+        await doctor.phone_values()
         await doctor.coql()
     return doctor.report

@@ -3,7 +3,9 @@
 How one execution goes (SPEC sections 7, 9 and 10; ARCHITECTURE habit 6):
 
 1. The ledger is read for every sync key (and every lead a write links to). A write already
-   ``success`` is not sent again: its Zoho id is reused, e.g. to fill the links of a task.
+   ``success`` is not sent again: its Zoho id is reused, e.g. to fill the links of a task. An
+   insert the planner found in Zoho already (``record_id`` set: the call's own lead, written
+   before a crash or by the real-time receiver) is recorded with that id and not sent either.
 2. The intent of every other write is recorded (``pending``) before any request.
 3. Waves, each waiting for the Zoho ids the next one needs:
    inserts into Leads/Contacts/Deals (one batched insert per module), then — with ``links``
@@ -205,6 +207,7 @@ class _Execution:
                 todo.append(write)
         if todo:
             self.store.record_intent([(self.by_key[w.sync_key][0], w) for w in todo])
+            todo = self._found_in_crm(todo)
         while todo:
             todo = self._drop_unsendable(todo)
             ready = [w for w in todo if all(d in self.ids for d in w.links.values())]
@@ -222,6 +225,21 @@ class _Execution:
             self.report.saved_by_ledger,
         )
         return self.report
+
+    def _found_in_crm(self, todo: list[PlannedWrite]) -> list[PlannedWrite]:
+        """Inserts whose record the planner found in Zoho already (``record_id`` set) are done:
+        the ledger gets that id and nothing is sent."""
+        found = [w for w in todo if w.op == "insert" and w.record_id]
+        if not found:
+            return todo
+        for w in found:
+            self.ids[w.sync_key] = str(w.record_id)
+            self._settle(w, "reused")
+        self.store.record_results(
+            [WriteOutcome.success(w.sync_key, str(w.record_id)) for w in found]
+        )
+        done = {w.sync_key for w in found}
+        return [w for w in todo if w.sync_key not in done]
 
     def _drop_unsendable(self, todo: list[PlannedWrite]) -> list[PlannedWrite]:
         """Block the writes whose links can no longer be filled; park those that must wait."""

@@ -316,6 +316,16 @@ def test_outbound_employee_from_caller(caller: str, ids: tuple[str, ...]) -> Non
     assert c.employee_ids == ids
 
 
+@pytest.mark.parametrize(
+    "connected_with",
+    ["sip:anna_sip@pbx.example", '"Anna Ivanova" <anna_sip>', "<sip:anna_sip@pbx>", "anna_sip"],
+)
+def test_connected_with_sip_forms_give_the_login(connected_with: str) -> None:
+    c = call(connected_with=connected_with, employee_number="201")
+    assert c.employee_ids == ("anna_sip", "201")
+    assert c.employee_label == "anna_sip / 201"
+
+
 def test_employee_ids_in_lookup_order_without_duplicates() -> None:
     c = call(
         call_type="out",
@@ -341,6 +351,33 @@ def test_own_numbers_are_skipped(caller: str, dst: str, call_type: str) -> None:
     r = rejected(caller=caller, dst=dst, call_type=call_type)
     assert (r.status, r.reason) == ("skipped", "own_number")
     assert "***" in r.detail and "4567" not in r.detail.replace("***4567", "")
+
+
+@pytest.mark.parametrize(
+    ("caller", "call_type", "dst"),
+    [
+        ("+48441234567", "in", "+380441234567"),  # shares 9 digits with the company line
+        ("+48509998877", "in", "+380441234567"),  # ... with an employee's number
+        ('"Anna" <anna_sip>', "out", "+48509998877"),
+    ],
+)
+def test_own_numbers_use_the_country_guard(caller: str, call_type: str, dst: str) -> None:
+    # SPEC 3: a Polish number sharing nine digits with a Ukrainian own number is a client
+    args = {"caller": caller, "call_type": call_type, "dst": dst, "disposition": "NO ANSWER"}
+    c = call(**args)
+    assert c.client.country_code == 48
+    loose = Settings(
+        scenario={"company_numbers": ["+380441234567"], "strict_country_match": False},
+        employees=[{"zoho_user": "anna@example.com", "numbers": ["+380509998877"]}],
+    )
+    r = parse_row(row(**args), loose)  # without the guard: Ringostat's nine digits decide
+    assert isinstance(r, Unprocessable) and r.reason == "own_number"
+
+
+def test_own_number_in_the_default_region_without_country_code_is_still_own() -> None:
+    for caller in ("0441234567", "441234567", "380441234567", "+380 44 123 45 67"):
+        r = rejected(caller=caller)
+        assert r.reason == "own_number", caller
 
 
 @pytest.mark.parametrize(
@@ -401,6 +438,9 @@ def test_every_parse_reason_code_is_reachable() -> None:
         ('"Anna Ivanova" <anna_sip>', "anna_sip"),
         ("<sips:bob@pbx>", "bob"),
         ("sip:carl", "carl"),
+        ("sip:anna_sip@pbx.example", "anna_sip"),
+        ("anna_sip@pbx.example", "anna_sip"),
+        ("anna_sip", None),
         ("+380501112233", None),
         (None, None),
     ],

@@ -87,6 +87,38 @@ def test_resolve(fields: dict[str, Any], user: str | None) -> None:
     assert (found.id if found else None) == user
 
 
+@pytest.mark.parametrize(
+    "form",
+    [
+        "anna_sip",
+        "sip:anna_sip@pbx.example",
+        "sips:anna_sip@pbx.example",
+        '"Anna Ivanova" <anna_sip>',
+        '"Anna Ivanova" <sip:anna_sip@pbx.example>',
+        "anna_sip@pbx.example",
+    ],
+)
+@pytest.mark.parametrize("field", ["connected_with", "employee_number"])
+def test_every_sip_form_is_recognised_in_every_employee_field(form: str, field: str) -> None:
+    # SPEC 4: the SIP login is recognised in connected_with as well as in caller
+    found = build().resolve(a_call(**{field: form}))
+    assert found is not None and found.id == "u-anna"
+    out = build().resolve(a_call(call_type="out", dst="+380501112233", caller=form))
+    assert out is not None and out.id == "u-anna"
+
+
+@pytest.mark.parametrize(
+    "configured", ["sip:petro_sip@pbx.example", '"Petro" <petro_sip>', " petro_sip "]
+)
+def test_sip_logins_in_the_config_may_be_written_in_any_form(configured: str) -> None:
+    emap = build((EmployeeEntry(zoho_user="u-petro", sip=[configured]),))
+    for form in ("petro_sip", "sip:petro_sip@other.pbx", '"P" <petro_sip>'):
+        found = emap.resolve(a_call(connected_with=form))
+        assert found is not None and found.id == "u-petro"
+    # looked up one identifier at a time too (the webhook receiver does)
+    assert emap.resolve_ident("<sip:petro_sip@pbx>") is not None
+
+
 def test_entries_naming_unknown_or_inactive_users_are_ignored_and_reported() -> None:
     entries = (
         EmployeeEntry(zoho_user="nobody@example.com", sip=["x_sip"]),
@@ -94,9 +126,14 @@ def test_entries_naming_unknown_or_inactive_users_are_ignored_and_reported() -> 
         *ENTRIES,
     )
     emap = build(entries)
-    assert len(emap.problems) == 2
-    assert "nobody@example.com" in emap.problems[0] and "no Zoho user" in emap.problems[0]
-    assert "gone@example.com" in emap.problems[1] and "inactive" in emap.problems[1]
+    assert emap.problems == [
+        "employee entry 'nobody@example.com' names no Zoho user (by id or email): "
+        "its calls are handled as unmapped",
+        "employee entry 'gone@example.com' names an inactive Zoho user (by id or email): "
+        "its calls are handled as unmapped",
+    ]
+    assert emap.unknown_entries == ("nobody@example.com", "gone@example.com")
+    assert build().unknown_entries == ()
     assert emap.resolve(a_call(connected_with="gone_sip")) is None
     assert emap.resolve(a_call(connected_with="x_sip")) is None
 
@@ -135,6 +172,14 @@ def test_users_sharing_a_phone_are_not_auto_mapped() -> None:
     emap = build((), (ANNA, twin))
     assert emap.resolve(a_call(connected_with="+380509998877")) is None
     assert emap.problems == ["Zoho users share the phone ***8877; it is not auto-mapped"]
+
+
+def test_zoho_users_phones_typed_with_words_are_auto_mapped() -> None:
+    typed = ZohoUser("u-ira", "ira@example.com", "Iryna", phone="+380 63 999 00 11 (work), 305")
+    emap = build((), (typed,))
+    for ident in ("0639990011", "+380639990011"):
+        found = emap.resolve(a_call(connected_with=ident))
+        assert found is not None and found.id == "u-ira"
 
 
 def test_phone_keys_cover_explicit_and_automatic_numbers() -> None:

@@ -32,7 +32,7 @@ from scenario_world import (
 
 from models.crm import CrmSnapshot, ZohoUser
 from models.plan import PlanStatus
-from models.settings import ScenarioSettings, load_settings
+from models.settings import ConfigError, ScenarioSettings, load_settings
 from tasks.employees import EmployeeMap
 from tasks.scenario import (
     TopManagerError,
@@ -132,6 +132,27 @@ def test_a_record_matches_by_any_of_its_phone_fields_in_any_format() -> None:
     rec = record("Contacts", "C-9", Last_Name="X", Phone="", Other_Phone="(067) 111-22-33")
     p = plan_one(call(client="+380671112233"), [rec])
     assert p.attachment is not None and p.attachment.id == "C-9"
+
+
+@pytest.mark.parametrize(
+    ("fields", "client"),
+    [
+        ({"Phone": "067 111 22 99, 050 111 22 98"}, "+380501112298"),
+        ({"Phone": "067 111 22 99, 050 111 22 98"}, "0671112299"),
+        ({"Mobile": "+380 67 111 22 77 (viber)"}, "+380671112277"),
+        ({"Home_Phone": "tel. 050-111-22-33 ext 5"}, "380501112233"),
+    ],
+)
+def test_a_contact_matches_by_every_number_typed_into_its_phone_fields(
+    fields: dict[str, str], client: str
+) -> None:
+    # SPEC 3 (decided): without it the caller got a second lead owned by whoever answered
+    rec = record("Contacts", "C-typed", Last_Name="Typed", **fields)
+    p = plan_one(call(client=client, employee="anna_sip"), [rec])
+    assert (p.client_status, p.row) == ("existing", 4)
+    assert p.attachment is not None and p.attachment.id == "C-typed"
+    assert not any(w.module == "Leads" for w in p.writes)
+    assert [w.owner_id for w in p.writes] == [ANNA.id, PETRO.id]
 
 
 # --- SPEC 3 (decided): the country guard ------------------------------------------------------
@@ -234,10 +255,34 @@ def test_auto_mapped_zoho_user_is_the_employee() -> None:
     assert p.writes[0].owner_id == "u-ira"
 
 
+@pytest.mark.parametrize(
+    "connected_with",
+    ["sip:anna_sip@pbx.example", '"Anna Ivanova" <anna_sip>', "<sip:anna_sip@pbx.example>"],
+)
+def test_sip_forms_in_connected_with_map_the_employee(connected_with: str) -> None:
+    # was row 5 (a TOP task naming an "unmapped" SIP): Anna is mapped, whatever the form
+    p = plan_one(call(client=KNOWN, employee=connected_with), [lead()])
+    assert (p.row, p.employee_user_id) == (4, ANNA.id)
+    assert [w.owner_id for w in p.writes] == [ANNA.id, PETRO.id]
+
+
 def test_client_number_of_a_mapped_employee_is_own_number() -> None:
     users = (*USERS, ZohoUser("u-ira", "ira@example.com", "Iryna", mobile="+380639990011"))
     p = plan_one(call(client="+380639990011"), users=users)
     assert (p.status, p.reason, p.writes) == (PlanStatus.SKIPPED, "own_number", ())
+
+
+@pytest.mark.parametrize(("strict", "status"), [(True, "planned"), (False, "skipped")])
+def test_employee_number_of_another_country_is_a_client_under_the_guard(
+    strict: bool, status: str
+) -> None:
+    # SPEC 3: the own-number rule in the planner uses the country guard of client matching
+    users = (*USERS, ZohoUser("u-ira", "ira@example.com", "Iryna", mobile="+380639990011"))
+    cfg = settings(strict_country_match=strict)
+    p = plan_one(call(client="+48639990011", config=cfg), users=users, config=cfg)
+    assert (p.status.value, p.reason) == ((status, None) if strict else (status, "own_number"))
+    if strict:
+        assert p.row == 2 and p.writes[0].fields["Phone"] == "+48639990011"
 
 
 # --- TOP manager ------------------------------------------------------------------------------
@@ -305,6 +350,85 @@ def test_lead_name_template_lead_source_and_custom_field_names() -> None:
     assert fields["Lead_Source"] == "Ringostat"
     assert fields["UTM_Source_Custom"] == "fb" and "rs_utm_source" not in fields
     assert fields["callsync_key"] == "c1/lead"
+
+
+FIELD_MAP = {
+    "Leads": {
+        "rs_landing_page": "landing",
+        "rs_referrer": "referrer",  # Ringostat's wire name is refferrer: both spellings work
+        "rs_tracking_line": "dst",
+        "rs_department": "department",
+        "rs_call_counter": "call_counter",  # an extra field Ringostat may send: kept in raw
+    },
+    "Tasks": {"rs_landing_page": "landing", "rs_tracking_line": "dst"},
+}
+
+
+def test_field_map_puts_call_fields_on_leads_and_tasks() -> None:
+    # SPEC 7 (decided): any Ringostat call field onto any Zoho field of the lead and the task
+    cfg = settings(field_map=FIELD_MAP)
+    c = call(
+        config=cfg,
+        employee="anna_sip",
+        landing="https://shop.example/sofas?utm_source=google",
+        refferrer="https://www.google.com/",
+        dst=380441234567,  # ints arrive as text
+        department="",  # empty values are omitted
+        call_counter=3,
+    )
+    lead_write, task = plan_one(c, config=cfg).writes
+    assert {
+        k: v for k, v in lead_write.fields.items() if k.startswith("rs_") and "utm" not in k
+    } == {
+        "rs_landing_page": "https://shop.example/sofas?utm_source=google",
+        "rs_referrer": "https://www.google.com/",
+        "rs_tracking_line": "380441234567",
+        "rs_call_counter": "3",
+        "rs_sync_key": "c1/lead",
+    }
+    assert task.fields["rs_landing_page"] == "https://shop.example/sofas?utm_source=google"
+    assert task.fields["rs_tracking_line"] == "380441234567"
+    assert "rs_referrer" not in task.fields and "rs_department" not in task.fields
+    assert task.fields["rs_sync_key"] == "c1/task" and task.fields["Owner"] == {"id": ANNA.id}
+    # without the map, nothing of it reaches the records (it stays in the task text only)
+    plain = plan_one(call(employee="anna_sip", landing="https://shop.example/"))
+    assert not any("landing" in k for w in plain.writes for k in w.fields)
+
+
+def test_field_map_applies_to_every_task_of_a_call() -> None:
+    cfg = settings(field_map={"Tasks": {"rs_line": "dst"}})
+    p = plan_one(
+        call(client=KNOWN, employee="anna_sip", dst="+380441234567", config=cfg), [lead()], cfg
+    )
+    assert [w.fields.get("rs_line") for w in p.writes] == ["+380441234567", "+380441234567"]
+
+
+@pytest.mark.parametrize(
+    ("field_map", "message"),
+    [
+        ({"Leads": {"Owner": "employee_fio"}}, "field_map.Leads cannot map Owner"),
+        ({"Leads": {"rs_sync_key": "uniqueid"}}, "cannot map rs_sync_key"),
+        ({"Tasks": {"Status": "disposition", "What_Id": "x"}}, "cannot map Status, What_Id"),
+        ({"Leads": {"rs landing": "landing"}}, "not a Zoho field API name"),
+        ({"Leads": {"rs_landing": "the landing"}}, "name a Ringostat call field"),
+        ({"Deals": {"rs_landing": "landing"}}, "unknown key 'scenario.field_map.Deals'"),
+    ],
+)
+def test_field_map_config_errors(field_map: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(overrides={"scenario": {"field_map": field_map}})
+
+
+def test_field_map_from_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "callsync.toml"
+    path.write_text(
+        '[scenario]\ntop_manager = "boss@example.com"\n\n'
+        '[scenario.field_map.Leads]\nrs_landing_page = "landing"\n\n'
+        '[scenario.field_map.Tasks]\nrs_referrer = "refferrer"\n',
+        encoding="utf-8",
+    )
+    fm = load_settings(path).scenario.field_map
+    assert (fm.Leads, fm.Tasks) == ({"rs_landing_page": "landing"}, {"rs_referrer": "refferrer"})
 
 
 def test_broken_lead_name_template_is_used_verbatim_not_raised() -> None:

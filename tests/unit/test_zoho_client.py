@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from models.settings import ZohoSettings
 from tasks.zoho.client import RecordResult, ZohoClient
@@ -167,19 +168,35 @@ async def test_insert_splits_into_batches_of_100_and_keeps_order() -> None:
     results = await client.insert("Leads", records)
     assert [len(b["data"]) for b in fake.bodies()] == [100, 100, 50]
     assert [r.id for r in results] == [f"id-k{i}/lead" for i in range(250)]
-    assert all(b["trigger"] == [] for b in fake.bodies())
+    assert all("trigger" not in b for b in fake.bodies())  # Zoho's default: its automation runs
     assert client.stats.credits == 10 + 10 + 5
     assert client.stats.by_route["POST /crm/v8/{module}"] == 3
 
 
 @pytest.mark.anyio
-async def test_trigger_left_out_when_workflows_wanted() -> None:
+@pytest.mark.parametrize(
+    ("trigger", "sent"),
+    [
+        ((), []),
+        (("workflow",), ["workflow"]),
+        (("workflow", "blueprint"), ["workflow", "blueprint"]),
+    ],
+)
+async def test_configured_trigger_is_sent_on_inserts_and_updates(
+    trigger: tuple[str, ...], sent: list[str]
+) -> None:
     async def crm(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(201, json={"data": [ok("1")]})
+        return httpx.Response(201 if request.method == "POST" else 200, json={"data": [ok("1")]})
 
-    client, fake, _ = make(crm, trigger_workflows=True)
+    client, fake, _ = make(crm, trigger=trigger)
     await client.insert("Tasks", [{"Subject": "s"}])
-    assert "trigger" not in fake.bodies()[0]
+    await client.update("Tasks", [{"id": "1", "Subject": "t"}])
+    assert [b["trigger"] for b in fake.bodies()] == [sent, sent]
+
+
+def test_trigger_names_only_zoho_automation() -> None:
+    with pytest.raises(ValidationError, match="workflow"):
+        ZohoSettings(trigger=("workflows",))  # type: ignore[arg-type]
 
 
 @pytest.mark.anyio

@@ -1,0 +1,65 @@
+"""``callsync listen``: the Ringostat webhook receiver (SPEC 12), and how its work shows in Prefect.
+
+The receiver is a FastAPI app (:mod:`tasks.webhooks.receiver`) served by uvicorn; a background
+worker in the same process handles the inbox through the log sync's planner and writer.
+
+Every event handled is a Prefect event in the UI's event feed (why events and not runs:
+:mod:`tasks.webhooks.steps`); what fails is finished by the next ``callsync-sync`` run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from flows.context import open_context
+from models.settings import ConfigError, Settings
+from tasks.webhooks.inbox import Inbox
+from tasks.webhooks.process import Emit, LiveCrm, WebhookProcessor
+from tasks.webhooks.receiver import Parts, create_receiver
+from tasks.webhooks.steps import prefect_emitter
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def receiver_parts(settings: Settings, *, emit: Emit | None = None) -> AsyncIterator[Parts]:
+    """Store, Zoho client, inbox and processor of a receiver, for its lifetime."""
+    async with open_context(settings) as ctx:
+        inbox = Inbox(ctx.store)
+        crm = LiveCrm(ctx.zoho, ctx.store, settings, refresh_s=settings.webhook.index_refresh_s)
+        yield inbox, WebhookProcessor(settings, ctx.store, ctx.zoho, crm, inbox=inbox, emit=emit)
+
+
+def check_token(settings: Settings) -> None:
+    if not settings.webhook.token.get_secret_value():
+        raise ConfigError(
+            "webhook.token is not set: the receiver accepts nothing without it "
+            "(set [webhook] token or CALLSYNC_WEBHOOK__TOKEN)"
+        )
+
+
+def receiver_app(settings: Settings, *, emit: Emit | None = None) -> FastAPI:
+    """The receiver app with its store, Zoho client and worker (opened when it starts)."""
+    check_token(settings)
+    return create_receiver(settings, lambda: receiver_parts(settings, emit=emit))
+
+
+async def listen(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    """Serve the receiver until stopped (Ctrl-C / SIGTERM)."""
+    host = host or settings.webhook.host
+    port = settings.webhook.port if port is None else port
+    app = receiver_app(settings, emit=prefect_emitter())
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+    )
+    print(
+        f"callsync webhook receiver on http://{host}:{port}/ringostat/"
+        " (pickup, after-call, outgoing-after-call)",
+        flush=True,
+    )
+    await uvicorn.Server(config).serve()

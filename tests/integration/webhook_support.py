@@ -1,0 +1,168 @@
+"""A running webhook receiver against the Zoho emulator, both on 127.0.0.1, for the tests.
+
+Waiting is done on handled events (the processor reports each one into a queue), never by
+sleeping: ``Harness.wait(n)`` blocks until ``n`` more events were handled.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from emulators.serve import BackgroundServer
+from emulators.zoho.app import create_app as create_zoho
+from flows.listen import receiver_parts
+from models.settings import Settings, load_settings
+from tasks.store import Store
+from tasks.webhooks.inbox import Inbox
+from tasks.webhooks.process import Handled
+from tasks.webhooks.receiver import Parts, create_receiver
+
+TOKEN = "s3cret-webhook-token"
+TOP, ANNA, BORIS = "5000000000000001001", "5000000000000001002", "5000000000000001003"
+EXISTING_LEAD = "5000000000000002001"
+
+
+def _user(uid: str, email: str, name: str) -> dict[str, Any]:
+    first, last = name.split()
+    return {
+        "id": uid,
+        "email": email,
+        "full_name": name,
+        "first_name": first,
+        "last_name": last,
+        "status": "active",
+        "role": {"name": "Manager", "id": f"9{uid[-4:]}"},
+        "profile": {"name": "Standard", "id": "7000000000000000001"},
+        "time_zone": "Europe/Kiev",
+    }
+
+
+SEED: dict[str, Any] = {
+    "users": [
+        _user(TOP, "top@acme.test", "Tamara Top"),
+        _user(ANNA, "anna@acme.test", "Anna Ivanova"),
+        _user(BORIS, "boris@acme.test", "Boris Bondar"),
+    ],
+    "Leads": [
+        {
+            "id": EXISTING_LEAD,
+            "Last_Name": "Petrenko",
+            "Phone": "+380671111111",
+            "Owner": {"id": ANNA},
+        }
+    ],
+}
+
+
+def config(tmp_path: Path, zoho_url: str, **webhook: Any) -> dict[str, Any]:
+    return {
+        "zoho": {
+            "accounts_url": zoho_url,
+            "api_domain": zoho_url,
+            "client_id": "cid",
+            "client_secret": "secret",
+            "refresh_token": "refresh",
+            "backoff_base_s": 0.0,
+            "backoff_max_s": 0.0,
+            "max_concurrency": 10,
+        },
+        "ringostat": {"base_url": "http://127.0.0.1:9", "auth_key": "k", "timezone": "Europe/Kyiv"},
+        "scenario": {
+            "top_manager": "top@acme.test",
+            "company_timezone": "Europe/Kyiv",
+            "company_numbers": ["+380441234567"],
+        },
+        "employees": [
+            {"zoho_user": "anna@acme.test", "sip": ["anna_sip"]},
+            {"zoho_user": "boris@acme.test", "sip": ["boris_sip"]},
+        ],
+        "store": {
+            "url": f"sqlite:///{tmp_path / 'state.db'}",
+            "duckdb_path": str(tmp_path / "reports.duckdb"),
+            "data_docs_dir": str(tmp_path / "docs"),
+        },
+        "webhook": {"token": TOKEN, **webhook},
+    }
+
+
+def pickup(uid: str, phone: str, sip: str = "anna_sip", **extra: str) -> dict[str, str]:
+    return {
+        "uniqueid": uid,
+        "caller": phone,
+        "calldate": "2026-03-02 10:00:00",
+        "connected_with": sip,
+        "utm_source": "google",
+        "utm_medium": "cpc",
+        **extra,
+    }
+
+
+@dataclass
+class Receiver:
+    """A receiver served by uvicorn on 127.0.0.1; ``handled`` gets every event it handled."""
+
+    url: str
+    server: BackgroundServer
+    handled: queue.Queue[Handled]
+
+    def wait(self, n: int, *, timeout: float = 60.0) -> list[Handled]:
+        """Block until ``n`` more events were handled (not a sleep: a queue wait)."""
+        return [self.handled.get(timeout=timeout) for _ in range(n)]
+
+
+@contextmanager
+def receiver(
+    settings: Settings,
+    *,
+    process: bool = True,
+    handled: queue.Queue[Handled] | None = None,
+    port: int = 0,
+) -> Iterator[Receiver]:
+    """``callsync listen``'s app (processor reporting into ``handled``); ``process=False``
+    stores events without handling them."""
+    out: queue.Queue[Handled] = handled if handled is not None else queue.Queue()
+
+    @asynccontextmanager
+    async def parts() -> AsyncIterator[Parts]:
+        async with receiver_parts(settings, emit=out.put) as (inbox, processor):
+            yield inbox, (processor if process else None)
+
+    app = create_receiver(settings, parts)
+    with BackgroundServer(app, lifespan="on", port=port) as server:
+        yield Receiver(server.url, server, out)
+
+
+def inbox_counts(settings: Settings) -> dict[str, int]:
+    with Store(settings.store.url) as store:
+        return Inbox(store).counts()
+
+
+@dataclass
+class ZohoWorld:
+    url: str
+    http: httpx.Client
+    tmp_path: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self, **webhook: Any) -> Settings:
+        return load_settings(overrides=config(self.tmp_path, self.url, **webhook))
+
+    def dump(self) -> dict[str, list[dict[str, Any]]]:
+        answer: dict[str, list[dict[str, Any]]] = self.http.get(
+            f"{self.url}/__emulator__/dump"
+        ).json()
+        return answer
+
+
+@contextmanager
+def zoho_world(tmp_path: Path) -> Iterator[ZohoWorld]:
+    with BackgroundServer(create_zoho()) as zoho, httpx.Client(timeout=30) as http:
+        http.post(f"{zoho.url}/__emulator__/seed", json=SEED).raise_for_status()
+        yield ZohoWorld(zoho.url, http, tmp_path)
