@@ -26,6 +26,7 @@ _QUIET_ATTR = "_callsync_quiet"
 
 def known_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is written for the operator: shown as they are."""
+    from flows.prefect_server import PrefectServerError
     from flows.timeparse import TimeError
     from models.settings import ConfigError
     from tasks.offline_plan import InputError
@@ -42,6 +43,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
         RingostatError,
         ServiceUnreachable,
         InputError,
+        PrefectServerError,
         OSError,
     )
 
