@@ -408,6 +408,33 @@ def backfill(
 
 
 @app.command()
+def bench(
+    calls: Annotated[int, typer.Option(help="Calls in the generated day.", min=10)] = 10000,
+    latency_ms: Annotated[float, typer.Option(help="Zoho emulator latency per request.")] = 150,
+    concurrency: Annotated[int, typer.Option(help="Zoho requests in flight at most.")] = 10,
+    idle_runs: Annotated[int, typer.Option(help="Scheduled runs with no new calls.")] = 3,
+    baseline_sample: Annotated[
+        int, typer.Option(help="Calls replayed as a per-call integration (search + insert).")
+    ] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the generated company and calls.")] = 7,
+) -> None:
+    """Benchmark the real sync flow (Prefect, GX) against both emulators; print one JSON object."""
+    from flows.bench import run_bench
+
+    result = guarded(
+        lambda: run_bench(
+            calls=calls,
+            latency_ms=latency_ms,
+            concurrency=concurrency,
+            idle_runs=idle_runs,
+            baseline_sample=baseline_sample,
+            seed=seed,
+        )
+    )
+    typer.echo(json.dumps(result, indent=2))
+
+
+@app.command()
 def serve(config: ConfigOpt = None) -> None:
     """Run the deployments of deployments/prefect.yaml in this process (sync every minute, nightly
     backfill, hourly reports) against this installation's Prefect server, whose UI it prints."""

@@ -414,7 +414,8 @@ def drain_prefect_clients(timeout_s: float = 30) -> None:
 
 
 class LocalPrefectServer:
-    """A Prefect server owned by a ``with`` block (tests): started on enter, stopped on exit."""
+    """A Prefect server owned by its caller (tests, the benchmark): ``start()``/``stop()`` or a
+    ``with`` block."""
 
     def __init__(self, home: Path, *, startup_timeout_s: float = 180) -> None:
         self.server = InstallationServer(home, startup_timeout_s=startup_timeout_s)
@@ -434,9 +435,15 @@ class LocalPrefectServer:
         assert self.record is not None
         return self.record.url
 
-    def __enter__(self) -> LocalPrefectServer:
+    def start(self) -> LocalPrefectServer:
         self.record, _ = self.server.ensure()
         return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> LocalPrefectServer:
+        return self.start()
 
     def __exit__(
         self,
@@ -444,4 +451,4 @@ class LocalPrefectServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.server.stop()
+        self.stop()

@@ -19,6 +19,10 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 for _name in ("PREFECT_API_URL", "PREFECT_PROFILE", "PREFECT_PROFILES_PATH"):
     os.environ.pop(_name, None)
 
+# A step that failed on a transient error is retried by Prefect at once in tests (the default
+# pauses are 10 s and 60 s); set before any test module imports tasks.steps.
+os.environ.setdefault("CALLSYNC_STEP_RETRY_DELAYS_S", "0,0")
+
 
 @pytest.fixture
 def anyio_backend() -> str:
