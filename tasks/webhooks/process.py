@@ -39,6 +39,8 @@ from models.call import Call
 from models.crm import CrmRecord, CrmSnapshot
 from models.plan import CallPlan, CallStatus, PlanStatus
 from models.settings import Settings
+from models.sync_key import belongs_to
+from models.sync_key import sync_key as call_sync_key
 from tasks.calls import parse_rows
 from tasks.crm_records import RecordShapeError, record_from_zoho
 from tasks.crm_sync import CrmView, load_users, refresh_crm
@@ -241,15 +243,14 @@ class WebhookProcessor:
         uids = {c.uniqueid for c in calls}
         own_ids = {
             rec.zoho_id
-            for rec in self.store.ledger(f"{uid}/lead" for uid in uids).values()
+            for rec in self.store.ledger(call_sync_key(uid, "lead") for uid in uids).values()
             if rec.status == "success" and rec.zoho_id
         }
 
         def owned(module: str, zoho_id: str, sync_key: str = "") -> bool:
             if zoho_id in own_ids and module == "Leads":
                 return True
-            head, sep, _ = sync_key.rpartition("/")
-            return bool(sep) and head in uids
+            return any(belongs_to(sync_key, uid) for uid in uids)
 
         hits = [f for part in found for f in part]
         replaced = {(f.record.module, f.record.id) for f in hits}
@@ -273,7 +274,7 @@ class WebhookProcessor:
             self._result(by_uid[u.uniqueid or ""], DONE, f"no_lead:{u.reason}", u.detail)
             for u in bad
         ]
-        lead_keys = {c.uniqueid: f"{c.uniqueid}/lead" for c in calls}
+        lead_keys = {c.uniqueid: call_sync_key(c.uniqueid, "lead") for c in calls}
         ledger = self.store.ledger(lead_keys.values())
         todo: list[Call] = []
         for call in calls:

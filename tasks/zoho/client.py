@@ -65,12 +65,14 @@ from tasks.zoho.errors import (
     AuthError,
     FatalError,
     OutcomeUnknown,
+    RecordRejected,
     RetriableError,
     ZohoError,
     classify,
     from_transport_error,
     response_json,
 )
+from tasks.zoho.fit import text_limits
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +172,8 @@ class ZohoClient:
         self._rng = rng or random.Random()
         self._auth = ZohoAuth(settings, http, clock=clock)
         self._slots = asyncio.Semaphore(settings.max_concurrency)
+        self._limits: dict[str, Mapping[str, int]] = {}
+        self._limits_lock = asyncio.Lock()
         self.stats = ClientStats()
 
     def __repr__(self) -> str:
@@ -631,6 +635,29 @@ class ZohoClient:
         if response.status_code == 204:
             return []
         return [dict(r) for r in self._json(response).get("roles") or []]
+
+    async def text_limits(self, module: str) -> Mapping[str, int]:
+        """Maximum lengths of ``module``'s text fields (API name → characters), read from the
+        fields metadata once per client and kept. Without the metadata (no
+        ``ZohoCRM.settings.fields.READ`` scope, a module Zoho does not describe) nothing is cut:
+        a warning says so and Zoho's own check stays the judge."""
+        cached = self._limits.get(module)
+        if cached is not None:
+            return cached
+        async with self._limits_lock:
+            cached = self._limits.get(module)
+            if cached is None:
+                try:
+                    cached = text_limits(await self.fields(module))
+                except (AuthError, FatalError, RecordRejected) as exc:
+                    log.warning(
+                        "Zoho fields of %s unreadable (%s): long values are sent uncut",
+                        module,
+                        exc.code,
+                    )
+                    cached = {}
+                self._limits[module] = cached
+        return cached
 
     async def fields(self, module: str) -> list[dict[str, Any]]:
         response = await self._request(
