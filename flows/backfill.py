@@ -27,6 +27,8 @@ def merge(total: SyncSummary, part: SyncSummary) -> None:
     total.changed_calls += part.changed_calls
     total.processed += part.processed
     total.recording_updates += part.recording_updates
+    total.without_uniqueid += part.without_uniqueid
+    total.changed_after_sync.extend(part.changed_after_sync)
     for mine, theirs in (
         (total.by_status, part.by_status),
         (total.by_reason, part.by_reason),

@@ -26,15 +26,17 @@ from flows.context import RunContext, open_context, utc_now
 from flows.reports import land, publish_conversion_table
 from flows.timeparse import parse_when
 from models.crm import ZohoUser
-from models.plan import PlannedWrite, PlanStatus
+from models.plan import PlannedWrite, PlanStatus, Reason
 from models.settings import Settings, load_settings
 from tasks import steps
 from tasks.crm_sync import CrmView
 from tasks.ringostat.cursor import IngestCursor, Window, advance, plan_window
 from tasks.scenario import plan_recording_updates
+from tasks.store import IngestResult
 from tasks.zoho.writer import WriteReport
 
 CURSOR_NAME = "ringostat:calls"
+CHANGED_AFTER_SYNC = "changed_after_sync"
 
 
 @dataclass
@@ -55,6 +57,10 @@ class SyncSummary:
     failures: list[dict[str, str]] = field(default_factory=list)
     quarantined: list[dict[str, str]] = field(default_factory=list)
     recording_updates: int = 0
+    without_uniqueid: int = 0
+    """Rows read without a ``uniqueid`` (quarantined as ``missing_call_id``)."""
+    changed_after_sync: list[dict[str, str]] = field(default_factory=list)
+    """Synced calls Ringostat re-delivered with other content: ``uniqueid`` and ``fields``."""
     phone_suite_success: bool = True
     assignment_suite_success: bool = True
     zoho_requests: int = 0
@@ -116,6 +122,7 @@ async def run_sync(
     store.start_run(run_id, "sync", window.start, window.end)
     ingest = steps.ingest_calls(store, rows, run_id)
     summary.new_calls, summary.changed_calls = ingest.new, ingest.changed
+    _account_ingest(ingest, summary)
     log.info(
         "Read %d rows: %d new, %d changed, %d unchanged",
         len(rows),
@@ -216,6 +223,30 @@ def _drop_failed(
     return [c for c in calls if c.uniqueid not in failed]
 
 
+def _account_ingest(ingest: IngestResult, summary: SyncSummary) -> None:
+    """Rows without a uniqueid and synced calls changed afterwards: in the summary, not lost."""
+    log = get_run_logger()
+    summary.without_uniqueid = ingest.quarantined
+    if ingest.quarantined_new:
+        _bump(summary.by_status, "quarantined", ingest.quarantined_new)
+        _bump(summary.by_reason, Reason.MISSING_CALL_ID.value, ingest.quarantined_new)
+        summary.quarantined.extend(
+            {"uniqueid": "?", "reason": Reason.MISSING_CALL_ID.value}
+            for _ in range(ingest.quarantined_new)
+        )
+    if ingest.quarantined:
+        log.warning("%d rows without a uniqueid are in the quarantine", ingest.quarantined)
+    for uid, fields in ingest.changed_after_sync:
+        summary.changed_after_sync.append({"uniqueid": uid, "fields": fields})
+        _bump(summary.by_reason, CHANGED_AFTER_SYNC)
+    if ingest.changed_after_sync:
+        log.warning(
+            "%d synced calls came again with other content (%s); their Zoho records are kept",
+            len(ingest.changed_after_sync),
+            CHANGED_AFTER_SYNC,
+        )
+
+
 def _account(report: WriteReport, summary: SyncSummary) -> None:
     for key, count in report.counts.items():
         _bump(summary.writes, key, count)
@@ -300,6 +331,12 @@ async def _publish(summary: SyncSummary) -> None:
     ]
     for q in summary.quarantined[:50]:
         lines.append(f"  - quarantined `{q['uniqueid']}`: {q['reason']}")
+    if summary.changed_after_sync:
+        lines.append(
+            f"- changed after sync (records in Zoho kept): {len(summary.changed_after_sync)}"
+        )
+        for c in summary.changed_after_sync[:50]:
+            lines.append(f"  - `{c['uniqueid']}`: {c['fields']}")
     await acreate_markdown_artifact(key="callsync-sync-report", markdown="\n".join(lines))
 
 

@@ -60,6 +60,9 @@ class CallRecord(SQLModel, table=True):
     employee_label: str | None = None
     scenario_row: int | None = None
     client_status: str | None = None
+    changed_after_sync: str | None = None
+    """The fields (comma-separated) Ringostat changed after the call was synced; its records in
+    Zoho stay as written."""
     attached_module: str | None = None
     attached_id: str | None = None
     ambiguous: bool = False

@@ -250,6 +250,21 @@ def test_next_run_picks_up_only_new_or_changed_calls(world: World) -> None:
     assert "n1.mp3" in tasks["n1/task"]["Description"]
     assert tasks["n3/task"]["What_Id"]["id"] == leads["n1/lead"]["id"]
 
+    # Re-delivered after it was synced with another caller and disposition: reported, and its
+    # records stay as written. A row without a uniqueid reaches the summary too.
+    nameless = call("x", 40, "in", "ANSWERED", "380500000109", "anna_sip")
+    del nameless["uniqueid"]
+    world.post_calls([call("n3", 30, "in", "BUSY", "380500000177"), nameless])
+    run3 = world.sync(soon + timedelta(minutes=10))
+    assert run3["changed_after_sync"] == [
+        {"uniqueid": "n3", "fields": "disposition,caller,caller_number"}
+    ]
+    assert run3["by_reason"]["changed_after_sync"] == 1
+    assert run3["without_uniqueid"] == 1
+    assert {"uniqueid": "?", "reason": "missing_call_id"} in run3["quarantined"]
+    assert run3["writes"] == {}
+    assert world.dump()["Tasks"] == dump["Tasks"]
+
 
 def test_a_record_zoho_rejects_fails_alone_with_zohos_code(world: World) -> None:
     world.seed_zoho(SEED)
