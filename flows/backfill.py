@@ -15,7 +15,7 @@ from prefect import flow, get_run_logger, runtime
 
 from flows.context import open_context, utc_now
 from flows.sync import SyncSummary, run_sync
-from flows.timeparse import parse_when
+from flows.timeparse import TimeError, parse_when
 from models.settings import load_settings
 from tasks.ringostat.cursor import Window, split_window
 
@@ -72,9 +72,9 @@ async def backfill_calls(
     elif days_back:
         start = end - timedelta(days=days_back)
     else:
-        raise ValueError("backfill needs date_from or days_back")
+        raise TimeError("backfill needs date_from (--from) or days_back")
     if start >= end:
-        raise ValueError(f"backfill range is empty: {start.isoformat()} ≥ {end.isoformat()}")
+        raise TimeError(f"backfill range is empty: {start.isoformat()} ≥ {end.isoformat()}")
     windows = split_window(Window(start=start, end=end), timedelta(hours=window_hours))
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     total = SyncSummary(run_id, start.isoformat(), end.isoformat())

@@ -47,24 +47,31 @@ ToOpt = Annotated[
 
 T = TypeVar("T")
 
+_debug = False
+"""Set by the global ``--debug`` option: failures show their traceback."""
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="On failure, show the full traceback (and Prefect's)."),
+    ] = False,
+) -> None:
+    global _debug
+    _debug = debug
+
 
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"callsync: error: {message}", err=True)
     raise typer.Exit(code)
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from flows.timeparse import TimeError
-    from models.settings import ConfigError
-    from tasks.ringostat.errors import RingostatError
-    from tasks.scenario import TopManagerError
-    from tasks.zoho.errors import ZohoError
-
-    return (ConfigError, TimeError, TopManagerError, ZohoError, RingostatError, OSError)
-
-
 def guarded(fn: Callable[[], T]) -> T:
-    """Run a command body; a known failure becomes one line on stderr and exit status 1."""
+    """Run a command body; any failure becomes one line on stderr and exit status 1 (with
+    ``--debug``, the exception and its traceback instead)."""
+    from flows.oneline import describe
+
     try:
         return fn()
     except typer.Exit:
@@ -72,13 +79,42 @@ def guarded(fn: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         fail("interrupted", 130)
     except Exception as exc:
-        if isinstance(exc, _known_errors()):
-            fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        raise
+        if _debug:
+            raise
+        fail(describe(exc))
 
 
 def run_async(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    if not _debug and "prefect" in sys.modules:
+        from flows.oneline import quiet_console_tracebacks
+
+        quiet_console_tracebacks()
     return guarded(lambda: asyncio.run(coro_fn()))
+
+
+def checked(
+    config: Path | None,
+    *,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    zoho: bool = True,
+    ringostat: bool = True,
+) -> None:
+    """Configuration, arguments and reachability, before Prefect or any run starts."""
+    from datetime import UTC, datetime
+
+    from flows.preflight import preflight
+
+    guarded(
+        lambda: preflight(
+            config,
+            now=datetime.now(UTC),
+            date_from=date_from,
+            date_to=date_to,
+            zoho=zoho,
+            ringostat=ringostat,
+        )
+    )
 
 
 @app.command()
@@ -107,6 +143,7 @@ def demo(
 @app.command()
 def sync(config: ConfigOpt = None, from_: FromOpt = None, to: ToOpt = None) -> None:
     """Run one sync: read calls since the cursor (or --from/--to), write them to Zoho, report."""
+    checked(config, date_from=from_, date_to=to)
     from flows.render import print_summary
     from flows.sync import sync_calls
 
@@ -138,22 +175,23 @@ def plan(
     ] = None,
 ) -> None:
     """Print the planned Zoho writes, one JSON object per call; write nothing."""
-    from models.settings import load_settings
-
     if (calls is None) != (crm is None):
         fail("--calls and --crm go together (an offline plan needs both files)")
     if calls is not None and crm is not None:
-        from tasks.offline_plan import InputError, plan_files
+        from flows.preflight import SCENARIO_KEYS, require
+        from models.settings import load_settings
+        from tasks.offline_plan import plan_files
 
-        try:
-            settings = guarded(lambda: load_settings(config))
-            items = plan_files(calls, crm, settings)
-        except InputError as exc:
-            fail(str(exc))
-        for item in items:
+        def offline() -> list[dict[str, Any]]:
+            settings = load_settings(config)
+            require(settings, SCENARIO_KEYS, config=config)
+            return plan_files(calls, crm, settings)
+
+        for item in guarded(offline):
             typer.echo(json.dumps(item, ensure_ascii=False, sort_keys=True))
         return
 
+    checked(config, date_from=from_, date_to=to)
     from flows.sync import sync_calls
 
     result = run_async(
@@ -213,6 +251,8 @@ def report(
     """Conversion analytics from the DuckDB reports: by source, by agent, callbacks, funnel."""
     if format_ not in ("table", "json", "csv"):
         fail("--format is table, json or csv")
+    if refresh:
+        checked(config, ringostat=False)
     from flows.reports import print_report
 
     guarded(
@@ -259,6 +299,8 @@ def doctor(config: ConfigOpt = None) -> None:
     from models.settings import load_settings
     from tasks.zoho.doctor import run_doctor
 
+    checked(config, ringostat=False)
+
     async def body() -> bool:
         settings = load_settings(config)
         async with httpx.AsyncClient(timeout=settings.zoho.timeout_s) as http:
@@ -280,6 +322,7 @@ def backfill(
     ] = 6.0,
 ) -> None:
     """Re-read a past date range window by window (late recordings, outages); safe to repeat."""
+    checked(config, date_from=from_, date_to=to)
     from flows.backfill import backfill_calls
     from flows.render import print_summary
 
@@ -298,6 +341,7 @@ def backfill(
 def serve(config: ConfigOpt = None) -> None:
     """Run the deployments' schedules in this process (sync every minute, nightly backfill,
     hourly reports) — the local equivalent of deployments/prefect.yaml."""
+    checked(config)
     from flows.deploy import serve_all
 
     guarded(lambda: serve_all(str(config) if config else None))

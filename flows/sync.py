@@ -23,6 +23,7 @@ from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from flows.context import RunContext, open_context, utc_now
+from flows.preflight import check_window
 from flows.reports import land, publish_conversion_table
 from flows.timeparse import parse_when
 from models.crm import ZohoUser
@@ -362,6 +363,7 @@ async def sync_calls(
     now = as_of or utc_now()
     window = None
     if window_from is not None or window_to is not None:
+        check_window(window_from, window_to, settings.ringostat.timezone, now=now)
         start = _parse_bound(window_from, settings, end=False)
         end = _parse_bound(window_to, settings, end=True) or now
         window = Window(

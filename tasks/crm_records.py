@@ -21,7 +21,7 @@ from typing import Any, cast
 from models.call import Phone
 from models.crm import CrmModule, CrmRecord, ZohoUser
 from models.settings import ScenarioSettings
-from tasks.phones import normalize
+from tasks.phones import numbers_in
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MODULES: frozenset[str] = frozenset({"Leads", "Contacts", "Deals"})
@@ -96,15 +96,33 @@ def _phones(
     seen: set[tuple[str, str]] = set()
     out: list[Phone] = []
     for name in fields:
-        phone = normalize(
+        # Every number a person typed into the field is a key of the record (SPEC 3, decided).
+        for phone in numbers_in(
             _text(data.get(name)),
             region=scenario.default_region,
             match_digits=scenario.match_digits,
-        )
-        if phone is not None and (phone.key, phone.e164) not in seen:
-            seen.add((phone.key, phone.e164))
-            out.append(phone)
+        ):
+            if (phone.key, phone.e164) not in seen:
+                seen.add((phone.key, phone.e164))
+                out.append(phone)
     return tuple(out)
+
+
+def phone_fields_without_number(
+    data: Mapping[str, Any], fields: tuple[str, ...], scenario: ScenarioSettings
+) -> list[str]:
+    """The phone fields of a record that hold text but no number (``n/a``, ``ask Anna``).
+
+    Such a value is ignored for matching; ``callsync doctor`` counts the records that have one.
+    """
+    out = []
+    for name in fields:
+        text = _text(data.get(name))
+        if text is not None and not numbers_in(
+            text, region=scenario.default_region, match_digits=scenario.match_digits
+        ):
+            out.append(name)
+    return out
 
 
 def _name(module: str, data: Mapping[str, Any]) -> str | None:

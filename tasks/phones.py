@@ -14,10 +14,19 @@ What counts as "no usable client number" (``normalize`` returns ``None``):
 - more digits than an international number can have (``00`` + 15).
 
 ``normalize`` never raises, whatever text it is given.
+
+CRM phone fields are typed by people and may hold words or several numbers
+(``067 111 22 99, 050 111 22 98``, ``+380 67 111 22 77 (viber)``, ``tel. 050-111-22-33 ext 5``):
+:func:`numbers_in` finds every number in such a value (**decided**, SPEC 3) — a plain number as
+``normalize`` reads it, otherwise each number libphonenumber's ``PhoneNumberMatcher`` finds (at
+the ``POSSIBLE`` leniency, so that numbers written as Ringostat writes them, without a trunk
+prefix, count) and each remaining run of digits long enough to be one (an international number
+written without ``+``, which the matcher does not look for). Extensions are not part of a number.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -102,6 +111,53 @@ def normalize(raw: str | None, *, region: str, match_digits: int) -> Phone | Non
         country_code=country_code,
         valid=valid,
     )
+
+
+_MAX_TEXT = 500  # a phone field longer than this is not read further (Zoho's Phone max is 30)
+_DIGIT_RUN = re.compile(r"\+?\d[\d \-().\u00a0]*\d")
+_NUMBER_PART = re.compile(r"^[\d \-+().\u00a0/]*")
+
+
+def numbers_in(raw: str | None, *, region: str, match_digits: int) -> tuple[Phone, ...]:
+    """Every number in a hand-typed phone value, in order, without repeats (see the module doc).
+
+    A value with no number in it (``n/a``, ``ask Anna``, ``ext 12``) gives ``()``. Never raises.
+    """
+    if raw is None:
+        return ()
+    if not isinstance(raw, str):
+        raw = str(raw)
+    text = raw[:_MAX_TEXT]
+    plain = normalize(text, region=region, match_digits=match_digits)
+    if plain is not None:
+        return (plain,)
+    found: list[Phone] = []
+    rest = list(text)
+    try:
+        matches = list(
+            phonenumbers.PhoneNumberMatcher(
+                text, region.upper(), leniency=phonenumbers.Leniency.POSSIBLE
+            )
+        )
+    except Exception:  # libphonenumber on hostile input: read the digit runs only
+        matches = []
+    for match in matches:
+        # The number's own text, without an extension ("050-111-22-33 ext 5" → "050-111-22-33").
+        number_text = _NUMBER_PART.match(match.raw_string)
+        phone = normalize(
+            number_text.group(0) if number_text else "", region=region, match_digits=match_digits
+        )
+        if phone is not None:
+            found.append(phone)
+            rest[match.start : match.end] = " " * (match.end - match.start)
+    for run in _DIGIT_RUN.finditer("".join(rest)):
+        phone = normalize(run.group(0), region=region, match_digits=match_digits)
+        if phone is not None:
+            found.append(phone)
+    unique: dict[tuple[str, str], Phone] = {}
+    for phone in found:
+        unique.setdefault((phone.key, phone.e164), phone)
+    return tuple(unique.values())
 
 
 def same_client(a: Phone, b: Phone, *, strict_country: bool) -> bool:

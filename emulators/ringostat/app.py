@@ -14,6 +14,9 @@ Vendor behaviour reproduced (Ringostat's API documentation and help centre):
 Admin API (SPEC section 11): ``POST /__emulator__/reset``, ``POST /__emulator__/calls`` (a JSON
 array of rows in Ringostat field names; a known ``uniqueid`` replaces its row) and
 ``GET /__emulator__/stats`` (``{"requests": N, "calls": M}``; ``requests`` counts ``/calls/list``).
+Webhooks (SPEC 12, :mod:`emulators.ringostat.webhooks`): ``PUT``/``GET /__emulator__/webhooks``,
+``GET /__emulator__/webhooks/errors``, ``GET /__emulator__/webhooks/deliveries``; posting calls
+sends the webhooks their progress makes due, and answers once they were answered.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from fastapi.responses import JSONResponse, Response
 
 from emulators.ringostat.fields import KNOWN_FIELD_SET, KNOWN_FIELDS
 from emulators.ringostat.state import RingostatState, parse_wire_time
+from emulators.ringostat.webhooks import WebhookSender, WebhookSettings
 
 _DAY = 24 * 3600
 
@@ -54,6 +58,7 @@ def create_app(
     are valid keys of other projects (they get 403). The state is at ``app.state.ringostat``."""
     app = FastAPI(title="Ringostat emulator", docs_url=None, redoc_url=None)
     app.state.ringostat = state if state is not None else RingostatState()
+    app.state.webhooks = WebhookSender()
     foreign = frozenset(other_project_keys)
 
     def current(request: Request) -> RingostatState:
@@ -77,6 +82,7 @@ def create_app(
     @app.post("/__emulator__/reset")
     async def reset(request: Request) -> dict[str, Any]:
         current(request).reset()
+        request.app.state.webhooks.reset()
         return {"status": "ok"}
 
     @app.post("/__emulator__/calls")
@@ -89,7 +95,35 @@ def create_app(
         if not isinstance(body, list) or not all(isinstance(r, dict) for r in body):
             return _error(400, "body must be a JSON array of call rows")
         stored = st.upsert(body)
-        return JSONResponse({"stored": stored, "calls": len(st)})
+        sender: WebhookSender = request.app.state.webhooks
+        due = sender.due(body)
+        await sender.send(due)
+        return JSONResponse({"stored": stored, "calls": len(st), "webhooks": len(due)})
+
+    @app.put("/__emulator__/webhooks")
+    async def put_webhooks(request: Request) -> Response:
+        try:
+            settings = WebhookSettings.model_validate(await request.json())
+        except ValueError as exc:
+            return _error(400, f"webhook settings: {str(exc).splitlines()[0]}")
+        sender: WebhookSender = request.app.state.webhooks
+        sender.settings = settings
+        return JSONResponse(sender.summary())
+
+    @app.get("/__emulator__/webhooks")
+    async def get_webhooks(request: Request) -> dict[str, Any]:
+        sender: WebhookSender = request.app.state.webhooks
+        return sender.summary()
+
+    @app.get("/__emulator__/webhooks/errors")
+    async def webhook_errors(request: Request) -> dict[str, Any]:
+        sender: WebhookSender = request.app.state.webhooks
+        return {"errors": sender.errors}
+
+    @app.get("/__emulator__/webhooks/deliveries")
+    async def webhook_deliveries(request: Request) -> dict[str, Any]:
+        sender: WebhookSender = request.app.state.webhooks
+        return {"deliveries": sender.deliveries}
 
     @app.get("/__emulator__/stats")
     async def stats(request: Request) -> dict[str, Any]:

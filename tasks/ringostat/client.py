@@ -219,10 +219,14 @@ class RingostatClient:
             )
         except httpx.TimeoutException as exc:
             raise RetriableError(
-                f"Ringostat did not answer in time ({type(exc).__name__})"
+                f"Ringostat at {self._settings.base_url} did not answer in time "
+                f"({type(exc).__name__})"
             ) from exc
         except httpx.TransportError as exc:
-            raise RetriableError(f"connection to Ringostat failed ({type(exc).__name__})") from exc
+            raise RetriableError(
+                f"connection to Ringostat at {self._settings.base_url} failed "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
         error = classify(response, secrets=(secret,))
         if error is not None:
             raise error

@@ -39,8 +39,7 @@ from models.call import Call
 from models.crm import CrmRecord, CrmSnapshot
 from models.plan import CallPlan, CallStatus, PlanStatus
 from models.settings import Settings
-from models.sync_key import belongs_to
-from models.sync_key import sync_key as call_sync_key
+from models.sync_key import sync_key
 from tasks.calls import parse_rows
 from tasks.crm_records import RecordShapeError, record_from_zoho
 from tasks.crm_sync import CrmView, load_users, refresh_crm
@@ -117,37 +116,27 @@ class FixedCrm:
         return self.crm
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
-    """A record the point lookup found, with its ``rs_sync_key`` (empty when not callsync's)."""
-
-    record: CrmRecord
-    sync_key: str
-
-
-async def lookup_clients(zoho: ZohoClient, settings: Settings, key: str) -> list[Found]:
-    """Leads and Contacts whose phone fields end with ``key``, straight from Zoho (COQL)."""
+async def lookup_clients(zoho: ZohoClient, settings: Settings, key: str) -> list[CrmRecord]:
+    """Leads and Contacts whose phone fields end with ``key``, straight from Zoho (COQL); the
+    index's fields, so a lead keeps its ``rs_sync_key``."""
     sc = settings.scenario
 
-    async def one(module: str, phone_fields: Sequence[str]) -> list[Found]:
-        # Only Leads carry the sync key (callsync creates no Contacts).
-        own = [sc.sync_key_field] if module == "Leads" else []
-        fields = list(dict.fromkeys(["id", *index_fields(module, sc), *own]))
+    async def one(module: str, phone_fields: Sequence[str]) -> list[CrmRecord]:
+        fields = list(dict.fromkeys(["id", *index_fields(module, sc)]))
         where = any_of(*(ends_with(f, key) for f in phone_fields))
         rows, _ = await zoho.coql(select(module, fields, where, limit=200))
         out = []
         for row in rows:
             try:
-                rec = record_from_zoho(module, row, sc)
+                out.append(record_from_zoho(module, row, sc))
             except RecordShapeError:
                 continue
-            out.append(Found(rec, str(row.get(sc.sync_key_field) or "")))
         return out
 
     parts = await gather_all(
         [one("Leads", sc.lead_phone_fields), one("Contacts", sc.contact_phone_fields)]
     )
-    return [found for part in parts for found in part]
+    return [rec for part in parts for rec in part]
 
 
 def utc_now() -> datetime:
@@ -237,30 +226,23 @@ class WebhookProcessor:
             log.warning("webhooks: could not report event %s", handled.event.key, exc_info=True)
 
     async def _snapshot(self, view: CrmView, calls: Sequence[Call]) -> CrmSnapshot:
-        """The index plus what Zoho answers now for these callers, minus the calls' own records."""
+        """The index plus what Zoho answers now for these callers.
+
+        The planner's call-owned rule (:meth:`CrmSnapshot.created_by`) keeps each call's own
+        records out of its match: they carry their ``rs_sync_key`` from Zoho, and the ledger's
+        keys of the calls' leads are added for records whose copy shows none.
+        """
         keys = sorted({c.client.key for c in calls})
         found = await gather_all(lookup_clients(self.zoho, self.settings, k) for k in keys)
-        uids = {c.uniqueid for c in calls}
-        own_ids = {
-            rec.zoho_id
-            for rec in self.store.ledger(call_sync_key(uid, "lead") for uid in uids).values()
-            if rec.status == "success" and rec.zoho_id
+        hits = [rec for part in found for rec in part]
+        replaced = {(r.module, r.id) for r in hits}
+        records = [r for r in view.snapshot.records if (r.module, r.id) not in replaced]
+        own = self.store.ledger(sync_key(c.uniqueid, "lead") for c in calls)
+        ledger_keys = {
+            **view.snapshot.ledger_keys,
+            **{r.zoho_id: r.sync_key for r in own.values() if r.status == "success" and r.zoho_id},
         }
-
-        def owned(module: str, zoho_id: str, sync_key: str = "") -> bool:
-            if zoho_id in own_ids and module == "Leads":
-                return True
-            return any(belongs_to(sync_key, uid) for uid in uids)
-
-        hits = [f for part in found for f in part]
-        replaced = {(f.record.module, f.record.id) for f in hits}
-        kept = [f.record for f in hits if not owned(f.record.module, f.record.id, f.sync_key)]
-        records = [
-            r
-            for r in view.snapshot.records
-            if (r.module, r.id) not in replaced and not owned(r.module, r.id)
-        ]
-        return CrmSnapshot.build(view.snapshot.users, [*records, *kept])
+        return CrmSnapshot.build(view.snapshot.users, [*records, *hits], ledger_keys)
 
     # -- pickup ----------------------------------------------------------------------------
 
@@ -274,7 +256,7 @@ class WebhookProcessor:
             self._result(by_uid[u.uniqueid or ""], DONE, f"no_lead:{u.reason}", u.detail)
             for u in bad
         ]
-        lead_keys = {c.uniqueid: call_sync_key(c.uniqueid, "lead") for c in calls}
+        lead_keys = {c.uniqueid: sync_key(c.uniqueid, "lead") for c in calls}
         ledger = self.store.ledger(lead_keys.values())
         todo: list[Call] = []
         for call in calls:

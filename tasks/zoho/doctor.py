@@ -10,7 +10,10 @@ Checks, in order (each says what to do when it fails):
    (and on Contacts and Deals in ``enrich_contacts_deals`` mode), and the phone fields searched;
 5. Leads, Contacts and Deals are readable (``ZohoCRM.modules.ALL``; writing is not tried: the
    doctor never changes the org);
-6. COQL works (``ZohoCRM.coql.READ``).
+6. the phone values of Leads and Contacts: how many records have a phone field that holds text
+   but no number (``n/a``, ``ask Anna``), and how many of those hold no number at all, so that no
+   call can ever match them (a count, not a failure: the data is the org's);
+7. COQL works (``ZohoCRM.coql.READ``).
 
 A refused token stops the run after check 1: every other check would fail the same way.
 """
@@ -26,7 +29,7 @@ import anyio
 import httpx
 
 from models.settings import Settings
-from tasks.crm_records import user_from_zoho
+from tasks.crm_records import phone_fields_without_number, user_from_zoho
 from tasks.scenario import TopManagerError, resolve_top_manager
 from tasks.zoho.auth import Clock, data_centre
 from tasks.zoho.client import Sleep, ZohoClient, utc_now
@@ -226,11 +229,53 @@ class _Doctor:
             if rows is not None:
                 self.add(name, True, "records can be listed (writes are not tried)")
 
+    async def phone_values(self) -> None:
+        sc = self.settings.scenario
+        for module, fields in (
+            ("Leads", sc.lead_phone_fields),
+            ("Contacts", sc.contact_phone_fields),
+        ):
+            name = f"phone values on {module}"
+            rows = await self.attempt(
+                name,
+                "ZohoCRM.modules.ALL",
+                partial(self.client.list_records, module, list(fields), modified_since=None),
+            )
+            if rows is None:
+                continue
+            self.add(name, True, _phone_values_detail(rows, fields, self.settings))
+
     async def coql(self) -> None:
         query = select("Leads", ["id"], is_not_null("id"), limit=1)
         answer = await self.attempt("COQL", "ZohoCRM.coql.READ", lambda: self.client.coql(query))
         if answer is not None:
             self.add("COQL", True, "queries run (needed for phone-suffix and sync-key lookups)")
+
+
+def _phone_values_detail(
+    rows: Sequence[Mapping[str, Any]], fields: Sequence[str], settings: Settings
+) -> str:
+    """``n records; k have a phone field with no number in it (…), j of them no number at all``."""
+    sc = settings.scenario
+    typed: list[str] = []  # records with a value that holds no number
+    numberless: list[str] = []  # ... and no number in any phone field
+    for row in rows:
+        empty = phone_fields_without_number(row, tuple(fields), sc)
+        if not empty:
+            continue
+        typed.append(str(row.get("id")))
+        others = {f: row.get(f) for f in fields if f not in empty}
+        if not phone_fields_without_number(others, tuple(others), sc) and not any(others.values()):
+            numberless.append(str(row.get("id")))
+    if not typed:
+        return f"{len(rows)} records; every filled phone field holds a number"
+    shown = ", ".join(numberless[:5] or typed[:5])
+    more = ", ..." if len(numberless or typed) > 5 else ""
+    return (
+        f"{len(rows)} records; {len(typed)} have a phone field with no number in it, "
+        f"{len(numberless)} of them no number at all (no call can match them; "
+        f"e.g. ids {shown}{more})"
+    )
 
 
 async def run_doctor(
@@ -247,5 +292,6 @@ async def run_doctor(
         await doctor.roles()
         await doctor.fields()
         await doctor.modules()
+        await doctor.phone_values()
         await doctor.coql()
     return doctor.report

@@ -154,8 +154,18 @@ def from_transport_error(exc: httpx.TransportError, *, idempotent: bool) -> Zoho
     non-idempotent write (insert, convert) becomes :class:`OutcomeUnknown`.
     """
     name = type(exc).__name__
+    where = _origin(exc)
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.ProxyError):
-        return FatalError(f"cannot reach Zoho: {name}: {exc}", code=name)
+        return FatalError(f"cannot reach Zoho at {where}: {name}: {exc}", code=name)
     if idempotent or isinstance(exc, _NOT_SENT):
-        return RetriableError(f"transport error: {name}: {exc}", code=name)
-    return OutcomeUnknown(f"answer lost after the write was sent: {name}: {exc}", code=name)
+        return RetriableError(f"transport error talking to {where}: {exc}", code=name)
+    return OutcomeUnknown(f"answer lost after the write was sent to {where}: {exc}", code=name)
+
+
+def _origin(exc: httpx.TransportError) -> str:
+    """Scheme and host of the failed request (never its query: no secret rides there)."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # an exception raised without its request
+        return "Zoho"
+    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"

@@ -14,7 +14,10 @@ Quirks handled:
 - watermarks are Zoho's own ``Modified_Time`` values (the org's clock, not ours) for changes,
   and our clock at the start of the previous refresh for deletions (``<module>:deleted``);
 - a record deleted and then restored from the recycle bin within one interval is dropped until
-  its next change (the deletions list carries no restore events).
+  its next change (the deletions list carries no restore events);
+- the index keeps phones as they were *read*: when the way phone fields are read changes (e.g.
+  every number typed into a value became a key), an index built by older rules is listed again
+  once, in full (watermark :data:`PHONE_RULES`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from models.crm import CrmRecord, CrmSnapshot, ZohoUser
@@ -35,6 +38,12 @@ log = logging.getLogger(__name__)
 MODULES = ("Leads", "Contacts", "Deals")
 OVERLAP = timedelta(seconds=60)
 """How far before a watermark each incremental read starts again."""
+
+PHONE_RULES = "phones:rules"
+PHONE_RULES_VERSION = datetime(2026, 12, 2, tzinfo=UTC)
+"""The phone-reading rules the index was built with, as a watermark that only moves forward.
+Move the date on whenever phone fields are read differently: older indexes are listed again."""
+_PHONE_MODULES = ("Leads", "Contacts")
 
 IndexKey = tuple[str, str]
 """(module, record id)."""
@@ -118,6 +127,12 @@ async def refresh_index(
 ) -> IndexState:
     """Bring the index up to date: a full load the first time, then only changes and deletions."""
     started = client.clock()
+    if state.records and state.watermarks.get(PHONE_RULES, datetime.min.replace(tzinfo=UTC)) < (
+        PHONE_RULES_VERSION
+    ):
+        log.info("phone index: built by older phone rules; Leads and Contacts are listed again")
+        marks = {k: v for k, v in state.watermarks.items() if k not in _PHONE_MODULES}
+        state = replace(state, watermarks=marks)
     parts = await gather_all(
         _refresh_module(client, state, module, scenario, started) for module in MODULES
     )
@@ -130,6 +145,7 @@ async def refresh_index(
             records.pop((module, rid), None)
         watermarks.update(marks)
         log.info("phone index: %s %d changed, %d deleted", module, len(changed), len(deleted))
+    watermarks[PHONE_RULES] = PHONE_RULES_VERSION
     return replace(state, records=records, watermarks=watermarks)
 
 

@@ -67,10 +67,11 @@ async def test_a_ready_org_passes_every_check(http: httpx.AsyncClient) -> None:
     assert names == [
         "access token", "users readable", "TOP manager", "roles readable",
         "fields on Leads", "fields on Contacts", "fields on Tasks", "fields on Calls",
-        "fields on Deals", "Leads readable", "Contacts readable", "Deals readable", "COQL",
+        "fields on Deals", "Leads readable", "Contacts readable", "Deals readable",
+        "phone values on Leads", "phone values on Contacts", "COQL",
     ]  # fmt: skip
     text = report.render()
-    assert text.splitlines()[-1] == "13 of 13 checks passed: ready"
+    assert text.splitlines()[-1] == "15 of 15 checks passed: ready"
     assert "Org Admin <admin@callsync-demo.com>" in text
     assert "1000.refresh" not in text and "secret" not in text
 
@@ -99,6 +100,38 @@ async def test_missing_fields_and_a_sync_key_that_is_not_unique(
     assert "Do not allow duplicate values" in fixes["fields on Tasks"]
     lines = report.render().splitlines()
     assert "[FAIL] fields on Tasks: rs_sync_key is not unique" in lines
+
+
+async def test_records_whose_phone_fields_hold_no_number_are_counted(
+    http: httpx.AsyncClient,
+) -> None:
+    owner = {"id": "5000000", "name": "Org Admin"}
+    seed = {
+        "Leads": [
+            {"Last_Name": "a", "Phone": "067 111 22 99, 050 111 22 98", "Owner": owner},
+            {
+                "Last_Name": "b",
+                "Phone": "n/a",
+                "Mobile": "+380 67 111 22 77 (viber)",
+                "Owner": owner,
+            },
+            {"Last_Name": "c", "Phone": "ask Anna", "Owner": owner},
+            {"Last_Name": "d", "Owner": owner},
+        ],
+        "Contacts": [{"Last_Name": "e", "Phone": "tel. 050-111-22-33 ext 5", "Owner": owner}],
+    }
+    ids = (await http.post("/__emulator__/seed", json=seed)).json()["ids"]
+    report = await doctor(http)
+    checks = {c.name: c for c in report.checks}
+    leads = checks["phone values on Leads"]
+    assert leads.ok
+    assert leads.detail == (
+        "4 records; 2 have a phone field with no number in it, 1 of them no number at all "
+        f"(no call can match them; e.g. ids {ids['Leads'][2]})"
+    )
+    assert checks["phone values on Contacts"].detail == (
+        "1 records; every filled phone field holds a number"
+    )
 
 
 async def test_refused_refresh_token_stops_after_the_first_check(

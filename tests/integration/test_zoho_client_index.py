@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,14 @@ from emulators.zoho import ZohoState, create_app, transport
 from models.crm import CrmSnapshot
 from models.settings import ScenarioSettings, ZohoSettings
 from tasks.zoho.client import ZohoClient
-from tasks.zoho.index import IndexState, index_fields, load_users, refresh_index, snapshot
+from tasks.zoho.index import (
+    PHONE_RULES,
+    IndexState,
+    index_fields,
+    load_users,
+    refresh_index,
+    snapshot,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -115,6 +122,7 @@ async def test_first_refresh_loads_everything_with_only_the_needed_fields(org: O
     assert snap.user("anna@example.com") is not None and len(users) == 3
     assert state.watermarks.keys() == {
         "Leads", "Contacts", "Deals", "Leads:deleted", "Contacts:deleted", "Deals:deleted",
+        PHONE_RULES,
     }  # fmt: skip
     assert org.client.stats.by_route["GET /crm/v8/{module}"] == 3
     assert "GET /crm/v8/{module}/deleted" not in org.client.stats.by_route
@@ -175,3 +183,30 @@ async def test_refresh_does_not_mutate_the_given_state(org: Org) -> None:
     state = await refresh_index(org.client, empty, SCENARIO)
     assert empty.records == {} and empty.watermarks == {}
     assert len(state.records) == 6
+
+
+async def test_an_index_built_by_older_phone_rules_is_listed_again_once(org: Org) -> None:
+    client = org.client
+    c2 = org.ids["Contacts"][1]
+    assert (await client.update("Contacts", [{"id": c2, "Phone": "067 111 22 99, 050 111 22 98"}]))[
+        0
+    ].ok
+    org.clock.advance(300)  # a later change on Contacts: c2 is well behind the watermark
+    assert (await client.update("Contacts", [{"id": org.ids["Contacts"][0], "Last_Name": "C"}]))[
+        0
+    ].ok
+    state = await refresh_index(client, IndexState(), SCENARIO)
+    assert _ids(snapshot(state, []), "501112298") == {("Contacts", c2)}
+    # the same index as an older version kept it: the typed value gave no key, no rules mark
+    old = {k: v for k, v in state.watermarks.items() if k != PHONE_RULES}
+    records = dict(state.records)
+    records[("Contacts", c2)] = replace(records[("Contacts", c2)], phones=())
+    org.clock.advance(600)
+    before = client.stats.by_route["GET /crm/v8/{module}"]
+    again = await refresh_index(client, IndexState(records=records, watermarks=old), SCENARIO)
+    assert _ids(snapshot(again, []), "501112298") == {("Contacts", c2)}
+    assert again.watermarks[PHONE_RULES] == state.watermarks[PHONE_RULES]
+    assert client.stats.by_route["GET /crm/v8/{module}"] - before == 3
+    # once only: the next refresh is incremental again (304s, nothing changed)
+    third = await refresh_index(client, again, SCENARIO)
+    assert third.records == again.records

@@ -6,7 +6,7 @@ import phonenumbers
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tasks.phones import normalize, same_client
+from tasks.phones import normalize, numbers_in, same_client
 
 REGIONS = st.sampled_from(["UA", "PL", "US", "GB", "DE", "KZ"])
 SEPARATORS = st.sampled_from(["", " ", "-", ".", "  ", " - "])
@@ -120,3 +120,43 @@ def test_international_variants_get_one_key(
     local = normalize(national, region=region, match_digits=9)
     if local is not None:  # some national formats carry letters or '*' and are rejected
         assert local.key == e164[-9:]
+
+
+@given(raw=st.one_of(st.none(), st.text(max_size=200)), region=REGIONS, digits=st.integers(6, 15))
+@example(raw="067 111 22 99, 050 111 22 98", region="UA", digits=9)
+@example(raw="+" * 40 + "1" * 15 + " x", region="UA", digits=9)
+def test_numbers_in_never_raises_and_finds_keys_only(
+    raw: str | None, region: str, digits: int
+) -> None:
+    phones = numbers_in(raw, region=region, match_digits=digits)
+    for phone in phones:
+        assert len(phone.key) == digits and phone.key.isdigit()
+        assert phone.e164.lstrip("+").endswith(phone.key)
+    assert len({(p.key, p.e164) for p in phones}) == len(phones)
+    plain = normalize(raw, region=region, match_digits=digits)
+    if plain is not None:  # a plain number is read exactly as a client number is
+        assert phones == (plain,)
+
+
+@given(
+    numbers=st.lists(
+        st.tuples(
+            st.sampled_from(UA_OPERATORS), st.text(alphabet="0123456789", min_size=7, max_size=7)
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    joiner=st.sampled_from([", ", "; ", " / ", " or ", "\n", " (work), "]),
+    national=st.booleans(),
+    words=st.sampled_from(["", "tel. ", "Ivan: "]),
+)
+def test_every_number_of_a_typed_list_is_found(
+    numbers: list[tuple[str, str]], joiner: str, national: bool, words: str
+) -> None:
+    written = [
+        (f"0{op} {sub[:3]} {sub[3:5]} {sub[5:]}" if national else f"+380 {op} {sub}")
+        for op, sub in numbers
+    ]
+    phones = numbers_in(words + joiner.join(written), region="UA", match_digits=9)
+    wanted = list(dict.fromkeys("+380" + op + sub for op, sub in numbers))
+    assert [p.e164 for p in phones] == wanted

@@ -13,6 +13,7 @@ from tasks.crm_records import (
     RecordShapeError,
     lookup_id,
     parse_zoho_datetime,
+    phone_fields_without_number,
     record_from_zoho,
     user_from_zoho,
 )
@@ -114,6 +115,36 @@ def test_contact_phone_fields_and_duplicates() -> None:
     assert (rec.id, rec.owner_id, rec.name) == ("77", "5", "Iryna K")
     assert [p.e164 for p in rec.phones] == ["+380931112233", "+48661234567"]
     assert rec.converted is False and rec.stage is None and rec.contact_id is None
+
+
+def test_every_number_typed_into_a_phone_field_is_a_key() -> None:
+    # SPEC 3 (decided): phone fields as people type them
+    rec = record_from_zoho(
+        "Contacts",
+        {
+            "id": "C-1",
+            "Owner": {"id": "5"},
+            "Phone": "067 111 22 99, 050 111 22 98",
+            "Mobile": "+380 67 111 22 77 (viber)",
+            "Home_Phone": "tel. 050-111-22-33 ext 5",
+            "Other_Phone": "ask Anna",
+        },
+        SC,
+    )
+    assert [p.e164 for p in rec.phones] == [
+        "+380671112299",
+        "+380501112298",
+        "+380671112277",
+        "+380501112233",
+    ]
+    assert {p.key for p in rec.phones} == {"671112299", "501112298", "671112277", "501112233"}
+
+
+def test_phone_fields_without_number() -> None:
+    data = {"Phone": "n/a", "Mobile": "067 111 22 99 (old)", "Home_Phone": "", "Other_Phone": "12"}
+    fields = ("Phone", "Mobile", "Home_Phone", "Other_Phone")
+    assert phone_fields_without_number(data, fields, SC) == ["Phone", "Other_Phone"]
+    assert phone_fields_without_number({"Phone": None}, fields, SC) == []
 
 
 def test_phone_fields_are_configurable() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from models.call import Phone
 from models.settings import Settings
-from tasks.phones import keys_of, normalize, own_number_keys, same_client
+from tasks.phones import keys_of, normalize, numbers_in, own_number_keys, same_client
 
 
 def norm(raw: str | None, region: str = "UA", digits: int = 9) -> Phone | None:
@@ -131,3 +131,31 @@ def test_international_numbers_without_plus(raw: str, e164: str, country: int) -
     phone = normalize(raw, region="UA", match_digits=9)
     assert phone is not None
     assert (phone.e164, phone.country_code, phone.valid) == (e164, country, True)
+
+
+@pytest.mark.parametrize(
+    ("value", "e164s"),
+    [
+        ("067 111 22 99, 050 111 22 98", ["+380671112299", "+380501112298"]),
+        ("+380 67 111 22 77 (viber)", ["+380671112277"]),
+        ("tel. 050-111-22-33 ext 5", ["+380501112233"]),
+        ("+380 44 123 4567 доб. 12", ["+380441234567"]),
+        ("0671112299;0501112298", ["+380671112299", "+380501112298"]),
+        ("0671112299 0501112298", ["+380671112299", "+380501112298"]),
+        ("067-111-22-99/050-111-22-98", ["+380671112299", "+380501112298"]),
+        ("+48 733 151 952; 067 111 22 99", ["+48733151952", "+380671112299"]),
+        ("viber: 48733151952", ["+48733151952"]),  # Ringostat-style, without '+'
+        ("Ivan 671112299", ["+380671112299"]),  # nine digits, no trunk prefix
+        ("067 111 22 99 or 0671112299", ["+380671112299"]),  # once
+        ("+380501112233", ["+380501112233"]),  # a plain number reads as normalize reads it
+        ("48733151952", ["+48733151952"]),
+        ("n/a", []),
+        ("ask Anna", []),
+        ("ext. 12", []),
+        ("since 2023-01-15", []),
+        ("", []),
+        (None, []),
+    ],
+)
+def test_numbers_in_hand_typed_values(value: str | None, e164s: list[str]) -> None:
+    assert [p.e164 for p in numbers_in(value, region="UA", match_digits=9)] == e164s

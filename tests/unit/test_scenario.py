@@ -134,6 +134,27 @@ def test_a_record_matches_by_any_of_its_phone_fields_in_any_format() -> None:
     assert p.attachment is not None and p.attachment.id == "C-9"
 
 
+@pytest.mark.parametrize(
+    ("fields", "client"),
+    [
+        ({"Phone": "067 111 22 99, 050 111 22 98"}, "+380501112298"),
+        ({"Phone": "067 111 22 99, 050 111 22 98"}, "0671112299"),
+        ({"Mobile": "+380 67 111 22 77 (viber)"}, "+380671112277"),
+        ({"Home_Phone": "tel. 050-111-22-33 ext 5"}, "380501112233"),
+    ],
+)
+def test_a_contact_matches_by_every_number_typed_into_its_phone_fields(
+    fields: dict[str, str], client: str
+) -> None:
+    # SPEC 3 (decided): without it the caller got a second lead owned by whoever answered
+    rec = record("Contacts", "C-typed", Last_Name="Typed", **fields)
+    p = plan_one(call(client=client, employee="anna_sip"), [rec])
+    assert (p.client_status, p.row) == ("existing", 4)
+    assert p.attachment is not None and p.attachment.id == "C-typed"
+    assert not any(w.module == "Leads" for w in p.writes)
+    assert [w.owner_id for w in p.writes] == [ANNA.id, PETRO.id]
+
+
 # --- SPEC 3 (decided): the country guard ------------------------------------------------------
 
 

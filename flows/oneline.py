@@ -1,0 +1,86 @@
+"""A failure is one line on the terminal; the traceback is for ``--debug`` (and the Prefect UI).
+
+- :func:`describe` turns any exception into the text after ``callsync: error:``. Errors callsync
+  raises on purpose (configuration, arguments, vendors, reachability) are already worded for the
+  operator; anything else is named by its type and points at ``--debug``.
+- :func:`quiet_console_tracebacks` keeps Prefect's console log lines but drops the tracebacks
+  they carry ("Encountered exception during execution" and the like). Only the terminal is
+  affected: the API log handler still sends the whole traceback to the Prefect UI.
+"""
+
+from __future__ import annotations
+
+import logging
+
+_QUIET_ATTR = "_callsync_quiet"
+
+
+def known_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message is written for the operator: shown as they are."""
+    from flows.timeparse import TimeError
+    from models.settings import ConfigError
+    from tasks.offline_plan import InputError
+    from tasks.reachability import ServiceUnreachable
+    from tasks.ringostat.errors import RingostatError
+    from tasks.scenario import TopManagerError
+    from tasks.zoho.errors import ZohoError
+
+    return (
+        ConfigError,
+        TimeError,
+        TopManagerError,
+        ZohoError,
+        RingostatError,
+        ServiceUnreachable,
+        InputError,
+        OSError,
+    )
+
+
+def describe(exc: BaseException, known: tuple[type[BaseException], ...] = ()) -> str:
+    """One line for ``exc``: its own message when it is one of ``known`` (or of
+    :func:`known_errors`), else ``Type: message (run with --debug for the traceback)``."""
+    text = " ".join(str(exc).split("\n")[0].split()) if str(exc) else ""
+    if isinstance(exc, known or known_errors()):
+        return text or type(exc).__name__
+    return (
+        f"{type(exc).__name__}: {text} " if text else f"{type(exc).__name__} "
+    ) + "(run with --debug for the traceback)"
+
+
+class _NoTraceback(logging.Formatter):
+    """Formats with another formatter, leaving out the exception and stack of the record.
+
+    The record is restored afterwards (other handlers, such as Prefect's API handler, format the
+    same record and keep the traceback)."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+def quiet_console_tracebacks() -> None:
+    """Wrap the formatter of every Prefect console handler (root, uvicorn, fastapi, ...)."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers: list[logging.Logger] = [logging.getLogger()]
+    loggers += [
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, PrefectConsoleHandler) and not getattr(
+                handler, _QUIET_ATTR, False
+            ):
+                handler.setFormatter(_NoTraceback(handler.formatter))
+                setattr(handler, _QUIET_ATTR, True)
