@@ -9,10 +9,11 @@ conversion table as a Prefect table artifact.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import acreate_table_artifact
 from rich.console import Console
 
@@ -20,6 +21,7 @@ from flows.context import open_context
 from flows.timeparse import parse_when
 from models.settings import Settings, load_settings
 from tasks import steps
+from tasks.lease import LeaseBusy, run_lease
 from tasks.reporting.land import land_reports
 from tasks.reporting.render import load_report, render_terminal, to_csv, to_html, to_json
 
@@ -48,10 +50,16 @@ async def refresh_reports(config: str | None = None) -> dict[str, Any]:
     """Pull conversions and deal outcomes back from Zoho, then rebuild the DuckDB reports."""
     log = get_run_logger()
     settings = load_settings(config)
+    run_id = str(runtime.flow_run.id or uuid.uuid4())
     async with open_context(settings) as ctx:
-        users, top = await steps.load_zoho_users(ctx.zoho, settings)
-        crm = await steps.refresh_phone_index(ctx.zoho, ctx.store, settings, users, top)
-        land(settings, ctx.store.engine)
+        try:
+            with run_lease(ctx.store, what="reports", run_id=run_id):
+                users, top = await steps.load_zoho_users(ctx.zoho, settings)
+                crm = await steps.refresh_phone_index(ctx.zoho, ctx.store, settings, users, top)
+                land(settings, ctx.store.engine)
+        except LeaseBusy as busy:
+            log.info("%s", busy)
+            return {"lease_held": str(busy)}
     rows = await publish_conversion_table(settings)
     log.info(
         "Reports rebuilt in %s (%d CRM records indexed, %d source rows)",

@@ -13,8 +13,10 @@ every write it intended, so a retry finishes the work without duplicates.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,13 +33,16 @@ from models.plan import PlannedWrite, PlanStatus, Reason
 from models.settings import Settings, load_settings
 from tasks import steps
 from tasks.crm_sync import CrmView
+from tasks.lease import LeaseBusy, run_lease
 from tasks.ringostat.cursor import IngestCursor, Window, advance, plan_window
 from tasks.scenario import plan_recording_updates
 from tasks.store import IngestResult
+from tasks.zoho.errors import CreditsExhausted
 from tasks.zoho.writer import WriteReport
 
 CURSOR_NAME = "ringostat:calls"
 CHANGED_AFTER_SYNC = "changed_after_sync"
+CREDITS_EXHAUSTED = "credits_exhausted"
 
 
 @dataclass
@@ -70,6 +75,11 @@ class SyncSummary:
     duckdb_path: str | None = None
     dry_run: bool = False
     plans: list[dict[str, Any]] = field(default_factory=list)
+    deferred_steps: dict[str, str] = field(default_factory=dict)
+    """Steps after the writes that failed (DuckDB landing, Data Docs, artifacts): left to the
+    next run, by name with the error."""
+    stopped: str | None = None
+    """Why the run stopped before its end (``credits_exhausted: ...``), else None."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,18 +142,16 @@ async def run_sync(
         ingest.unchanged,
     )
 
-    crm = await steps.refresh_phone_index(ctx.zoho, store, settings, users, top)
-    log.info("Phone index: %d CRM records", crm.index_size)
-
-    await _process_pending(ctx, crm, now, run_id, summary)
-    await _recording_updates(ctx, crm, ingest.recording_updates, run_id, summary)
+    try:
+        crm = await steps.refresh_phone_index(ctx.zoho, store, settings, users, top)
+        log.info("Phone index: %d CRM records", crm.index_size)
+        await _process_pending(ctx, crm, now, run_id, summary)
+        await _recording_updates(ctx, crm, ingest.recording_updates, run_id, summary)
+    except CreditsExhausted as exc:
+        raise await _stop_on_spent_credits(ctx, exc, run_id, summary) from exc
 
     summary.zoho_requests = ctx.zoho.stats.requests
     summary.zoho_credits = ctx.zoho.stats.credits
-    if finalize:
-        summary.data_docs = str(ctx.gx.build_docs())
-        land(settings, store.engine)
-        summary.duckdb_path = settings.store.duckdb_path
     if not explicit:
         store.set_cursor(
             CURSOR_NAME,
@@ -151,11 +159,59 @@ async def run_sync(
                 IngestCursor(cursor_pos) if cursor_pos else None, window, run_started_at=now
             ).position,
         )
-    store.finish_run(run_id, "completed", summary.to_dict())
-    await _publish(summary)
+    # The writes are committed: nothing below can fail the run. Each step rebuilds from the
+    # store, so one that fails now is simply done again by the next run.
     if finalize:
-        await publish_conversion_table(settings)
+        summary.data_docs = await _after_writes(summary, "data_docs", ctx.gx.build_docs)
+        if await _after_writes(summary, "duckdb", lambda: land(settings, store.engine)):
+            summary.duckdb_path = settings.store.duckdb_path
+    store.finish_run(run_id, "completed", summary.to_dict())
+    await _after_writes(summary, "summary_artifact", lambda: _publish(summary))
+    if finalize:
+        await _after_writes(summary, "conversion_table", lambda: publish_conversion_table(settings))
     return summary
+
+
+async def _after_writes(summary: SyncSummary, step: str, run: Callable[[], Any]) -> str | None:
+    """Run a step that comes after the writes; a failure is logged and kept in the summary
+    (``deferred_steps``), never raised. Returns the step's result as text, None on failure."""
+    try:
+        result = run()
+        if inspect.isawaitable(result):
+            result = await result
+    except Exception as exc:
+        summary.deferred_steps[step] = f"{type(exc).__name__}: {exc}"[:300]
+        get_run_logger().warning(
+            "%s failed after the writes were committed (%s); the next run does it again",
+            step,
+            summary.deferred_steps[step],
+        )
+        return None
+    return "" if result is None else str(result)
+
+
+async def _stop_on_spent_credits(
+    ctx: RunContext, exc: CreditsExhausted, run_id: str, summary: SyncSummary
+) -> CreditsExhausted:
+    """Zoho's credit budget is spent: keep what was written, leave the rest pending, say so.
+
+    The cursor stays where it was and the calls not written stay ``pending``: the next run (once
+    Zoho's rolling 24-hour window frees credits) picks them up. Returns the one-line error the
+    run ends with (non-zero exit)."""
+    pending = sum(c.count for c in ctx.store.call_counts() if c.status == "pending")
+    summary.stopped = f"credits_exhausted: {exc.message}"
+    summary.zoho_requests = ctx.zoho.stats.requests
+    summary.zoho_credits = ctx.zoho.stats.credits
+    _bump(summary.by_reason, CREDITS_EXHAUSTED)
+    ctx.store.finish_run(run_id, CREDITS_EXHAUSTED, summary.to_dict())
+    with contextlib.suppress(Exception):  # the summary artifact is a courtesy here
+        await _publish(summary)
+    line = (
+        f"Zoho's 24-hour API credit budget is spent ({exc.code} {exc.message}); stopped writing, "
+        f"{pending} call(s) left pending for a later run"
+    )
+    get_run_logger().error(line)
+    return CreditsExhausted(line, code=exc.code, status=exc.status)
 
 
 async def _process_pending(
@@ -327,6 +383,7 @@ async def _publish(summary: SyncSummary) -> None:
         f"- Zoho writes: {summary.writes}",
         f"- Zoho requests: {summary.zoho_requests}, credits: {summary.zoho_credits}",
         f"- quarantined: {len(summary.quarantined)}; rejected by Zoho: {len(summary.failures)}",
+        *([f"- **stopped**: {summary.stopped}"] if summary.stopped else []),
         f"- Great Expectations Data Docs: `{summary.data_docs}`",
         f"- DuckDB reports: `{summary.duckdb_path}`",
     ]
@@ -372,5 +429,13 @@ async def sync_calls(
         )
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     async with open_context(settings) as ctx:
-        summary = await run_sync(ctx, now=now, run_id=run_id, window=window, dry_run=dry_run)
+        if dry_run:  # writes nothing: no lease needed
+            summary = await run_sync(ctx, now=now, run_id=run_id, window=window, dry_run=True)
+            return summary.to_dict()
+        try:
+            with run_lease(ctx.store, what="sync", run_id=run_id):
+                summary = await run_sync(ctx, now=now, run_id=run_id, window=window)
+        except LeaseBusy as busy:
+            get_run_logger().info("%s", busy)
+            return {"lease_held": str(busy)}
     return summary.to_dict()

@@ -390,3 +390,26 @@ def test_backfill_in_windows_matches_a_sync_and_repeats_safely(world: World) -> 
     )
     assert again["new_calls"] == 0 and again["writes"] == {}
     assert len(by_key(world.dump()["Leads"])) == 4
+
+
+def test_spent_credits_stop_the_run_at_once_and_a_later_run_continues(world: World) -> None:
+    world.seed_zoho(SEED)
+    world.post_calls(MATRIX_CALLS)
+    world.faults(credit_budget=6)  # enough to read users and the index and write the leads
+    with pytest.raises(Exception, match="credit budget is spent") as failed:
+        world.sync(AS_OF)
+    assert "call(s) left pending" in str(failed.value)
+    db = sqlite3.connect(world.workdir / "state.db")
+    pending = db.execute("select count(*) from calls where status = 'pending'").fetchone()[0]
+    run_status, summary = db.execute("select status, summary_json from runs").fetchone()
+    db.close()
+    assert pending > 0 and run_status == "credits_exhausted"
+    assert '"stopped": "credits_exhausted:' in summary
+
+    world.faults(credit_budget=None)
+    result = world.sync(AS_OF + timedelta(minutes=1))
+    assert result["by_status"].get("pending", 0) == 0
+    dump = world.dump()
+    keys = [r["rs_sync_key"] for m in ("Leads", "Tasks") for r in dump[m] if r.get("rs_sync_key")]
+    assert len(keys) == len(set(keys))
+    assert len(by_key(dump["Leads"])) == 4 and len(by_key(dump["Tasks"])) == 12
