@@ -15,6 +15,8 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from flows.paths import DEMO_WORKDIR
+
 app = typer.Typer(
     name="callsync",
     help="Ringostat call log → Zoho CRM leads and tasks, exactly once; "
@@ -124,20 +126,21 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the generated company and calls.")] = 7,
     workdir: Annotated[
         Path, typer.Option(help="Where the demo keeps its config, state, reports and Data Docs.")
-    ] = Path(".callsync/demo"),
+    ] = DEMO_WORKDIR,
     keep_ui: Annotated[
         bool,
         typer.Option("--keep-ui", help="Keep the Prefect server (UI) running after the demo."),
     ] = False,
 ) -> None:
     """Run the whole pipeline on the bundled emulators with a generated company: no account needed."""
-    from flows.demo import run_demo
+    from flows.demo import run_demo, sigterm_as_interrupt
 
-    guarded(
-        lambda: run_demo(
-            days=days, calls_per_day=calls_per_day, seed=seed, workdir=workdir, keep_ui=keep_ui
+    with sigterm_as_interrupt():
+        guarded(
+            lambda: run_demo(
+                days=days, calls_per_day=calls_per_day, seed=seed, workdir=workdir, keep_ui=keep_ui
+            )
         )
-    )
 
 
 @app.command()
@@ -182,13 +185,17 @@ def plan(
         from models.settings import load_settings
         from tasks.offline_plan import plan_files
 
+        problems: list[str] = []
+
         def offline() -> list[dict[str, Any]]:
             settings = load_settings(config)
             require(settings, SCENARIO_KEYS, config=config)
-            return plan_files(calls, crm, settings)
+            return plan_files(calls, crm, settings, problems=problems)
 
         for item in guarded(offline):
             typer.echo(json.dumps(item, ensure_ascii=False, sort_keys=True))
+        for problem in problems:
+            typer.echo(f"callsync: warning: employee map: {problem}", err=True)
         return
 
     checked(config, date_from=from_, date_to=to)
@@ -201,6 +208,8 @@ def plan(
     )
     for item in result["plans"]:
         typer.echo(json.dumps(item, ensure_ascii=False, sort_keys=True))
+    for problem in result.get("employee_problems", []):
+        typer.echo(f"callsync: warning: employee map: {problem}", err=True)
 
 
 @app.command()
@@ -247,10 +256,38 @@ def report(
         bool,
         typer.Option(help="First pull lead conversions and deal stages back from Zoho."),
     ] = False,
+    view_name: Annotated[
+        str | None,
+        typer.Option(
+            "--view",
+            help="Only this view: funnel_totals, conversion_by_source, conversion_by_agent, "
+            "daily_funnel, missed_call_callbacks_summary or missed_call_callbacks.",
+        ),
+    ] = None,
+    csv_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv",
+            help="Write every view (or the --view) to DIR/<view>.csv instead of printing.",
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Conversion analytics from the DuckDB reports: by source, by agent, callbacks, funnel."""
+    """Conversion analytics from the DuckDB reports: by source, by agent, callbacks, funnel.
+
+    Without --config, right after `callsync demo`, it shows the demo's report."""
+    from tasks.reporting.render import VIEWS
+
     if format_ not in ("table", "json", "csv"):
         fail("--format is table, json or csv")
+    if view_name is not None and view_name not in VIEWS:
+        fail(f"--view {view_name}: the views are " + ", ".join(VIEWS))
+    if format_ == "csv" and view_name is None and csv_dir is None:
+        fail(
+            "--format csv prints one view: add --view NAME ("
+            + ", ".join(VIEWS)
+            + "), or write them all with --csv DIR"
+        )
     if refresh:
         checked(config, ringostat=False)
     from flows.reports import print_report
@@ -263,6 +300,8 @@ def report(
             fmt=format_,
             html=html,
             refresh=refresh,
+            view_name=view_name,
+            csv_dir=csv_dir,
         )
     )
 

@@ -11,11 +11,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 
 import httpx
 import tomli_w
@@ -23,7 +28,9 @@ from rich.console import Console
 
 from emulators.demo_data import DemoDataset, generate_demo
 from flows.emulate import Emulators, post_calls, running_emulators
+from flows.paths import DEMO_WORKDIR
 from flows.prefect_server import LocalPrefectServer
+from flows.render import GX_OFFLINE_NOTE
 
 DEMO_TIMEZONE = "Europe/Kyiv"
 
@@ -111,9 +118,12 @@ def run_demo(*, days: int, calls_per_day: int, seed: int, workdir: Path, keep_ui
         console.rule(f"[bold]demo finished in {elapsed:.0f}s")
         console.print(f"State store (SQLite): {workdir / 'state.db'}")
         console.print(f"DuckDB reports:       {workdir / 'reports.duckdb'}")
-        console.print(f"GX Data Docs:         {workdir / 'data_docs'}")
+        console.print(f"HTML report (offline): {workdir / 'report.html'}")
+        console.print(f"GX Data Docs:         {workdir / 'data_docs' / 'index.html'}")
+        console.print(f"  ({GX_OFFLINE_NOTE})", style="dim")
         console.print(f"Config used:          {workdir / 'config.toml'}")
-        console.print(f"More: .venv/bin/callsync report --config {workdir / 'config.toml'}")
+        more = "" if workdir == DEMO_WORKDIR else f" --config {workdir / 'config.toml'}"
+        console.print(f"More: .venv/bin/callsync report{more}")
         if keep_ui:
             console.print(f"Prefect UI: {server.url}  (Ctrl-C to stop)")
             try:
@@ -129,6 +139,25 @@ def run_demo(*, days: int, calls_per_day: int, seed: int, workdir: Path, keep_ui
     finally:
         _drain_prefect_clients()
         server.stop()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a service manager, a container stop) stops the demo the way Ctrl-C
+    does: the KeyboardInterrupt unwinds through the ``finally`` blocks that stop the emulators
+    and the Prefect server. Outside the main thread signals cannot be handled; nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _drain_prefect_clients() -> None:
@@ -149,7 +178,7 @@ def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, 
     from flows.render import print_summary
     from flows.reports import refresh_reports
     from flows.sync import sync_calls
-    from tasks.reporting.render import load_report, render_terminal
+    from tasks.reporting.render import load_report, render_terminal, to_html
 
     with httpx.Client(timeout=60) as http:
         http.post(f"{emu.zoho_url}/__emulator__/seed", json=dataset.zoho_seed).raise_for_status()
@@ -178,3 +207,4 @@ def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, 
     )
     report = load_report(workdir / "reports.duckdb", date_from=None, date_to=None)
     render_terminal(report, console, max_rows=8)
+    (workdir / "report.html").write_text(to_html(report), encoding="utf-8")

@@ -3,15 +3,8 @@
 The receiver is a FastAPI app (:mod:`tasks.webhooks.receiver`) served by uvicorn; a background
 worker in the same process handles the inbox through the log sync's planner and writer.
 
-Visibility in Prefect: every event handled is a **Prefect event**
-(``callsync.webhook.<event>.<outcome>``, resource ``callsync.call.<uniqueid>``, payload with the
-outcome, the Zoho id and the seconds from arrival to handled), shown in the UI's event feed and
-usable by automations. Not a flow or task run per event: creating a run is several API round
-trips (create, set states, logs) — 100 ms and more with a server — and would sit between the
-webhook and the lead, against a 2 s target; ``emit_event`` only queues the event for Prefect's
-background events worker, costing microseconds on the worker's path. Events that fail stay in the
-inbox and are finished by the next ``callsync-sync`` flow run (a task run there,
-``finish-webhooks``), which the UI can retry.
+Every event handled is a Prefect event in the UI's event feed (why events and not runs:
+:mod:`tasks.webhooks.steps`); what fails is finished by the next ``callsync-sync`` run.
 """
 
 from __future__ import annotations
@@ -26,56 +19,11 @@ from fastapi import FastAPI
 from flows.context import open_context
 from models.settings import ConfigError, Settings
 from tasks.webhooks.inbox import Inbox
-from tasks.webhooks.process import Emit, Handled, LiveCrm, WebhookProcessor
+from tasks.webhooks.process import Emit, LiveCrm, WebhookProcessor
 from tasks.webhooks.receiver import Parts, create_receiver
+from tasks.webhooks.steps import prefect_emitter
 
 log = logging.getLogger(__name__)
-
-
-def prefect_event(handled: Handled) -> tuple[str, dict[str, str], dict[str, object]]:
-    """(event name, resource, payload) of one handled webhook, as Prefect receives it."""
-    outcome = handled.outcome.split(":", 1)[0]
-    name = f"callsync.webhook.{handled.event.kind.value}.{outcome}"
-    resource = {
-        "prefect.resource.id": f"callsync.call.{handled.event.uniqueid}",
-        "prefect.resource.name": f"call {handled.event.uniqueid}",
-    }
-    payload: dict[str, object] = {
-        "status": handled.status,
-        "outcome": handled.outcome,
-        "detail": handled.detail,
-        "zoho_id": handled.zoho_id,
-        "seconds_since_received": round(handled.seconds, 3),
-    }
-    return name, resource, payload
-
-
-def prefect_emitter() -> Emit:
-    """Report each handled event to Prefect (queued; never waits for the API)."""
-    from prefect.events import emit_event
-
-    def emit(handled: Handled) -> None:
-        name, resource, payload = prefect_event(handled)
-        emit_event(
-            event=name,
-            resource=resource,
-            related=[
-                {
-                    "prefect.resource.id": "callsync.webhook-receiver",
-                    "prefect.resource.role": "receiver",
-                }
-            ],
-            payload=payload,
-        )
-        log.info(
-            "webhook %s %s: %s in %.3fs",
-            handled.event.kind.value,
-            handled.event.uniqueid,
-            handled.outcome,
-            handled.seconds,
-        )
-
-    return emit
 
 
 @contextlib.asynccontextmanager

@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console, Group, RenderableType
+from rich.text import Text
+
+from tasks.reporting.fit import fit_table
+
+GX_OFFLINE_NOTE = (
+    "GX loads the Data Docs' styles and scripts from CDNs, so offline they show unstyled; "
+    "`callsync report --html FILE` writes a self-contained report"
+)
 
 ROW_NAMES = {
     "1": "in · answered · new · mapped",
@@ -25,13 +32,19 @@ ROW_NAMES = {
 }
 
 
-def _table(title: str, header: tuple[str, str], rows: Mapping[str, Any]) -> Table:
-    table = Table(title=title, title_justify="left", show_edge=False)
-    table.add_column(header[0])
-    table.add_column(header[1], justify="right")
-    for key, value in rows.items():
-        table.add_row(str(key), str(value))
-    return table
+def _table(
+    title: str, header: tuple[str, str], rows: Mapping[str, Any], width: int
+) -> RenderableType:
+    """A titled two-column table that fits the terminal without splitting a word."""
+    return Group(
+        Text(title, style="bold"),
+        fit_table(
+            header,
+            [[str(k), str(v)] for k, v in rows.items()],
+            numeric=[False, True],
+            width=width,
+        ),
+    )
 
 
 def print_summary(result: Mapping[str, Any], console: Console | None = None) -> None:
@@ -44,26 +57,36 @@ def print_summary(result: Mapping[str, Any], console: Console | None = None) -> 
         f"{result['rows_read']} rows read, {result['new_calls']} new, "
         f"{result['changed_calls']} changed"
     )
+    for problem in result.get("employee_problems") or []:
+        out.print(f"[yellow]employee map:[/yellow] {problem}")
     if result.get("by_row"):
         rows = {
             f"{k:>2}  {ROW_NAMES.get(k, '')}": v
             for k, v in sorted(result["by_row"].items(), key=lambda kv: int(kv[0]))
         }
-        out.print(_table("Calls by scenario row", ("row", "calls"), rows))
+        out.print(_table("Calls by scenario row", ("row", "calls"), rows, out.width))
     if result.get("by_status"):
         out.print(
             _table(
-                "Calls by status", ("status", "calls"), dict(sorted(result["by_status"].items()))
+                "Calls by status",
+                ("status", "calls"),
+                dict(sorted(result["by_status"].items())),
+                out.width,
             )
         )
     if result.get("by_reason"):
-        out.print(_table("Reasons", ("reason", "calls"), dict(sorted(result["by_reason"].items()))))
+        out.print(
+            _table(
+                "Reasons", ("reason", "calls"), dict(sorted(result["by_reason"].items())), out.width
+            )
+        )
     if result.get("writes"):
         out.print(
             _table(
                 "Zoho writes",
                 ("module/op/status", "records"),
                 dict(sorted(result["writes"].items())),
+                out.width,
             )
         )
     out.print(
@@ -78,5 +101,6 @@ def print_summary(result: Mapping[str, Any], console: Console | None = None) -> 
             out.print(f"  {f['sync_key']}: {f['code']} {f['message']}")
     if result.get("data_docs"):
         out.print(f"Great Expectations Data Docs: {result['data_docs']}")
+        out.print(f"  ({GX_OFFLINE_NOTE})", style="dim")
     if result.get("duckdb_path"):
         out.print(f"DuckDB reports: {result['duckdb_path']}")

@@ -9,6 +9,7 @@ conversion table as a Prefect table artifact.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,21 @@ from prefect.artifacts import acreate_table_artifact
 from rich.console import Console
 
 from flows.context import open_context
+from flows.paths import DEMO_WORKDIR
 from flows.timeparse import parse_when
-from models.settings import Settings, load_settings
+from models.settings import CONFIG_ENV, Settings, load_settings
 from tasks import steps
 from tasks.lease import LeaseBusy, run_lease
 from tasks.reporting.land import land_reports
-from tasks.reporting.render import load_report, render_terminal, to_csv, to_html, to_json
+from tasks.reporting.render import (
+    load_report,
+    render_terminal,
+    to_csv,
+    to_html,
+    to_json,
+    view,
+    write_csv_files,
+)
 
 
 def land(settings: Settings, engine: Any) -> None:
@@ -70,6 +80,17 @@ async def refresh_reports(config: str | None = None) -> dict[str, Any]:
     return {"duckdb_path": settings.store.duckdb_path, "sources": len(rows)}
 
 
+def report_config(config: Path | None, settings: Settings) -> Path | None:
+    """The demo's config when ``callsync report`` is given none and has nothing of its own to
+    show: right after ``callsync demo`` it shows the demo's report."""
+    if config is not None or os.environ.get(CONFIG_ENV):
+        return None
+    demo = DEMO_WORKDIR / "config.toml"
+    if Path(settings.store.duckdb_path).exists() or not demo.is_file():
+        return None
+    return demo
+
+
 def print_report(
     *,
     config: Path | None,
@@ -78,16 +99,23 @@ def print_report(
     fmt: str,
     html: Path | None,
     refresh: bool,
+    view_name: str | None = None,
+    csv_dir: Path | None = None,
 ) -> None:
     import asyncio
 
     settings = load_settings(config)
+    err = Console(stderr=True)
+    if (demo := report_config(config, settings)) is not None:
+        err.print(f"(no config given: showing the demo's report, from --config {demo})")
+        config, settings = demo, load_settings(demo)
     if refresh:
         asyncio.run(refresh_reports(config=str(config) if config else None))
     path = Path(settings.store.duckdb_path)
     if not path.exists():
         raise FileNotFoundError(
-            f"no reports at {path}: run `callsync sync` (or `callsync demo`) first"
+            f"no reports at {path}: run `callsync sync --config FILE` first, or `callsync demo` "
+            "and then `callsync report`"
         )
     tz = settings.scenario.company_timezone
     report = load_report(
@@ -96,13 +124,19 @@ def print_report(
         date_to=parse_when(date_to, tz, end=True) if date_to else None,
     )
     console = Console()
-    if fmt == "json":
-        console.out(to_json(report), highlight=False)
+    if csv_dir is not None:
+        files = write_csv_files(report, csv_dir, None if view_name is None else (view_name,))
+        err.print(
+            f"{len(files)} CSV file(s) written to {csv_dir}: " + ", ".join(f.name for f in files)
+        )
+    elif fmt == "json":
+        console.out(to_json(report, view_name=view_name), highlight=False)
     elif fmt == "csv":
-        console.out(to_csv(report), highlight=False)
+        assert view_name is not None  # the command line asks for one
+        console.out(to_csv(view(report, view_name), report.zone), highlight=False, end="")
     else:
-        render_terminal(report, console)
+        render_terminal(report, console, views=None if view_name is None else (view_name,))
     if html is not None:
         html.write_text(to_html(report), encoding="utf-8")
         # On stderr, so that --format json|csv on stdout stays machine-readable.
-        Console(stderr=True).print(f"HTML report written to {html}")
+        err.print(f"HTML report written to {html}")

@@ -37,6 +37,7 @@ from tasks.lease import LeaseBusy, run_lease
 from tasks.ringostat.cursor import IngestCursor, Window, advance, plan_window
 from tasks.scenario import plan_recording_updates
 from tasks.store import IngestResult
+from tasks.webhooks.steps import finish_webhooks
 from tasks.zoho.errors import CreditsExhausted
 from tasks.zoho.writer import WriteReport
 
@@ -75,6 +76,9 @@ class SyncSummary:
     duckdb_path: str | None = None
     dry_run: bool = False
     plans: list[dict[str, Any]] = field(default_factory=list)
+    employee_problems: list[str] = field(default_factory=list)
+    """The employee map's problems (an entry naming no active Zoho user, ...), every run."""
+    webhook_events: dict[str, int] = field(default_factory=dict)
     deferred_steps: dict[str, str] = field(default_factory=dict)
     """Steps after the writes that failed (DuckDB landing, Data Docs, artifacts): left to the
     next run, by name with the error."""
@@ -131,6 +135,9 @@ async def run_sync(
         return await _dry_run(ctx, rows, users, top, now, summary)
 
     store.start_run(run_id, "sync", window.start, window.end)
+    # What the webhook receiver left (failed or not handled yet) first: its leads are then in
+    # the phone index this run refreshes below.
+    summary.webhook_events = await finish_webhooks(ctx.zoho, store, settings, users, top)
     ingest = steps.ingest_calls(store, rows, run_id)
     summary.new_calls, summary.changed_calls = ingest.new, ingest.changed
     _account_ingest(ingest, summary)
@@ -145,6 +152,7 @@ async def run_sync(
     try:
         crm = await steps.refresh_phone_index(ctx.zoho, store, settings, users, top)
         log.info("Phone index: %d CRM records", crm.index_size)
+        _report_employee_problems(crm, summary)
         await _process_pending(ctx, crm, now, run_id, summary)
         await _recording_updates(ctx, crm, ingest.recording_updates, run_id, summary)
     except CreditsExhausted as exc:
@@ -346,6 +354,13 @@ async def _recording_updates(
         _account(report, summary)
 
 
+def _report_employee_problems(crm: CrmView, summary: SyncSummary) -> None:
+    """SPEC 4: an entry naming no active Zoho user is never silently ignored; the run goes on."""
+    summary.employee_problems = list(crm.employees.problems)
+    for problem in summary.employee_problems:
+        get_run_logger().warning("employee map: %s", problem)
+
+
 async def _dry_run(
     ctx: RunContext,
     rows: list[dict[str, Any]],
@@ -358,6 +373,7 @@ async def _dry_run(
     crm = await steps.refresh_phone_index(
         ctx.zoho, ctx.store, ctx.settings, users, top, persist=False
     )
+    _report_employee_problems(crm, summary)
     calls, unprocessable = steps.parse_calls(rows, ctx.settings)
     plans = steps.plan_writes(calls, crm, ctx.settings, now)
     summary.plans = [p.to_json() for p in plans] + [
@@ -395,6 +411,8 @@ async def _publish(summary: SyncSummary) -> None:
         )
         for c in summary.changed_after_sync[:50]:
             lines.append(f"  - `{c['uniqueid']}`: {c['fields']}")
+    for problem in summary.employee_problems:
+        lines.append(f"- employee map: {problem}")
     await acreate_markdown_artifact(key="callsync-sync-report", markdown="\n".join(lines))
 
 

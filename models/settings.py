@@ -13,6 +13,7 @@ Unknown keys and bad values fail with one message naming the key and what is exp
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -148,6 +149,41 @@ class UtmFields(_Section):
     client_id: str = "rs_google_client_id"
 
 
+_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_WIRE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+LEAD_FIELDS_SET_BY_CALLSYNC = frozenset({"Owner", "Last_Name", "Phone"})
+TASK_FIELDS_SET_BY_CALLSYNC = frozenset(
+    {"Owner", "Subject", "Status", "What_Id", "Who_Id", "Due_Date", "Remind_At", "Description"}
+)
+
+
+class FieldMap(_Section):
+    """``[scenario.field_map.Leads]`` / ``[scenario.field_map.Tasks]`` (SPEC 7, decided).
+
+    Each table maps ``<Zoho field API name> = "<Ringostat field name>"`` (the name on the wire,
+    e.g. ``landing``, ``refferrer``, ``department``): the call's value goes into that field of
+    every lead (task) callsync creates. Empty values are omitted. A mapped field replaces what
+    callsync would otherwise write there (e.g. a UTM field), except the fields that make the
+    record what it is (owner, name, phone, subject, status, attachment, deadline, description,
+    the sync key), which cannot be mapped.
+    """
+
+    Leads: dict[str, str] = Field(default_factory=dict)
+    Tasks: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("Leads", "Tasks")
+    @classmethod
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        for zoho_name, wire_name in value.items():
+            if not _API_NAME.match(zoho_name):
+                raise ValueError(f"{zoho_name!r} is not a Zoho field API name")
+            if not _WIRE_NAME.match(wire_name.strip()):
+                raise ValueError(
+                    f"{zoho_name} = {wire_name!r}: name a Ringostat call field such as 'landing'"
+                )
+        return {k: v.strip() for k, v in value.items()}
+
+
 class ScenarioSettings(_Section):
     mode: Literal["default", "enrich_leads", "enrich_contacts_deals"] = "default"
     top_manager: str = ""
@@ -169,6 +205,7 @@ class ScenarioSettings(_Section):
     utm_fields: UtmFields = UtmFields()
     sync_key_field: str = "rs_sync_key"
     rows: dict[int, RowOverride] = Field(default_factory=dict)
+    field_map: FieldMap = FieldMap()
 
     _tz = field_validator("company_timezone")(classmethod(lambda cls, v: _check_timezone(v)))
 
@@ -178,6 +215,24 @@ class ScenarioSettings(_Section):
         if len(value) != 2 or not value.isalpha():
             raise ValueError("must be a two-letter ISO country code such as 'UA'")
         return value.upper()
+
+    @model_validator(mode="after")
+    def _mapped_fields_callsync_sets(self) -> ScenarioSettings:
+        for module, own in (
+            ("Leads", LEAD_FIELDS_SET_BY_CALLSYNC),
+            ("Tasks", TASK_FIELDS_SET_BY_CALLSYNC),
+        ):
+            taken = sorted(
+                name
+                for name in getattr(self.field_map, module)
+                if name in own or name == self.sync_key_field
+            )
+            if taken:
+                raise ValueError(
+                    f"field_map.{module} cannot map {', '.join(taken)}: callsync sets "
+                    "these fields itself"
+                )
+        return self
 
     @field_validator("rows")
     @classmethod
@@ -198,6 +253,10 @@ class EmployeeEntry(_Section):
 
 
 class StoreSettings(_Section):
+    """Where callsync keeps its state. Relative paths (the SQLite file of ``url``,
+    ``duckdb_path``, ``data_docs_dir``) are relative to the config file's directory; without a
+    config file (environment and defaults only), to the current directory."""
+
     url: str = "sqlite:///.callsync/state.db"
     duckdb_path: str = ".callsync/reports.duckdb"
     data_docs_dir: str = ".callsync/data_docs"
@@ -303,10 +362,40 @@ def load_settings(
         data = _deep_merge(data, overrides)
     _check_env_keys(os.environ)
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         source = str(path) if path is not None else "environment"
         raise ConfigError(_format_error(exc, source)) from None
+    if path is None:
+        return settings
+    return settings.model_copy(
+        update={"store": resolve_store_paths(settings.store, Path(path).resolve().parent)}
+    )
+
+
+_SQLITE_URL = re.compile(r"^(sqlite(?:\+\w+)?:///)(.*)$")
+
+
+def resolve_store_paths(store: StoreSettings, base: Path) -> StoreSettings:
+    """The store's relative paths made absolute against ``base`` (the config file's directory):
+    a run started from any directory, a deployment's worker included, uses the same files.
+    Absolute paths, in-memory SQLite and other databases' URLs are left as they are."""
+
+    def path(value: str) -> str:
+        return value if not value or Path(value).is_absolute() else str(base / value)
+
+    url = store.url
+    if (match := _SQLITE_URL.match(url)) is not None:
+        database, query = match.group(2).partition("?")[::2]
+        if database and database != ":memory:" and not Path(database).is_absolute():
+            url = match.group(1) + str(base / database) + (f"?{query}" if query else "")
+    return store.model_copy(
+        update={
+            "url": url,
+            "duckdb_path": path(store.duckdb_path),
+            "data_docs_dir": path(store.data_docs_dir),
+        }
+    )
 
 
 _SECTIONS = {"ZOHO", "RINGOSTAT", "SCENARIO", "EMPLOYEES", "STORE", "WEBHOOK"}

@@ -93,13 +93,13 @@ _USER_AT_HOST = re.compile(r"^([^@\s<>\"]+)@[^@\s<>\"]+$")
 
 def canonical_disposition(value: Any) -> str | None:
     """The SPEC name of a disposition (``no+answer`` → ``NO ANSWER``), or None if unknown."""
-    text = _text(value)
+    text = wire_text(value)
     if text is None:
         return None
     return _DISPOSITION_LOOKUP.get(_lookup_form(text))
 
 
-def _text(value: Any) -> str | None:
+def wire_text(value: Any) -> str | None:
     """A wire value as stripped text; ints (Ringostat sends numbers either way) become text."""
     if value is None or isinstance(value, bool):
         return None
@@ -110,7 +110,7 @@ def _text(value: Any) -> str | None:
 
 
 def _seconds(value: Any) -> int:
-    text = _text(value)
+    text = wire_text(value)
     if text is None:
         return 0
     try:
@@ -123,7 +123,7 @@ def _seconds(value: Any) -> int:
 
 def parse_calldate(value: Any, tz: ZoneInfo) -> datetime | None:
     """``YYYY-MM-DD HH:MM:SS`` in ``tz`` → aware UTC (see the module doc for DST edges)."""
-    text = _text(value)
+    text = wire_text(value)
     if text is None or not _DATETIME_SHAPE.match(text):
         return None
     try:
@@ -173,7 +173,7 @@ def _employee_ids(row: Mapping[str, Any], direction: Direction) -> tuple[str, ..
         names.append("caller")  # on inbound calls caller is the client, never an employee
     ids: list[str] = []
     for name in names:
-        value = _text(row.get(name))
+        value = wire_text(row.get(name))
         if value is not None:
             ids.append(employee_ident(value))
     return tuple(dict.fromkeys(i for i in ids if i))
@@ -189,10 +189,10 @@ class _RowParser:
 
     def _normalize(self, value: Any) -> Phone | None:
         sc = self.settings.scenario
-        return normalize(_text(value), region=sc.default_region, match_digits=sc.match_digits)
+        return normalize(wire_text(value), region=sc.default_region, match_digits=sc.match_digits)
 
     def parse(self, row: Mapping[str, Any]) -> Call | Unprocessable:
-        uniqueid = _text(row.get("uniqueid"))
+        uniqueid = wire_text(row.get("uniqueid"))
         started = parse_calldate(row.get("calldate"), self.tz)
 
         def reject(status: str, reason: Reason, detail: str) -> Unprocessable:
@@ -207,7 +207,7 @@ class _RowParser:
 
         if uniqueid is None:
             return reject(QUARANTINED, Reason.MISSING_CALL_ID, "the row has no uniqueid")
-        call_type = (_text(row.get("call_type")) or "").lower()
+        call_type = (wire_text(row.get("call_type")) or "").lower()
         if call_type in _TRANSIT:
             return reject(
                 SKIPPED, Reason.TRANSIT_CALL, f"call_type {call_type!r} is not a client call"
@@ -217,16 +217,16 @@ class _RowParser:
             return reject(
                 QUARANTINED,
                 Reason.UNKNOWN_CALL_TYPE,
-                f"call_type {_text(row.get('call_type'))!r} is not one of in, callback, out, "
+                f"call_type {wire_text(row.get('call_type'))!r} is not one of in, callback, out, "
                 "transitin, transitout",
             )
         if started is None:
             return reject(
                 QUARANTINED,
                 Reason.BAD_CALLDATE,
-                f"calldate {_text(row.get('calldate'))!r} is not 'YYYY-MM-DD HH:MM:SS'",
+                f"calldate {wire_text(row.get('calldate'))!r} is not 'YYYY-MM-DD HH:MM:SS'",
             )
-        raw_disposition = _text(row.get("disposition"))
+        raw_disposition = wire_text(row.get("disposition"))
         disposition = canonical_disposition(raw_disposition)
         if disposition is None:
             return reject(
@@ -269,20 +269,20 @@ class _RowParser:
             billsec=_seconds(row.get("billsec")),
             employee_ids=employee_ids,
             employee_label=" / ".join(employee_ids),
-            employee_name=_text(row.get("employee_fio")),
-            recording_url=_text(row.get("recording")) or _text(row.get("recording_wav")),
+            employee_name=wire_text(row.get("employee_fio")),
+            recording_url=wire_text(row.get("recording")) or wire_text(row.get("recording_wav")),
             utm=Utm(
-                source=_text(row.get("utm_source")),
-                medium=_text(row.get("utm_medium")),
-                campaign=_text(row.get("utm_campaign")),
-                term=_text(row.get("utm_term")),
-                content=_text(row.get("utm_content")),
-                client_id=_text(row.get("client_id")),
+                source=wire_text(row.get("utm_source")),
+                medium=wire_text(row.get("utm_medium")),
+                campaign=wire_text(row.get("utm_campaign")),
+                term=wire_text(row.get("utm_term")),
+                content=wire_text(row.get("utm_content")),
+                client_id=wire_text(row.get("client_id")),
             ),
-            landing=_text(row.get("landing")),
-            referrer=_text(row.get("refferrer")) or _text(row.get("referrer")),
-            call_card=_text(row.get("call_card")),
-            department=_text(row.get("department")),
+            landing=wire_text(row.get("landing")),
+            referrer=wire_text(row.get("refferrer")) or wire_text(row.get("referrer")),
+            call_card=wire_text(row.get("call_card")),
+            department=wire_text(row.get("department")),
             raw=dict(row),
         )
 

@@ -10,9 +10,11 @@ login, SPEC 4) are matched against:
    ``mobile`` — by phone key, or as exact text for an extension. An identifier an explicit entry
    already claims is never auto-mapped: explicit entries win.
 
-The first identifier (in lookup order) that maps decides. Entries naming an unknown or inactive
-Zoho user are ignored and listed in :attr:`EmployeeMap.problems`, as are identifiers claimed by
-two entries (the first entry keeps it) and phones shared by two users (not auto-mapped).
+The first identifier (in lookup order) that maps decides. :attr:`EmployeeMap.problems` lists,
+for every run summary: entries naming an unknown or inactive Zoho user (they map nobody, their
+calls are unmapped; also in :attr:`EmployeeMap.unknown_entries`, on which ``callsync doctor``
+fails, SPEC 4), identifiers claimed by two entries (the first entry keeps it) and phones shared
+by two users (not auto-mapped).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from models.call import Call, Phone, mask_phone
 from models.crm import ZohoUser
 from models.settings import EmployeeEntry, ScenarioSettings
 from tasks.calls import employee_ident
-from tasks.phones import OwnNumbers, normalize
+from tasks.phones import OwnNumbers, normalize, numbers_in
 
 
 def find_user(ident: str, users: Sequence[ZohoUser]) -> ZohoUser | None:
@@ -50,6 +52,8 @@ class EmployeeMap:
     region: str
     match_digits: int
     problems: list[str] = field(default_factory=list)
+    unknown_entries: tuple[str, ...] = ()
+    """``zoho_user`` of the ``[[employees]]`` entries naming no active Zoho user (SPEC 4)."""
     numbers: OwnNumbers = field(default_factory=OwnNumbers)
     """Every mapped employee's phone (explicit and automatic): never a client (SPEC 3's guard)."""
 
@@ -76,17 +80,16 @@ class EmployeeMap:
                     f"{user.email or user.id}; the first entry keeps it"
                 )
 
+        unknown: list[str] = []
         for entry in entries:
             user = find_user(entry.zoho_user, users)
-            if user is None:
+            if user is None or not user.active:
+                what = "no Zoho user" if user is None else "an inactive Zoho user"
                 problems.append(
-                    f"employee entry {entry.zoho_user!r} names no Zoho user; entry ignored"
+                    f"employee entry {entry.zoho_user!r} names {what} (by id or email): "
+                    "its calls are handled as unmapped"
                 )
-                continue
-            if not user.active:
-                problems.append(
-                    f"employee entry {entry.zoho_user!r} names an inactive Zoho user; entry ignored"
-                )
+                unknown.append(entry.zoho_user)
                 continue
             for sip in entry.sip:
                 login = employee_ident(sip)  # "sip:anna_sip@pbx" in the config means anna_sip
@@ -114,21 +117,26 @@ class EmployeeMap:
                 for user_number in (user.phone, user.mobile):
                     if not user_number or not user_number.strip():
                         continue
-                    phone = normalize(user_number, region=region, match_digits=digits)
-                    table, shared, ident = (
-                        (auto_by_key, shared_keys, phone.key)
-                        if phone is not None
-                        else (auto_by_text, shared_text, user_number.strip().lower())
-                    )
-                    if ident in (by_key if phone is not None else by_text):
-                        continue  # an explicit entry claims it: explicit wins
-                    other = table.get(ident)
-                    if other is not None and other.id != user.id:
-                        shared.add(ident)
-                    else:
-                        table[ident] = user
-                    if phone is not None:
-                        phones.setdefault(phone.key, phone)
+                    # Typed by people like CRM phone fields: "+380 50 999 88 77 (work)" counts.
+                    found = numbers_in(user_number, region=region, match_digits=digits)
+                    idents: list[tuple[Phone | None, str]] = [(p, p.key) for p in found] or [
+                        (None, user_number.strip().lower())  # an extension such as "305"
+                    ]
+                    for phone, ident in idents:
+                        table, shared = (
+                            (auto_by_key, shared_keys)
+                            if phone is not None
+                            else (auto_by_text, shared_text)
+                        )
+                        if ident in (by_key if phone is not None else by_text):
+                            continue  # an explicit entry claims it: explicit wins
+                        other = table.get(ident)
+                        if other is not None and other.id != user.id:
+                            shared.add(ident)
+                        else:
+                            table[ident] = user
+                        if phone is not None:
+                            phones.setdefault(phone.key, phone)
             for ident in sorted(shared_keys):
                 auto_by_key.pop(ident, None)
                 problems.append(
@@ -146,6 +154,7 @@ class EmployeeMap:
             region=region,
             match_digits=digits,
             problems=problems,
+            unknown_entries=tuple(unknown),
             numbers=OwnNumbers.of(
                 (phones[k] for k in {*by_key, *auto_by_key}),
                 strict_country=scenario.strict_country_match,

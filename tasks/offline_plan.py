@@ -96,12 +96,19 @@ def plan_files(
     settings: Settings,
     *,
     now: datetime | None = None,
+    problems: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Plan the calls of ``calls_path`` against ``crm_path``: one JSON object per input row."""
+    """Plan the calls of ``calls_path`` against ``crm_path``: one JSON object per input row.
+
+    ``problems``, when given, receives the employee map's problems (an ``[[employees]]`` entry
+    naming no active Zoho user of the snapshot, ...), which a run summary would report.
+    """
     rows = read_calls(calls_path)
     users, records = read_crm(crm_path, settings)
     crm = CrmSnapshot.build(users, records)
     employees = EmployeeMap.build(settings.employees, users, settings.scenario)
+    if problems is not None:
+        problems.extend(employees.problems)
 
     results = parse_each(rows, settings)
     calls = [r for r in results if isinstance(r, Call)]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulators.demo.names import FIRST_NAMES, LAST_NAMES
+from emulators.zoho.state import CEO_ROLE_ID
 
 ID_PREFIX = 5843104000000000000
 """Zoho ids of one org share a prefix. Seeded ids stay below 5843104000000500001, where the Zoho
@@ -172,7 +173,9 @@ def make_company(rng: random.Random, ids: IdSource, numbers: NumberPool, timezon
     lines = [numbers.landline() for _ in range(rng.randint(2, 3))]
     company = Company(top=top, agents=agents, tracking_lines=lines)
 
-    ceo_role, sales_role = ids(), ids()
+    # the emulated org already has its top role (CEO); the demo's CEO is that role, so the org
+    # keeps one role at the top of its hierarchy
+    ceo_role, sales_role = CEO_ROLE_ID, ids()
     admin_profile, standard_profile = ids(), ids()
     company.roles = [
         {"id": ceo_role, "name": "CEO", "display_label": "CEO", "reporting_to": None,

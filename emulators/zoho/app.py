@@ -2,8 +2,13 @@
 
 Routers are included most specific first, because ``/crm/v8/{module}`` would otherwise swallow
 ``/crm/v8/users`` and ``/crm/v8/settings/...``; within ``routes_read``, ``POST /crm/v8/coql`` is
-declared before the write router's ``POST /crm/v8/{module}``. Unknown URLs answer Zoho's
-``INVALID_URL_PATTERN`` (404) rather than FastAPI's ``{"detail": ...}``.
+declared before the write router's ``POST /crm/v8/{module}``.
+
+Unknown URLs answer as Zoho does, never FastAPI's ``{"detail": ...}``: a URL no route matches, or
+one whose first segment under ``/crm/v8`` is an API resource the emulator lacks (``settings``,
+``org``, ``users``, ...: ``routes_write.API_RESOURCES``), answers 404 ``INVALID_URL_PATTERN``;
+an unknown name where a module belongs (``/crm/v8/Widgets``, ``/crm/v8/Widgets/{id}``) answers
+400 ``INVALID_MODULE``; a known URL with another method answers 405 ``INVALID_REQUEST_METHOD``.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Any
 from emulators.zoho.coql import BoolOp, Comparison, Condition, Query
 from emulators.zoho.errors import ZohoError
 from emulators.zoho.org import FieldDef, ModuleDef
-from emulators.zoho.state import Record, ZohoState, iso
+from emulators.zoho.state import Record, ZohoState
 from emulators.zoho.validation import parse_datetime
 
 Predicate = Callable[[Record], bool]
@@ -202,8 +202,8 @@ def _row(resolver: _Resolver, record: Record, columns: list[str]) -> Record:
         kind = resolver.module.fields[column.partition(".")[0]].data_type
         if "." not in column and kind in ("lookup", "ownerlookup"):
             row[column] = {"id": value} if value is not None else None
-        elif isinstance(value, datetime):
-            row[column] = iso(value)
+        elif isinstance(value, datetime) or resolver.field_type(column) == "datetime":
+            row[column] = resolver.state.wire_datetime(value)
         else:
             row[column] = value
     if "id" not in row:

@@ -16,7 +16,8 @@ from emulators.zoho.org import FieldDef, ModuleDef
 _MODULE_REF_NULL = {"api_name": None, "id": None}
 
 
-def _field_id(module: ModuleDef, fdef: FieldDef) -> str:
+def field_id(module: ModuleDef, fdef: FieldDef) -> str:
+    """The field's Zoho id: stable, derived from module and API name."""
     digest = hashlib.sha256(f"{module.api_name}.{fdef.api_name}".encode()).hexdigest()
     return f"5843104000000{int(digest[:8], 16) % 1_000_000:06d}"
 
@@ -24,7 +25,7 @@ def _field_id(module: ModuleDef, fdef: FieldDef) -> str:
 def _pick_list(module: ModuleDef, fdef: FieldDef) -> list[dict[str, Any]]:
     values = [{"display_value": "-None-", "actual_value": "-None-"}] if fdef.pick_list else []
     values += [{"display_value": v, "actual_value": v} for v in fdef.pick_list]
-    base = int(_field_id(module, fdef))
+    base = int(field_id(module, fdef))
     return [
         {
             **v,
@@ -44,11 +45,11 @@ def field_meta(module: ModuleDef, fdef: FieldDef) -> dict[str, Any]:
             "display_label": fdef.display_label,
             "api_name": fdef.api_name,
             "module": {"api_name": fdef.lookup[0], "id": None},
-            "id": _field_id(module, fdef),
+            "id": field_id(module, fdef),
         }
     return {
         "api_name": fdef.api_name,
-        "id": _field_id(module, fdef),
+        "id": field_id(module, fdef),
         "field_label": fdef.display_label,
         "display_label": fdef.display_label,
         "column_name": fdef.api_name.upper(),
@@ -56,7 +57,7 @@ def field_meta(module: ModuleDef, fdef: FieldDef) -> dict[str, Any]:
         "json_type": _json_type(fdef),
         "length": fdef.length,
         "decimal_place": 2 if fdef.data_type == "currency" else None,
-        "unique": {"casesensitive": False} if fdef.unique else None,
+        "unique": {"casesensitive": "false"} if fdef.unique else None,  # a string, as Zoho sends
         "system_mandatory": fdef.mandatory,
         "custom_field": fdef.custom,
         "read_only": fdef.read_only,

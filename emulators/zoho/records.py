@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulators.zoho.errors import MSG_BAD_ID, MSG_DUPLICATE, record_error
+from emulators.zoho.errors import (
+    MSG_BAD_ID,
+    MSG_DUPLICATE,
+    ZohoError,
+    invalid_param,
+    record_error,
+)
 from emulators.zoho.org import ModuleDef, record_name
 from emulators.zoho.state import Record, ZohoState, iso
 from emulators.zoho.validation import RecordProblem, check_record
@@ -104,9 +110,9 @@ def _success(state: ZohoState, record: Record, message: str) -> dict[str, Any]:
     return {
         "code": "SUCCESS",
         "details": {
-            "Modified_Time": iso(record["Modified_Time"]),
+            "Modified_Time": state.iso(record["Modified_Time"]),
             "Modified_By": who(record["Modified_By"]),
-            "Created_Time": iso(record["Created_Time"]),
+            "Created_Time": state.iso(record["Created_Time"]),
             "id": record["id"],
             "Created_By": who(record["Created_By"]),
             "$approval_state": "approved",
@@ -221,11 +227,28 @@ def upsert_one(
 
 
 def duplicate_check_fields(module: ModuleDef, requested: Any) -> list[str]:
-    if isinstance(requested, list) and requested:
-        return [str(f) for f in requested if module.get(str(f)) is not None]
-    names = list(DEFAULT_DUPLICATE_CHECK.get(module.api_name, ()))
-    names += [f.api_name for f in module.unique_fields() if f.api_name not in names]
-    return names
+    """Upsert's duplicate-check fields, in the order they are tried.
+
+    Without ``duplicate_check_fields``: the module's system-defined duplicate-check fields, then
+    its unique fields. Given, each must be one of those (Zoho: "system-defined duplicate check
+    fields and user-defined unique fields"); any other name, known field or not, is a request
+    error (400 ``INVALID_DATA`` naming it), never silently dropped or treated as unique.
+    """
+    allowed = list(DEFAULT_DUPLICATE_CHECK.get(module.api_name, ()))
+    allowed += [f.api_name for f in module.unique_fields() if f.api_name not in allowed]
+    if requested is None or requested == []:
+        return allowed
+    if not isinstance(requested, list):
+        raise invalid_param("duplicate_check_fields")
+    for index, name in enumerate(requested):
+        if not isinstance(name, str) or name not in allowed:
+            raise ZohoError(
+                400,
+                "INVALID_DATA",
+                "Please check whether the input values are correct",
+                {"api_name": str(name), "json_path": f"$.duplicate_check_fields[{index}]"},
+            )
+    return list(requested)
 
 
 def _find_by_value(state: ZohoState, module: ModuleDef, name: str, value: Any) -> str | None:
@@ -252,7 +275,7 @@ def delete_one(state: ZohoState, module: ModuleDef, record_id: str) -> dict[str,
             "display_name": record_name(module.api_name, record),
             "type": "recycle",
             "created_by": state.minified_user(record["Created_By"]["id"]),
-            "deleted_time": iso(state.now()),
+            "deleted_time": state.iso(state.now()),
         }
     )
     return {

@@ -1,13 +1,16 @@
-"""``POST /crm/v8/Leads/{id}/actions/convert``: a Lead becomes a Contact (and a Deal).
+"""``POST /crm/v8/Leads/{id}/actions/convert``: a Lead becomes a Contact (an Account, a Deal).
 
 Body (convert_lead.json): ``{"data": [{"overwrite", "notify_lead_owner", "notify_new_entity_owner",
 "Contacts": {"id"}?, "Accounts": {"id"}?, "assign_to": {"id"}?, "Deals": {...}?}]}``, every key
 optional. The new Contact gets the Lead's names, phones, email, source, description and UTM
-fields (or the given existing Contact is used); ``Deals`` data creates a Deal linked to the
-Contact, checked like an insert. The Lead is marked ``Converted__s: true`` with
-``Converted_Contact``, ``Converted_Deal``, ``Converted_Date_Time`` and a new ``Modified_Time``.
-Answers per convert_lead.json: ``details`` ``{"Contacts", "Deals", "Accounts"}`` with ``null``
-for an entity not created. A converted lead answers 400 ``ID_ALREADY_CONVERTED``.
+fields (or the given existing Contact is used). As in Zoho, a Lead with a ``Company`` gets an
+Account named after it (the org's Account of that name if one exists, names being unique), or
+the given ``Accounts`` is used; the Contact and the Deal point at it through ``Account_Name``.
+``Deals`` data creates a Deal linked to the Contact, checked like an insert. The Lead is marked
+``Converted__s: true`` with ``Converted_Contact``, ``Converted_Account``, ``Converted_Deal``,
+``Converted_Date_Time`` and a new ``Modified_Time``. Answers per convert_lead.json: ``details``
+``{"Contacts", "Deals", "Accounts"}`` with ``null`` for an entity not involved. A converted
+lead answers 400 ``ID_ALREADY_CONVERTED``.
 """
 
 from __future__ import annotations
@@ -91,11 +94,14 @@ async def convert(lead_id: str, request: Request) -> JSONResponse:
             path = str(item["details"].get("json_path", "$.data[0]"))
             item["details"]["json_path"] = path.replace("$.data[0]", "$.data[0].Deals", 1)
             return JSONResponse({"data": [item]}, status_code=400)
-    contact = _contact(state, options, lead, owner)
+    account = _account(state, options, lead, owner)
+    contact = _contact(state, options, lead, owner, account)
     deal = None
     if deal_values is not None:
         deal_values.setdefault("Owner", owner)
         deal_values["Contact_Name"] = {"id": contact["id"]}
+        if account is not None:
+            deal_values.setdefault("Account_Name", {"id": account["id"]})
         deal = records.new_record(state, state.modules["Deals"], deal_values)
         records.store(state, state.modules["Deals"], deal)
     records.apply_update(
@@ -106,13 +112,14 @@ async def convert(lead_id: str, request: Request) -> JSONResponse:
             "Converted__s": True,
             "Converted_Contact": {"id": contact["id"]},
             "Converted_Deal": {"id": deal["id"]} if deal else None,
+            "Converted_Account": {"id": account["id"]} if account else None,
             "Converted_Date_Time": state.now(),
         },
     )
     details = {
         "Contacts": _ref(state, "Contacts", contact),
         "Deals": _ref(state, "Deals", deal),
-        "Accounts": None,
+        "Accounts": _ref(state, "Accounts", account),
     }
     return JSONResponse(
         {
@@ -128,22 +135,57 @@ async def convert(lead_id: str, request: Request) -> JSONResponse:
     )
 
 
-def _contact(
+def _given(state: ZohoState, options: dict[str, Any], module: str) -> Record | None:
+    """The existing record named by ``options[module]`` (``{"id"}``), if any."""
+    existing = options.get(module)
+    if not isinstance(existing, dict) or existing.get("id") is None:
+        return None
+    found = state.find(module, str(existing["id"]))
+    if found is None:
+        raise ZohoError(
+            400,
+            "INVALID_DATA",
+            "invalid data",
+            {"api_name": module, "json_path": f"$.data[0].{module}"},
+        )
+    return found
+
+
+def _account(
     state: ZohoState, options: dict[str, Any], lead: Record, owner: dict[str, str]
+) -> Record | None:
+    given = _given(state, options, "Accounts")
+    if given is not None:
+        return given
+    company = lead.get("Company")
+    if not isinstance(company, str) or not company.strip():
+        return None
+    module = state.modules["Accounts"]
+    same = records.find_unique(state, "Accounts", "Account_Name", company)
+    if same is not None:
+        return state.records["Accounts"][same]
+    values: Record = {"Account_Name": company, "Owner": owner}
+    if lead.get("Phone"):
+        values["Phone"] = lead["Phone"]
+    account = records.new_record(state, module, values)
+    records.store(state, module, account)
+    return account
+
+
+def _contact(
+    state: ZohoState,
+    options: dict[str, Any],
+    lead: Record,
+    owner: dict[str, str],
+    account: Record | None,
 ) -> Record:
-    existing = options.get("Contacts")
-    if isinstance(existing, dict) and existing.get("id") is not None:
-        found = state.find("Contacts", str(existing["id"]))
-        if found is None:
-            raise ZohoError(
-                400,
-                "INVALID_DATA",
-                "invalid data",
-                {"api_name": "Contacts", "json_path": "$.data[0].Contacts"},
-            )
-        return found
+    given = _given(state, options, "Contacts")
+    if given is not None:
+        return given
     values = {k: lead[k] for k in COPIED_TO_CONTACT if lead.get(k) not in (None, "")}
     values["Owner"] = owner
+    if account is not None:
+        values["Account_Name"] = {"id": account["id"]}
     contact = records.new_record(state, state.modules["Contacts"], values)
     records.store(state, state.modules["Contacts"], contact)
     return contact

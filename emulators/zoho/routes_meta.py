@@ -1,4 +1,10 @@
-"""Org metadata routes: users, roles, fields.
+"""Org metadata routes: org, modules, users, roles, fields.
+
+- ``GET /crm/v8/org`` answers ``{"org": [{...}]}`` (see ``settings_meta``).
+- ``GET /crm/v8/settings/modules`` answers ``{"modules": [...]}`` (every module, ``fields`` empty);
+  with ``If-Modified-Since`` it answers 304, module metadata never changing in an emulated org;
+  ``GET /crm/v8/settings/modules/{api_name}`` answers that one module with its fields, an unknown
+  one ``INVALID_MODULE``.
 
 - ``GET /crm/v8/users?type=...`` answers ``{"users": [...], "info": {...}}`` (key ``users``,
   not ``data``); ``type`` is ``AllUsers`` (default), ``ActiveUsers``, ``DeactiveUsers``,
@@ -19,7 +25,8 @@ from fastapi.responses import JSONResponse, Response
 from emulators.zoho.errors import ZohoError, invalid_module, invalid_param, required_param
 from emulators.zoho.fields_meta import module_fields
 from emulators.zoho.oauth import require_token, state_of
-from emulators.zoho.state import ADMIN_PROFILE, ZohoState
+from emulators.zoho.settings_meta import module_meta, org_info
+from emulators.zoho.state import ADMIN_PROFILE, ADMIN_USER_ID, ZohoState
 
 router = APIRouter(prefix="/crm/v8", dependencies=[Depends(require_token)])
 
@@ -134,3 +141,38 @@ async def field(field_id: str, request: Request) -> JSONResponse:
     if not found:
         raise ZohoError(400, "INVALID_DATA", "the id given seems to be invalid", {"id": field_id})
     return JSONResponse({"fields": found})
+
+
+@router.get("/org")
+async def org(request: Request) -> JSONResponse:
+    state = state_of(request)
+    admin = state.users.get(ADMIN_USER_ID) or next(iter(state.users.values()))
+    return JSONResponse({"org": [org_info(str(admin["email"]), str(admin["zuid"]))]})
+
+
+def _modified_by(state: ZohoState) -> dict[str, Any]:
+    ref = state.minified_user(ADMIN_USER_ID) or {}
+    return {"name": ref.get("name", ""), "id": ref.get("id")}
+
+
+@router.get("/settings/modules")
+async def modules(request: Request) -> Response:
+    state = state_of(request)
+    if request.headers.get("if-modified-since"):
+        return Response(status_code=304)
+    who = _modified_by(state)
+    return JSONResponse(
+        {"modules": [module_meta(m, i + 1, who) for i, m in enumerate(state.modules.values())]}
+    )
+
+
+@router.get("/settings/modules/{api_name}")
+async def module(api_name: str, request: Request) -> JSONResponse:
+    state = state_of(request)
+    found = state.module(api_name)
+    if found is None:
+        raise invalid_module(api_name=api_name)
+    sequence = list(state.modules).index(found.api_name) + 1
+    return JSONResponse(
+        {"modules": [module_meta(found, sequence, _modified_by(state), with_fields=True)]}
+    )

@@ -8,7 +8,10 @@ Quirks reproduced:
   is required; ``If-Modified-Since`` keeps records modified after it and answers 304 when none;
 - Leads lists and searches leave converted leads out unless ``converted=true|both``;
 - search: exactly one of ``criteria``, ``email``, ``phone``, ``word``; 204 with an empty body
-  when nothing matches; ≤ 200 per page and 2,000 results in all;
+  when nothing matches; ≤ 200 per page and 2,000 results in all; ``email`` and ``phone`` look
+  in every field of that type and match a whole value, as an exact e-mail address (any case) or
+  the same phone number written with other spacing and punctuation (``+380 50 123 4567`` is
+  ``+380501234567``), never a fragment of one (ends-with needs COQL's ``like``);
 - a missing record answers 204;
 - COQL answers ``{"data": [...], "info": {"count", "more_records"}}`` or 204; its credits follow
   the query's ``limit``: 1 (≤ 200), 2 (≤ 1,000), 3 (≤ 2,000).
@@ -32,7 +35,7 @@ from emulators.zoho.oauth import require_token, state_of
 from emulators.zoho.org import ModuleDef
 from emulators.zoho.routes_meta import int_param
 from emulators.zoho.routes_write import json_body, module_or_error
-from emulators.zoho.state import PageToken, Record, ZohoState, iso
+from emulators.zoho.state import PageToken, Record, ZohoState
 from emulators.zoho.validation import parse_datetime
 
 router = APIRouter(prefix="/crm/v8", dependencies=[Depends(require_token)])
@@ -176,7 +179,7 @@ def _search_predicate(module: ModuleDef, kind: str, value: str) -> Callable[[Rec
         digits = _digits(value)
         if not digits:
             raise invalid_param("phone")
-        return lambda r: any(digits in _digits(r.get(n)) for n in names)
+        return lambda r: any(digits == _digits(r.get(n)) for n in names)
     names = [
         f.api_name for f in module.fields_of_type("text", "phone", "email", "picklist", "textarea")
     ]
@@ -237,7 +240,7 @@ async def list_records(module: str, request: Request) -> Response:
         "more_records": more,
         "next_page_token": nxt[0] if nxt else None,
         "previous_page_token": prev[0] if prev else None,
-        "page_token_expiry": iso(nxt[1].expires_at) if nxt else None,
+        "page_token_expiry": state.iso(nxt[1].expires_at) if nxt else None,
     }
     return JSONResponse(
         {"data": [state.render(mod.api_name, r, fields) for r in chunk], "info": info}

@@ -1,6 +1,8 @@
 """``/crm/v8/{module}`` write routes: insert, update, upsert, delete.
 
-Request-level checks come first (unknown module → ``INVALID_MODULE``; no ``data`` list →
+Request-level checks come first (unknown module → ``INVALID_MODULE``, but a path whose first
+segment is one of Zoho's own API resources rather than a module, e.g. ``/crm/v8/settings/x``,
+→ 404 ``INVALID_URL_PATTERN``; no ``data`` list →
 ``REQUIRED_PARAM_MISSING``; more than 100 records → ``LIMIT_EXCEEDED``; upsert on Tasks, Calls
 or Events → ``INVALID_MODULE``); then each record gets its own result (see ``records``).
 Credits: 1 per 10 records, rounded up.
@@ -16,7 +18,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from emulators.zoho import records
-from emulators.zoho.errors import invalid_body, invalid_module, limit_exceeded, required_param
+from emulators.zoho.errors import (
+    invalid_body,
+    invalid_module,
+    limit_exceeded,
+    not_found_url,
+    required_param,
+)
 from emulators.zoho.oauth import require_token, state_of
 from emulators.zoho.org import NO_UPSERT_MODULES, ModuleDef
 from emulators.zoho.state import ZohoState
@@ -26,9 +34,17 @@ MAX_RECORDS = 100
 router = APIRouter(prefix="/crm/v8", dependencies=[Depends(require_token)])
 
 
+#: First segments of Zoho's v8 paths that name an API resource, not a module (Zoho's OpenAPI
+#: files; ``__apis``, ``__features`` and the like start with two underscores).
+API_RESOURCES = frozenset({"actions", "coql", "files", "org", "settings", "upload", "users"})
+
+
 def module_or_error(state: ZohoState, name: str) -> ModuleDef:
+    """The module named where a module belongs in the URL, or Zoho's error for that segment."""
     module = state.module(name)
     if module is None:
+        if name in API_RESOURCES or name.startswith("__"):
+            raise not_found_url()
         raise invalid_module(0)
     return module
 

@@ -1,5 +1,9 @@
 """The emulated org in memory: metadata, users, roles, records, tokens, faults and counters.
 
+Date-times are kept as instants and answered, as Zoho answers them, in the time zone of the
+current user (the token's user; ``time_zone`` of ``GET /users``, the org's by default): a record
+created through the API and one seeded with another offset come back with the same offset.
+
 ``ZohoState`` is plain data plus small helpers; the HTTP layer (``routes_*``, ``limits``) reads and
 mutates it. Tests may inspect it directly through ``app.state.zoho``. Time always comes from the
 injected clock, so tests never touch the wall clock.
@@ -13,10 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from emulators.zoho.org import DUMP_MODULES, ModuleDef, default_modules, record_name
+from emulators.zoho.settings_meta import ORG_TIME_ZONE
 
 Record = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -34,7 +40,10 @@ def utc_now() -> datetime:
 
 
 def iso(dt: datetime) -> str:
-    """Zoho's datetime wire format: ISO 8601 to the second, with offset."""
+    """Zoho's datetime wire format: ISO 8601 to the second, with offset (as ``dt`` has it).
+
+    Answers use :meth:`ZohoState.iso`, which first moves the instant to the current user's zone.
+    """
     return dt.isoformat(timespec="seconds")
 
 
@@ -126,6 +135,7 @@ class ZohoState:
         # tokens draw from their own generator, so minting never shifts the fault sequence
         self.token_rng = random.Random(0x20)
         self.stats = Stats(in_flight=self.stats.in_flight)
+        self.current_user_id = ADMIN_USER_ID
         self._next_id = ID_BASE
         self._token_seq = 0
         self.add_role({"id": CEO_ROLE_ID, "name": "CEO", "reporting_to": None})
@@ -153,6 +163,29 @@ class ZohoState:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def zone(self) -> ZoneInfo:
+        """The current user's time zone (the org's when unknown): answers' date-times use it."""
+        user = self.users.get(self.current_user_id)
+        name = str(user["time_zone"]) if user else ORG_TIME_ZONE
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo(ORG_TIME_ZONE)
+
+    def iso(self, value: datetime) -> str:
+        """``value`` on the wire: the same instant in the current user's time zone."""
+        return iso(value.astimezone(self.zone()))
+
+    def wire_datetime(self, value: Any) -> Any:
+        """A stored date-time (a datetime, or an ISO string with offset as written) on the wire."""
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                return value
+            return self.iso(parsed) if parsed.tzinfo is not None else value
+        return self.iso(value) if isinstance(value, datetime) else value
 
     def new_id(self) -> str:
         self._next_id += 1000  # Zoho ids of one org grow in steps, never by one
@@ -193,7 +226,7 @@ class ZohoState:
         if role_id not in self.roles:
             role_id = self.add_role({"id": role_id or None, "name": role.get("name")})["id"]
         profile = user.get("profile") or dict(STANDARD_PROFILE)
-        now = iso(self.now())
+        now = self.iso(self.now())
         stored = {
             "id": uid,
             "zuid": str(user.get("zuid") or int(uid) % 100000000),
@@ -208,7 +241,7 @@ class ZohoState:
             "role": {"name": self.roles[role_id]["name"], "id": role_id},
             "profile": {"name": str(profile.get("name")), "id": str(profile.get("id"))},
             "Reporting_To": user.get("Reporting_To"),
-            "time_zone": str(user.get("time_zone") or "Europe/Kyiv"),
+            "time_zone": str(user.get("time_zone") or ORG_TIME_ZONE),
             "locale": "en_US",
             "language": "en_US",
             "country_locale": "US",
@@ -260,8 +293,8 @@ class ZohoState:
                 out[name] = self._render_lookup(fdef.lookup, value, record)
                 if len(fdef.lookup) > 1:
                     out["$se_module"] = record.get("$se_module") if value else None
-            elif fdef.data_type == "datetime" and isinstance(value, datetime):
-                out[name] = iso(value)
+            elif fdef.data_type == "datetime":
+                out[name] = self.wire_datetime(value)
             else:
                 out[name] = value
         return out

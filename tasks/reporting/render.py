@@ -8,8 +8,8 @@
   missed-call list cut to the newest ``max_rows``);
 - :func:`to_json` — one object, one key per result set (lists of row objects; the one-row
   summaries as objects); datetimes ISO 8601 with the company zone's offset;
-- :func:`to_csv` — one section per table: a ``# <name>`` line, the header, the rows, a blank
-  line;
+- :func:`to_csv` — one view as a CSV document (header, rows); :func:`write_csv_files` writes
+  every view to its own ``<view>.csv`` in a directory;
 - :func:`to_html` — ONE self-contained file: inline CSS, the charts drawn as inline SVG by
   :mod:`tasks.reporting.charts` (funnel, conversion by source, time to callback), no script,
   no link, no image, no font, no URL other than text that is data.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from html import escape
@@ -31,10 +32,10 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from tasks.reporting import charts
+from tasks.reporting.fit import fit_table
 from tasks.reporting.land import ReportingError
 from tasks.reporting.views import query_between
 
@@ -192,8 +193,18 @@ TITLES = {
 # --- terminal ----------------------------------------------------------------------------------
 
 
-# The missed-call list is wide; a terminal gets the columns a person acts on.
+# Wide views: a terminal gets the columns a person acts on (JSON and CSV have them all).
 _TERMINAL_COLUMNS = {
+    "conversion_by_source": (
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "calls",
+        "new_callers",
+        "leads_created",
+        "leads_converted",
+        "conversion_rate",
+    ),
     "conversion_by_agent": (
         "user_name",
         "calls_answered",
@@ -215,15 +226,51 @@ _TERMINAL_COLUMNS = {
 }
 
 
-def render_terminal(report: Report, console: Console, *, max_rows: int = 30) -> None:
-    """Print the report as rich tables; the missed-call list shows the newest ``max_rows``.
+# Short column titles for the terminal (the vertical layout and JSON/CSV keep the full names).
+_SHORT = {
+    "utm_source": "source",
+    "utm_medium": "medium",
+    "utm_campaign": "campaign",
+    "new_callers": "new callers",
+    "leads_created": "leads",
+    "leads_converted": "conv.",
+    "conversion_rate": "rate",
+    "user_name": "agent",
+    "calls_answered": "answered",
+    "inbound_answered": "in",
+    "outbound_answered": "out",
+    "new_leads": "new leads",
+    "deals_won": "won",
+    "won_amount": "amount",
+    "local_date": "date",
+    "missed_calls": "missed",
+    "called_back": "called back",
+    "never_called_back": "never",
+    "never_called_back_share": "never %",
+    "median_delay_minutes": "median min",
+    "avg_delay_minutes": "mean min",
+    "missed_at": "missed at",
+    "client_masked": "client",
+    "callback_at": "callback at",
+    "callback_direction": "by",
+    "delay_minutes": "delay min",
+}
 
-    Cells are :class:`rich.text.Text`, never markup: a UTM value such as ``[red]`` is data.
+
+def render_terminal(
+    report: Report, console: Console, *, max_rows: int = 30, views: Sequence[str] | None = None
+) -> None:
+    """Print the report as tables that fit ``console.width`` (80 when output is not a
+    terminal) without splitting a word: short headers, text wrapped at spaces, and when even
+    that is too wide, one block per row (see :mod:`tasks.reporting.fit`). The missed-call list
+    shows the newest ``max_rows``. ``views`` (default: all) names the result sets to print.
     """
     console.print(Text.assemble(("callsync report", "bold"), f" — {_period(report)}"))
     if report.landed_at is not None:
         console.print(Text(f"data landed at {display_value('', report.landed_at, report.zone)}"))
     for result in report.tables():
+        if views is not None and result.name not in views:
+            continue
         columns = _TERMINAL_COLUMNS.get(result.name, result.columns)
         if not set(columns) <= set(result.columns):
             columns = result.columns
@@ -233,27 +280,22 @@ def render_terminal(report: Report, console: Console, *, max_rows: int = 30) -> 
         if result.name == "missed_call_callbacks" and len(rows) > max_rows:
             caption = f"newest {max_rows} of {len(rows)} missed calls"
             rows = rows[-max_rows:]
-        table = Table(title=TITLES[result.name], caption=caption, title_justify="left")
         cells = [
             [display_value(c, row[i], report.zone) for i, c in zip(picks, columns, strict=True)]
             for row in rows
         ]
-        for j, (i, column) in enumerate(zip(picks, columns, strict=True)):
-            numeric = any(_is_number(r[i]) for r in rows)
-            natural = max((len(line[j]) for line in cells), default=1)
-            # In a narrow terminal numbers are never cut, text wraps inside its cell (a date
-            # and its time on two lines), and spaced headers wrap at word boundaries.
-            table.add_column(
-                column.replace("_", " "),
-                justify="right" if numeric else "left",
-                min_width=natural if numeric else None,
-                overflow="ellipsis" if numeric else "fold",
+        console.print(Text(TITLES[result.name], style="bold"))
+        console.print(
+            fit_table(
+                [_SHORT.get(c, c.replace("_", " ")) for c in columns],
+                cells,
+                numeric=[any(_is_number(r[i]) for r in rows) for i in picks],
+                width=console.width,
+                labels=[c.replace("_", " ") for c in columns],
             )
-        for line in cells:
-            table.add_row(*(Text(value) for value in line))
-        if not rows:
-            table.add_row(*(["—"] * len(columns)))
-        console.print(table)
+        )
+        if caption:
+            console.print(Text(caption, style="dim"))
 
 
 # --- JSON and CSV ------------------------------------------------------------------------------
@@ -261,9 +303,15 @@ def render_terminal(report: Report, console: Console, *, max_rows: int = 30) -> 
 _ONE_ROW = frozenset({"missed_call_callbacks_summary", "funnel_totals"})
 
 
-def to_json(report: Report) -> str:
-    """The report as one JSON object (see the module docstring)."""
+def to_json(report: Report, *, view_name: str | None = None) -> str:
+    """The report as one JSON object (see the module docstring); with ``view_name``, that view
+    alone (a list of row objects, or one object for the one-row summaries)."""
     zone = report.zone
+    if view_name is not None:
+        result = view(report, view_name)
+        records = [{k: plain_value(v, zone) for k, v in r.items()} for r in result.records()]
+        one = (records[0] if records else None) if result.name in _ONE_ROW else records
+        return json.dumps(one, ensure_ascii=False, indent=2)
     out: dict[str, Any] = {
         "date_from": plain_value(report.date_from, zone),
         "date_to": plain_value(report.date_to, zone),
@@ -276,17 +324,49 @@ def to_json(report: Report) -> str:
     return json.dumps(out, ensure_ascii=False, indent=2)
 
 
-def to_csv(report: Report) -> str:
-    """Every table as a CSV section: ``# <name>``, header, rows, blank line."""
+VIEWS = (
+    "funnel_totals",
+    "conversion_by_source",
+    "conversion_by_agent",
+    "daily_funnel",
+    "missed_call_callbacks_summary",
+    "missed_call_callbacks",
+)
+"""The names of the result sets, in the order every renderer shows them."""
+
+
+def view(report: Report, name: str) -> ResultSet:
+    """One result set by name; :class:`ValueError` naming the choices for an unknown one."""
+    for result in report.tables():
+        if result.name == name:
+            return result
+    raise ValueError(f"no view {name!r}: the views are " + ", ".join(VIEWS))
+
+
+def to_csv(result: ResultSet, zone: ZoneInfo) -> str:
+    """One view as a CSV document: the header, then the rows (NULL = empty cell)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    for result in report.tables():
-        buffer.write(f"# {result.name}\n")
-        writer.writerow(result.columns)
-        for row in result.rows:
-            writer.writerow(["" if v is None else plain_value(v, report.zone) for v in row])
-        buffer.write("\n")
+    writer.writerow(result.columns)
+    for row in result.rows:
+        writer.writerow(["" if v is None else plain_value(v, zone) for v in row])
     return buffer.getvalue()
+
+
+def write_csv_files(
+    report: Report, directory: Path, views: Sequence[str] | None = None
+) -> list[Path]:
+    """Every view (or those named) as ``<directory>/<view>.csv``, the directory created;
+    returns the files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for result in report.tables():
+        if views is not None and result.name not in views:
+            continue
+        path = directory / f"{result.name}.csv"
+        path.write_text(to_csv(result, report.zone), encoding="utf-8", newline="")
+        written.append(path)
+    return written
 
 
 # --- HTML --------------------------------------------------------------------------------------

@@ -266,6 +266,7 @@ def _task_writes(
 ) -> list[PlannedWrite]:
     sc = run.scenario
     text = records.description(call, employee, run.tz, sc.company_timezone)
+    mapped = records.mapped_values(call, sc.field_map.Tasks)
     out: list[PlannedWrite] = []
     used: set[str] = set()
     for action in actions:
@@ -290,6 +291,7 @@ def _task_writes(
             tz=run.tz,
             scenario=sc,
             sync_key=key,
+            mapped=mapped,
         )
         out.append(
             PlannedWrite(

@@ -1,10 +1,15 @@
 """The Zoho field shapes callsync writes (SPEC section 7, v8 API names). Pure.
 
 - Lead: ``Last_Name`` (``scenario.lead_name_template``), ``Phone`` (E.164), ``Owner {"id"}``,
-  the UTM custom fields with values only, ``Lead_Source`` only when configured, ``rs_sync_key``.
+  the UTM custom fields with values only, ``Lead_Source`` only when configured, the fields of
+  ``[scenario.field_map.Leads]`` with values only, ``rs_sync_key``.
 - Task: ``Subject``, ``Status``, ``Owner``, the attachment (``What_Id`` + ``$se_module`` on a Lead
   or Deal, ``Who_Id`` on a Contact or a Deal's Contact), ``Due_Date`` (``yyyy-MM-dd`` in the
-  company time zone), ``Remind_At`` for open tasks, ``Description``, ``rs_sync_key``.
+  company time zone), ``Remind_At`` for open tasks, ``Description``, the fields of
+  ``[scenario.field_map.Tasks]`` with values only, ``rs_sync_key``.
+
+Mapped values are the call's Ringostat fields as text, as they came; cutting a value to the
+length of its Zoho field is the writer's job (it knows the fields' metadata).
 - Call (``scenario.log_calls``): ``Subject``, ``Call_Type``, ``Call_Start_Time``,
   ``Call_Duration`` (``MM:SS``), ``Voice_Recording__s``, ``Description``, attachment, ``Owner``.
 
@@ -23,6 +28,7 @@ from models.call import Call, Direction, Outcome
 from models.crm import ZohoUser
 from models.plan import Attachment
 from models.settings import ScenarioSettings
+from tasks.calls import wire_text
 
 SUBJECT_MAX = 255
 LAST_NAME_MAX = 80  # Zoho's Leads.Last_Name length
@@ -156,6 +162,24 @@ def utm_values(call: Call, scenario: ScenarioSettings) -> dict[str, str]:
     return {names[name]: value for name, value in call.utm.items()}
 
 
+_WIRE_ALIASES = {"referrer": "refferrer"}  # Ringostat spells it with two f's on the wire
+
+
+def mapped_values(call: Call, mapping: Mapping[str, str]) -> dict[str, str]:
+    """``{Zoho field: the call's value of the Ringostat field}`` for the non-empty values."""
+    out: dict[str, str] = {}
+    for zoho_name, wire_name in mapping.items():
+        value = call.raw.get(wire_name)
+        if value is None and wire_name in _WIRE_ALIASES:
+            value = call.raw.get(_WIRE_ALIASES[wire_name])
+        if isinstance(value, (Mapping, list)):
+            continue  # not a value a text field can hold
+        text = wire_text(value)
+        if text is not None:
+            out[zoho_name] = text
+    return out
+
+
 def lead_fields(
     call: Call, owner_id: str, scenario: ScenarioSettings, sync_key: str
 ) -> dict[str, Any]:
@@ -169,6 +193,7 @@ def lead_fields(
     }
     if scenario.lead_source:
         fields["Lead_Source"] = scenario.lead_source
+    fields.update(mapped_values(call, scenario.field_map.Leads))
     fields[scenario.sync_key_field] = sync_key
     return fields
 
@@ -184,8 +209,12 @@ def task_fields(
     tz: ZoneInfo,
     scenario: ScenarioSettings,
     sync_key: str,
+    mapped: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """(fields, links) of a task. ``due`` is the deadline (open) or the call end (log)."""
+    """(fields, links) of a task. ``due`` is the deadline (open) or the call end (log).
+
+    ``mapped``: the call's values of ``[scenario.field_map.Tasks]`` (:func:`mapped_values`).
+    """
     attach, links = attachment_fields(attachment)
     fields: dict[str, Any] = {
         "Subject": subject_text,
@@ -199,6 +228,7 @@ def task_fields(
             "ALARM": f"FREQ=NONE;ACTION=POPUP;TRIGGER=DATE-TIME:{iso_local(due, tz)}"
         }
     fields["Description"] = description_text
+    fields.update(mapped or {})
     fields[scenario.sync_key_field] = sync_key
     return fields, links
 

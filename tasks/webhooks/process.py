@@ -28,6 +28,7 @@ handles it again (:func:`drain_inbox`), and a Prefect retry of that run does too
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -48,7 +49,7 @@ from tasks.store import Store
 from tasks.webhooks.events import EventKind, WebhookEvent, pickup_row
 from tasks.webhooks.inbox import DONE, FAILED, PENDING, Finished, Inbox
 from tasks.zoho.client import ZohoClient, gather_all
-from tasks.zoho.coql import any_of, ends_with, select
+from tasks.zoho.coql import MAX_CRITERIA, Condition, any_of, ends_with
 from tasks.zoho.index import index_fields
 from tasks.zoho.writer import execute_plans, execute_writes
 
@@ -95,15 +96,17 @@ class LiveCrm:
         self._refresh_s = refresh_s
         self._view: CrmView | None = None
         self._at = 0.0
+        self._lock = asyncio.Lock()
 
     async def view(self) -> CrmView:
-        if self._view is None or time.monotonic() - self._at >= self._refresh_s:
-            users, top = await load_users(self._zoho, self._settings)
-            self._view = await refresh_crm(
-                self._zoho, self._store, self._settings, users, top, persist=False
-            )
-            self._at = time.monotonic()
-        return self._view
+        async with self._lock:  # concurrent batches share one refresh
+            if self._view is None or time.monotonic() - self._at >= self._refresh_s:
+                users, top = await load_users(self._zoho, self._settings)
+                self._view = await refresh_crm(
+                    self._zoho, self._store, self._settings, users, top, persist=False
+                )
+                self._at = time.monotonic()
+            return self._view
 
 
 @dataclass(frozen=True)
@@ -116,15 +119,27 @@ class FixedCrm:
         return self.crm
 
 
-async def lookup_clients(zoho: ZohoClient, settings: Settings, key: str) -> list[CrmRecord]:
-    """Leads and Contacts whose phone fields end with ``key``, straight from Zoho (COQL); the
+def _phone_criteria(fields: Sequence[str], keys: Sequence[str]) -> list[Condition]:
+    """``any_of`` conditions covering every (field, key), each within COQL's criteria limit."""
+    per_query = max(1, MAX_CRITERIA // max(1, len(fields)))
+    return [
+        any_of(*(ends_with(f, k) for k in keys[i : i + per_query] for f in fields))
+        for i in range(0, len(keys), per_query)
+    ]
+
+
+async def lookup_clients(
+    zoho: ZohoClient, settings: Settings, keys: Sequence[str]
+) -> list[CrmRecord]:
+    """Leads and Contacts whose phone fields end with one of ``keys``, straight from Zoho (COQL:
+    as many keys per query as the 25-criteria limit allows, the queries sent together). The
     index's fields, so a lead keeps its ``rs_sync_key``."""
     sc = settings.scenario
+    unique = sorted(set(keys))
 
-    async def one(module: str, phone_fields: Sequence[str]) -> list[CrmRecord]:
+    async def one(module: str, where: Condition) -> list[CrmRecord]:
         fields = list(dict.fromkeys(["id", *index_fields(module, sc)]))
-        where = any_of(*(ends_with(f, key) for f in phone_fields))
-        rows, _ = await zoho.coql(select(module, fields, where, limit=200))
+        rows = await zoho.coql_all(module, fields, where, page_size=200)
         out = []
         for row in rows:
             try:
@@ -133,9 +148,10 @@ async def lookup_clients(zoho: ZohoClient, settings: Settings, key: str) -> list
                 continue
         return out
 
-    parts = await gather_all(
-        [one("Leads", sc.lead_phone_fields), one("Contacts", sc.contact_phone_fields)]
-    )
+    queries = [("Leads", w) for w in _phone_criteria(sc.lead_phone_fields, unique)] + [
+        ("Contacts", w) for w in _phone_criteria(sc.contact_phone_fields, unique)
+    ]
+    parts = await gather_all(one(module, where) for module, where in queries)
     return [rec for part in parts for rec in part]
 
 
@@ -172,7 +188,10 @@ class WebhookProcessor:
         self, *, statuses: Sequence[str] = (PENDING,), limit: int = 500
     ) -> list[Handled]:
         """Handle up to ``limit`` waiting events; each ends ``done`` or ``failed`` in the inbox."""
-        events = self.inbox.waiting(statuses=statuses, limit=limit)
+        return await self.handle(self.inbox.waiting(statuses=statuses, limit=limit))
+
+    async def handle(self, events: Sequence[WebhookEvent]) -> list[Handled]:
+        """Handle these events (pickups first); each ends ``done`` or ``failed`` in the inbox."""
         pickups = [e for e in events if e.kind is EventKind.PICKUP]
         rest = [e for e in events if e.kind is not EventKind.PICKUP]
         handled: list[Handled] = []
@@ -232,9 +251,7 @@ class WebhookProcessor:
         records out of its match: they carry their ``rs_sync_key`` from Zoho, and the ledger's
         keys of the calls' leads are added for records whose copy shows none.
         """
-        keys = sorted({c.client.key for c in calls})
-        found = await gather_all(lookup_clients(self.zoho, self.settings, k) for k in keys)
-        hits = [rec for part in found for rec in part]
+        hits = await lookup_clients(self.zoho, self.settings, [c.client.key for c in calls])
         replaced = {(r.module, r.id) for r in hits}
         records = [r for r in view.snapshot.records if (r.module, r.id) not in replaced]
         own = self.store.ledger(sync_key(c.uniqueid, "lead") for c in calls)

@@ -41,6 +41,7 @@ from tasks.webhooks.events import (
     TOKEN_PARAM,
     BadWebhook,
     EventKind,
+    WebhookEvent,
     read_event,
 )
 from tasks.webhooks.inbox import Inbox
@@ -53,15 +54,41 @@ class TooLarge(Exception):
     pass
 
 
-class Worker:
-    """Handles the inbox in the background: at start, on every new event, and every
-    ``idle_s`` seconds (the phone index refresh and anything left over)."""
+def _caller_key(event: WebhookEvent, digits: int) -> str:
+    """The event's client number as the worker partitions by it (its last digits)."""
+    number = event.row.get(event.kind.client_field, "")
+    return "".join(ch for ch in number if ch.isdigit())[-digits:]
 
-    def __init__(self, processor: WebhookProcessor, *, idle_s: float = 60.0) -> None:
+
+class Worker:
+    """Handles the inbox in the background: at start, on every new event, and every ``idle_s``
+    seconds (anything left over).
+
+    Up to ``batches`` batches run at once, so a pickup does not wait behind a batch that is
+    waiting for Zoho. Events of one caller (the last digits of the client number) are never in
+    two batches at once: two calls from one new number must see each other's lead, as in the log
+    sync, where they are planned together.
+    """
+
+    def __init__(
+        self,
+        processor: WebhookProcessor,
+        *,
+        idle_s: float = 60.0,
+        batches: int = 4,
+        batch_size: int = 200,
+        match_digits: int = 9,
+    ) -> None:
         self.processor = processor
         self._idle_s = max(idle_s, 1.0)
+        self._batches = batches
+        self._batch_size = batch_size
+        self._digits = match_digits
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self._events: set[str] = set()
+        self._callers: set[str] = set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -70,21 +97,60 @@ class Worker:
         self._task = asyncio.create_task(self._run(), name="callsync-webhook-worker")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        tasks = [t for t in (self._task, *self._running) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+
+    def _claim(self) -> list[WebhookEvent] | None:
+        """The next batch: waiting events not in flight, no caller in two batches."""
+        waiting = self.processor.inbox.waiting(limit=self._batch_size + len(self._events))
+        batch: list[WebhookEvent] = []
+        blocked = False
+        callers: set[str] = set()
+        for event in waiting:
+            if event.key in self._events:
+                continue
+            caller = _caller_key(event, self._digits)
+            if caller in self._callers:
+                blocked = True
+                continue
+            batch.append(event)
+            callers.add(caller)
+            if len(batch) == self._batch_size:
+                break
+        if not batch:
+            return None if not blocked else []
+        self._events |= {e.key for e in batch}
+        self._callers |= callers
+        return batch
+
+    async def _handle(self, batch: list[WebhookEvent]) -> None:
+        try:
+            await self.processor.handle(batch)
+        except Exception:
+            log.warning("webhook worker: handling %d events failed", len(batch), exc_info=True)
+        finally:
+            self._events -= {e.key for e in batch}
+            self._callers -= {_caller_key(e, self._digits) for e in batch}
+            self._wake.set()
 
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            try:
-                handled = await self.processor.handle_waiting()
-            except Exception:
-                log.warning("webhook worker: handling the inbox failed", exc_info=True)
-                handled = []
-            if handled:
-                continue
+            while len(self._running) < self._batches:
+                try:
+                    batch = self._claim()
+                except Exception:
+                    log.warning("webhook worker: reading the inbox failed", exc_info=True)
+                    batch = None
+                if not batch:
+                    break
+                task = asyncio.create_task(self._handle(batch))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)
 
@@ -156,7 +222,15 @@ def create_receiver(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with parts() as (inbox, processor):
-            worker = Worker(processor, idle_s=hook.index_refresh_s) if processor else None
+            worker = (
+                Worker(
+                    processor,
+                    idle_s=hook.index_refresh_s,
+                    match_digits=settings.scenario.match_digits,
+                )
+                if processor
+                else None
+            )
             app.state.inbox, app.state.worker = inbox, worker
             if worker is not None:
                 worker.start()

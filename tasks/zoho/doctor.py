@@ -3,11 +3,14 @@
 Checks, in order (each says what to do when it fails):
 
 1. the refresh token mints an access token, and at which data centre;
-2. users are readable (scope ``ZohoCRM.users.READ``) and ``scenario.top_manager`` is an active user;
+2. users are readable (scope ``ZohoCRM.users.READ``), ``scenario.top_manager`` is an active user,
+   and every ``[[employees]]`` entry names an active user (SPEC 4: an entry that does not is a
+   failure here, and a warning in every run summary);
 3. roles are readable (``ZohoCRM.settings.roles.READ``);
 4. the custom fields of SPEC 7 exist (``ZohoCRM.settings.fields.READ``): ``rs_sync_key`` marked
    unique on Leads and Tasks (and Calls when ``scenario.log_calls``), the UTM fields on Leads
-   (and on Contacts and Deals in ``enrich_contacts_deals`` mode), and the phone fields searched;
+   (and on Contacts and Deals in ``enrich_contacts_deals`` mode), the phone fields searched, and
+   every field ``[scenario.field_map.Leads]`` / ``.Tasks`` maps a call field onto;
 5. Leads, Contacts and Deals are readable (``ZohoCRM.modules.ALL``; writing is not tried: the
    doctor never changes the org);
 6. the phone values of Leads and Contacts: how many records have a phone field that holds text
@@ -28,8 +31,10 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
+from models.crm import ZohoUser
 from models.settings import Settings
 from tasks.crm_records import phone_fields_without_number, user_from_zoho
+from tasks.employees import EmployeeMap
 from tasks.scenario import TopManagerError, resolve_top_manager
 from tasks.zoho.auth import Clock, data_centre
 from tasks.zoho.client import Sleep, ZohoClient, utc_now
@@ -130,11 +135,36 @@ class _Doctor:
             "users readable", "ZohoCRM.users.READ", lambda: self.client.users(active_only=False)
         )
         if rows is None:
-            self.add("TOP manager", False, "cannot be checked: users are not readable", "see above")
+            for name in ("TOP manager", "employee map"):
+                self.add(name, False, "cannot be checked: users are not readable", "see above")
             return
         users = [user_from_zoho(u) for u in rows]
         active = sum(u.active for u in users)
         self.add("users readable", True, f"{len(users)} users, {active} active")
+        self.top_manager(users)
+        self.employees(users)
+
+    def employees(self, users: Sequence[ZohoUser]) -> None:
+        entries = self.settings.employees
+        emap = EmployeeMap.build(entries, users, self.settings.scenario)
+        if emap.unknown_entries:
+            shown = ", ".join(repr(e) for e in emap.unknown_entries)
+            self.add(
+                "employee map",
+                False,
+                "; ".join(emap.problems),
+                f"in [[employees]], set zoho_user of {shown} to the email or id of an active "
+                "Zoho user (Setup > Users), or remove the entry",
+            )
+            return
+        detail = (
+            f"{len(entries)} [[employees]] entries, each names an active Zoho user"
+            if entries
+            else "no [[employees]] entries (Zoho users' phones are mapped when auto_map_users)"
+        )
+        self.add("employee map", True, "; ".join([detail, *emap.problems]))
+
+    def top_manager(self, users: Sequence[ZohoUser]) -> None:
         try:
             top = resolve_top_manager(self.settings.scenario, users)
         except TopManagerError as exc:
@@ -161,10 +191,14 @@ class _Doctor:
         sc = self.settings.scenario
         utm = list(sc.utm_fields.model_dump().values())
         key = [sc.sync_key_field]
+        mapped_leads, mapped_tasks = list(sc.field_map.Leads), list(sc.field_map.Tasks)
         wanted = {
-            "Leads": ([*key, *utm, *sc.lead_phone_fields], True),
+            "Leads": (
+                list(dict.fromkeys([*key, *utm, *sc.lead_phone_fields, *mapped_leads])),
+                True,
+            ),
             "Contacts": (list(sc.contact_phone_fields), False),
-            "Tasks": (key, True),
+            "Tasks": ([*key, *(n for n in mapped_tasks if n not in key)], True),
         }
         if sc.log_calls:
             wanted["Calls"] = (key, True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +90,13 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path, prefect_harness: None) -> Iterator[World]:
+    with open_world(tmp_path) as w:
+        yield w
+
+
+@contextmanager
+def open_world(tmp_path: Path) -> Iterator[World]:
+    """Both emulators and a config in ``tmp_path`` (a test may need two worlds side by side)."""
     clock = Clock(FIXED_NOW)
     with (
         BackgroundServer(create_zoho(clock=clock)) as zoho,

@@ -167,11 +167,22 @@ def by_key(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["rs_sync_key"]: r for r in records if r.get("rs_sync_key")}
 
 
+GHOST_ENTRY = {"zoho_user": "ghost@acme.test", "sip": ["ghost_sip"]}
+GHOST_PROBLEM = (
+    "employee entry 'ghost@acme.test' names no Zoho user (by id or email): "
+    "its calls are handled as unmapped"
+)
+
+
 def test_every_matrix_row_ends_as_the_right_records(world: World) -> None:
     world.seed_zoho(SEED)
     world.post_calls(MATRIX_CALLS)
+    # an [[employees]] entry naming no Zoho user: reported, the run goes on, its SIP is unmapped
+    world.config["employees"].append(GHOST_ENTRY)
+    world.write_config()
     result = world.sync(AS_OF)
 
+    assert result["employee_problems"] == [GHOST_PROBLEM]
     assert result["by_row"] == {str(n): 1 for n in range(1, 14)}
     dump = world.dump()
     leads, tasks = by_key(dump["Leads"]), by_key(dump["Tasks"])
@@ -352,8 +363,11 @@ async def _artifact_keys() -> set[str]:
 def test_plan_dry_run_prints_the_writes_and_writes_nothing(world: World) -> None:
     world.seed_zoho(SEED)
     world.post_calls(MATRIX_CALLS)
+    world.config["employees"].append(GHOST_ENTRY)
+    world.write_config()
     result = world.sync(AS_OF, dry_run=True)
 
+    assert result["employee_problems"] == [GHOST_PROBLEM]
     plans = {p["uniqueid"]: p for p in result["plans"]}
     assert plans["r01"]["row"] == 1
     assert [w["rs_sync_key"] for w in plans["r01"]["writes"]] == ["r01/lead", "r01/task"]

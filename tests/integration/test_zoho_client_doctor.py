@@ -65,13 +65,13 @@ async def test_a_ready_org_passes_every_check(http: httpx.AsyncClient) -> None:
     assert report.ok
     names = [c.name for c in report.checks]
     assert names == [
-        "access token", "users readable", "TOP manager", "roles readable",
+        "access token", "users readable", "TOP manager", "employee map", "roles readable",
         "fields on Leads", "fields on Contacts", "fields on Tasks", "fields on Calls",
         "fields on Deals", "Leads readable", "Contacts readable", "Deals readable",
         "phone values on Leads", "phone values on Contacts", "COQL",
     ]  # fmt: skip
     text = report.render()
-    assert text.splitlines()[-1] == "15 of 15 checks passed: ready"
+    assert text.splitlines()[-1] == "16 of 16 checks passed: ready"
     assert "Org Admin <admin@callsync-demo.com>" in text
     assert "1000.refresh" not in text and "secret" not in text
 
@@ -85,6 +85,30 @@ async def test_inactive_top_manager(http: httpx.AsyncClient) -> None:
     assert "CALLSYNC_SCENARIO__TOP_MANAGER" in fixes["TOP manager"]
     assert "not an active Zoho user" in report.render()
     assert not report.ok
+
+
+async def test_employee_entries_naming_no_active_user_fail(http: httpx.AsyncClient) -> None:
+    user = {"id": "5000001", "email": "gone@example.com", "last_name": "Gone", "status": "disabled"}
+    await http.post("/__emulator__/seed", json={"users": [user]})
+    cfg = settings().model_dump()
+    cfg["employees"] = [
+        {"zoho_user": ADMIN, "sip": ["admin_sip"]},
+        {"zoho_user": "nobody@example.com", "sip": ["x_sip"]},
+        {"zoho_user": "gone@example.com", "sip": ["gone_sip"]},
+    ]
+    report = await run_doctor(Settings(**cfg), http, sleep=_no_sleep, clock=_now)
+    fixes = failed(report)
+    assert list(fixes) == ["employee map"]
+    assert "'nobody@example.com', 'gone@example.com'" in fixes["employee map"]
+    [check] = [c for c in report.checks if c.name == "employee map"]
+    assert "'nobody@example.com' names no Zoho user" in check.detail
+    assert "'gone@example.com' names an inactive Zoho user" in check.detail
+    assert not report.ok
+
+    cfg["employees"] = cfg["employees"][:1]
+    report = await run_doctor(Settings(**cfg), http, sleep=_no_sleep, clock=_now)
+    [check] = [c for c in report.checks if c.name == "employee map"]
+    assert check.ok and check.detail == "1 [[employees]] entries, each names an active Zoho user"
 
 
 async def test_missing_fields_and_a_sync_key_that_is_not_unique(
@@ -132,6 +156,31 @@ async def test_records_whose_phone_fields_hold_no_number_are_counted(
     assert checks["phone values on Contacts"].detail == (
         "1 records; every filled phone field holds a number"
     )
+
+
+async def test_every_mapped_zoho_field_must_exist(
+    http: httpx.AsyncClient, state: ZohoState
+) -> None:
+    field_map = {
+        "Leads": {"rs_utm_source": "utm_source", "rs_landing_page": "landing"},
+        "Tasks": {"rs_tracking_line": "dst", "rs_sync_key_x": "uniqueid"},
+    }
+    report = await doctor(http, field_map=field_map)
+    fixes = failed(report)
+    assert set(fixes) == {"fields on Leads", "fields on Tasks"}
+    lines = report.render().splitlines()
+    assert "[FAIL] fields on Leads: missing rs_landing_page" in lines
+    assert "[FAIL] fields on Tasks: missing rs_tracking_line, rs_sync_key_x" in lines
+    assert "rs_landing_page" in fixes["fields on Leads"]
+
+    # once the org has them, the doctor is content
+    leads, tasks = state.modules["Leads"].fields, state.modules["Tasks"].fields
+    leads["rs_landing_page"] = dataclasses.replace(
+        leads["rs_utm_source"], api_name="rs_landing_page"
+    )
+    for name in ("rs_tracking_line", "rs_sync_key_x"):
+        tasks[name] = dataclasses.replace(tasks["rs_sync_key"], api_name=name, unique=False)
+    assert failed(await doctor(http, field_map=field_map)) == {}
 
 
 async def test_refused_refresh_token_stops_after_the_first_check(

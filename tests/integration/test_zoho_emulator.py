@@ -8,6 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from emulators.demo_data import generate_demo
 from emulators.zoho import ZohoState, create_app
 from tests.support.zoho_harness import REFRESH_FORM, FakeClock, client_for, login
 
@@ -190,7 +191,7 @@ async def test_fields_describe_custom_unique_key_and_picklists(http: httpx.Async
     await login(http)
     tasks = (await http.get("/crm/v8/settings/fields", params={"module": "Tasks"})).json()
     by_name = {f["api_name"]: f for f in tasks["fields"]}
-    assert by_name["rs_sync_key"]["unique"] is not None
+    assert by_name["rs_sync_key"]["unique"] == {"casesensitive": "false"}  # a string (OAS, SDK)
     assert by_name["rs_sync_key"]["custom_field"] is True
     assert by_name["Subject"]["unique"] is None
     assert by_name["Subject"]["system_mandatory"] is True
@@ -303,6 +304,79 @@ async def test_unknown_url_answers_zoho_shape(http: httpx.AsyncClient) -> None:
     response = await http.get("/crm/v8/Leads/1/a/b/c")
     assert response.status_code == 404
     assert response.json()["code"] == "INVALID_URL_PATTERN"
+
+
+async def test_api_resources_it_lacks_are_404_but_unknown_modules_are_400(
+    http: httpx.AsyncClient,
+) -> None:
+    await login(http)
+    for method, path in (
+        ("GET", "/crm/v8/settings/layouts"),
+        ("GET", "/crm/v8/settings/nope/1"),
+        ("GET", "/crm/v8/__features"),
+        ("POST", "/crm/v8/__composite_requests"),
+        ("GET", "/crm/v8/files"),
+    ):
+        response = await http.request(method, path)
+        assert (response.status_code, response.json()["code"]) == (404, "INVALID_URL_PATTERN")
+    for method, path in (
+        ("GET", "/crm/v8/Widgets?fields=Name"),
+        ("GET", "/crm/v8/Widgets/123"),
+        ("POST", "/crm/v8/Widgets"),
+        ("GET", "/crm/v8/Widgets/search?word=x"),
+    ):
+        response = await http.request(method, path)
+        assert response.status_code == 400
+        assert response.json() == {
+            "code": "INVALID_MODULE",
+            "details": {"resource_path_index": 0},
+            "message": "The module name given seems to be invalid",
+            "status": "error",
+        }
+
+
+async def test_org_answers_zoho_shape(http: httpx.AsyncClient) -> None:
+    await login(http)
+    response = await http.get("/crm/v8/org")  # the client's hook validates against org.json
+    assert response.status_code == 200
+    [org] = response.json()["org"]
+    assert org["time_zone"] == "Europe/Kyiv"
+    assert org["primary_email"] == "admin@callsync-demo.com"
+    assert org["zgid"].isdigit()
+
+
+async def test_settings_modules_list_and_one(http: httpx.AsyncClient) -> None:
+    await login(http)
+    listed = (await http.get("/crm/v8/settings/modules")).json()["modules"]
+    assert {m["api_name"] for m in listed} == {
+        "Leads",
+        "Contacts",
+        "Deals",
+        "Tasks",
+        "Calls",
+        "Accounts",
+    }
+    assert all(m["api_supported"] and m["generated_type"] == "default" for m in listed)
+    assert all(m["fields"] == [] for m in listed)
+    one = (await http.get("/crm/v8/settings/modules/Leads")).json()["modules"]
+    assert [m["api_name"] for m in one] == ["Leads"]
+    assert "rs_sync_key" in {f["api_name"] for f in one[0]["fields"]}
+    assert one[0]["convertable"] is True
+    since = {"If-Modified-Since": "2026-01-18T12:00:00+02:00"}
+    assert (await http.get("/crm/v8/settings/modules", headers=since)).status_code == 304
+    unknown = await http.get("/crm/v8/settings/modules/Widgets")
+    assert (unknown.status_code, unknown.json()["code"]) == (400, "INVALID_MODULE")
+
+
+async def test_the_demo_org_has_one_top_role(http: httpx.AsyncClient) -> None:
+    demo = generate_demo()
+    assert (await http.post("/__emulator__/seed", json=demo.zoho_seed)).status_code == 200
+    await login(http)
+    roles = (await http.get("/crm/v8/settings/roles")).json()["roles"]
+    assert [r["name"] for r in roles if r["reporting_to"] is None] == ["CEO"]
+    users = (await http.get("/crm/v8/users", params={"type": "ActiveUsers"})).json()["users"]
+    top = [u for u in users if u["email"] == demo.top_manager]
+    assert [u["role"]["name"] for u in top] == ["CEO"]
 
 
 async def test_create_app_accepts_a_given_state() -> None:

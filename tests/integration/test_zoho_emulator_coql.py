@@ -127,7 +127,7 @@ async def test_rows_hold_selected_fields_with_lookups_as_ids(http: httpx.AsyncCl
             {
                 "Phone": "+380501234567",
                 "Owner": {"id": "9001"},
-                "Modified_Time": "2026-01-01T10:00:00+00:00",
+                "Modified_Time": "2026-01-01T12:00:00+02:00",
                 "Owner.email": "anna@example.com",
                 "id": "1001",
             }

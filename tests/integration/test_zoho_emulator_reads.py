@@ -67,7 +67,7 @@ async def test_list_gives_only_the_asked_fields_and_info(http: httpx.AsyncClient
     }
     assert isinstance(info["next_page_token"], str)
     assert info["previous_page_token"] is None
-    assert info["page_token_expiry"] == "2026-01-19T10:00:00+00:00"
+    assert info["page_token_expiry"] == "2026-01-19T12:00:00+02:00"
     desc = await http.get("/crm/v8/Leads", params={"fields": "Last_Name"})
     assert [r["id"] for r in desc.json()["data"]] == created[::-1]  # default: id, desc
 
@@ -132,7 +132,7 @@ async def test_if_modified_since_filters_and_answers_304(
         "/crm/v8/Leads", params=params, headers={"If-Modified-Since": "2026-01-10T00:00:00+02:00"}
     )
     assert [r["id"] for r in newer.json()["data"]] == new
-    assert newer.json()["data"][0]["Modified_Time"] == "2026-01-18T10:00:00+00:00"
+    assert newer.json()["data"][0]["Modified_Time"] == "2026-01-18T12:00:00+02:00"
     none = await http.get(
         "/crm/v8/Leads", params=params, headers={"If-Modified-Since": "2026-01-18T10:00:00+00:00"}
     )
@@ -255,8 +255,16 @@ async def test_search_has_no_ends_with(http: httpx.AsyncClient, people: list[str
 async def test_search_by_email_phone_word(http: httpx.AsyncClient, people: list[str]) -> None:
     assert names(await search(http, email="IVAN@x.com")) == ["Burns"]
     assert names(await search(http, phone="0677654321")) == ["Bond"]
-    assert names(await search(http, phone="501234567")) == ["Burns"]
+    assert names(await search(http, phone="+380501234567")) == ["Burns"]
+    assert names(await search(http, phone="+380 (50) 123-45-67")) == ["Burns"]
     assert names(await search(http, word="smi")) == ["Smith"]
+
+
+async def test_phone_search_matches_a_whole_number_not_a_fragment(
+    http: httpx.AsyncClient, people: list[str]
+) -> None:
+    for fragment in ("501234567", "1234567", "4567", "765-43"):
+        assert (await search(http, phone=fragment)).status_code == 204
 
 
 async def test_search_no_hit_is_204_with_empty_body(
@@ -283,3 +291,55 @@ async def test_search_paging_limits(http: httpx.AsyncClient) -> None:
     assert (await search(http, word="same", per_page="201")).status_code == 400
     beyond = await search(http, word="same", per_page="200", page="11")
     assert (beyond.status_code, beyond.json()["code"]) == (400, "LIMIT_EXCEEDED")
+
+
+# -- date-times ----------------------------------------------------------------------------------
+
+
+async def test_date_times_come_back_in_the_current_users_time_zone(
+    http: httpx.AsyncClient,
+) -> None:
+    """Seeded with any offset or written through the API: one offset, the user's (Kyiv, +02:00)."""
+    [seeded] = await seed_leads(http, 1, Created_Time="2026-01-10T09:00:00+05:30")
+    created = await http.post(
+        "/crm/v8/Calls",
+        json={
+            "data": [
+                {
+                    "Subject": "c",
+                    "Call_Type": "Inbound",
+                    "Call_Start_Time": "2026-01-18T08:00:00+00:00",
+                    "Call_Duration": "01:00",
+                }
+            ]
+        },
+    )
+    details = created.json()["data"][0]["details"]
+    assert details["Created_Time"] == "2026-01-18T12:00:00+02:00"  # the clock is 10:00 UTC
+    lead = (await http.get(f"/crm/v8/Leads/{seeded}")).json()["data"][0]
+    assert (lead["Created_Time"], lead["Modified_Time"]) == (
+        "2026-01-10T05:30:00+02:00",
+        "2026-01-10T05:30:00+02:00",
+    )
+    call = (await http.get(f"/crm/v8/Calls/{details['id']}")).json()["data"][0]
+    assert call["Call_Start_Time"] == "2026-01-18T10:00:00+02:00"
+    assert call["Created_Time"] == "2026-01-18T12:00:00+02:00"
+    rows = await http.post(
+        "/crm/v8/coql",
+        json={
+            "select_query": "select Call_Start_Time, Created_Time from Calls where id is not null"
+        },
+    )
+    [row] = rows.json()["data"]
+    assert (row["Call_Start_Time"], row["Created_Time"]) == (
+        "2026-01-18T10:00:00+02:00",
+        "2026-01-18T12:00:00+02:00",
+    )
+
+
+async def test_a_user_in_another_time_zone_reads_times_in_it(http: httpx.AsyncClient) -> None:
+    [seeded] = await seed_leads(http, 1, Created_Time="2026-01-10T09:00:00+02:00")
+    admin = (await http.get("/crm/v8/users", params={"type": "CurrentUser"})).json()["users"][0]
+    await http.post("/__emulator__/seed", json={"users": [{**admin, "time_zone": "Asia/Kolkata"}]})
+    lead = (await http.get(f"/crm/v8/Leads/{seeded}")).json()["data"][0]
+    assert lead["Created_Time"] == "2026-01-10T12:30:00+05:30"

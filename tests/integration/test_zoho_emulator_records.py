@@ -61,7 +61,7 @@ async def test_all_inserted_is_201_with_system_fields(
     first = response.json()["data"][0]
     assert first["code"] == "SUCCESS" and first["message"] == "record added"
     details = first["details"]
-    assert details["Created_Time"] == details["Modified_Time"] == "2026-01-18T10:00:00+00:00"
+    assert details["Created_Time"] == details["Modified_Time"] == "2026-01-18T12:00:00+02:00"
     assert details["Created_By"]["id"] == details["Modified_By"]["id"]
     new_id = details["id"]
     assert new_id.isdigit() and len(new_id) == 19
@@ -349,7 +349,7 @@ async def test_unknown_and_system_fields_are_ignored(http: httpx.AsyncClient) ->
     )
     got = (await http.get(f"/crm/v8/Leads/{ids(response)[0]}")).json()["data"][0]
     assert "Nope__c" not in got
-    assert got["Created_Time"] == "2026-01-18T10:00:00+00:00"
+    assert got["Created_Time"] == "2026-01-18T12:00:00+02:00"
 
 
 # -- update, upsert, delete ------------------------------------------------------------------
@@ -366,8 +366,8 @@ async def test_update_changes_fields_and_modified_time(
     assert response.status_code == 200
     item = response.json()["data"][0]
     assert item["message"] == "record updated"
-    assert item["details"]["Modified_Time"] == "2026-01-18T10:05:00+00:00"
-    assert item["details"]["Created_Time"] == "2026-01-18T10:00:00+00:00"
+    assert item["details"]["Modified_Time"] == "2026-01-18T12:05:00+02:00"
+    assert item["details"]["Created_Time"] == "2026-01-18T12:00:00+02:00"
     got = (await http.get(f"/crm/v8/Leads/{lead_id}")).json()["data"][0]
     assert (got["rs_utm_source"], got["Last_Name"]) == ("google", "x")
     by_path = await http.put(f"/crm/v8/Leads/{lead_id}", json={"data": [{"rs_utm_medium": "cpc"}]})
@@ -433,6 +433,39 @@ async def test_upsert_updates_by_email_or_inserts(http: httpx.AsyncClient) -> No
     assert again.json()["data"][0]["duplicate_field"] == "rs_sync_key"
 
 
+async def test_upsert_checks_only_duplicate_check_or_unique_fields(
+    http: httpx.AsyncClient, app: FastAPI
+) -> None:
+    await insert(http, "Leads", {"Last_Name": "x", "Phone": "+380501234567"})
+    for names, bad in ((["Phone"], "Phone"), (["rs_sync_key", "Nope"], "Nope")):
+        response = await http.post(
+            "/crm/v8/Leads/upsert",
+            json={
+                "data": [{"Last_Name": "y", "Phone": "+380501234567", "rs_sync_key": "k"}],
+                "duplicate_check_fields": names,
+            },
+        )
+        assert response.status_code == 400
+        assert response.json() == {
+            "code": "INVALID_DATA",
+            "details": {
+                "api_name": bad,
+                "json_path": f"$.duplicate_check_fields[{names.index(bad)}]",
+            },
+            "message": "Please check whether the input values are correct",
+            "status": "error",
+        }
+    assert [r["Last_Name"] for r in state_of(app).records["Leads"].values()] == ["x"]
+    system = await http.post(  # Email: the system's duplicate check, though not unique
+        "/crm/v8/Leads/upsert",
+        json={
+            "data": [{"Last_Name": "z", "Email": "z@x.com"}],
+            "duplicate_check_fields": ["Email"],
+        },
+    )
+    assert system.json()["data"][0]["action"] == "insert"
+
+
 @pytest.mark.parametrize("module", ["Tasks", "Calls"])
 async def test_upsert_is_not_available_for_activities(http: httpx.AsyncClient, module: str) -> None:
     response = await http.post(f"/crm/v8/{module}/upsert", json={"data": [{"Subject": "s"}]})
@@ -453,7 +486,7 @@ async def test_delete_and_deleted_list(http: httpx.AsyncClient) -> None:
     deleted = (await http.get("/crm/v8/Leads/deleted")).json()
     assert [d["id"] for d in deleted["data"]] == created
     assert deleted["data"][0]["display_name"] == "a"
-    assert deleted["data"][0]["deleted_time"] == "2026-01-18T10:00:00+00:00"
+    assert deleted["data"][0]["deleted_time"] == "2026-01-18T12:00:00+02:00"
 
 
 # -- convert -----------------------------------------------------------------------------------
@@ -497,12 +530,41 @@ async def test_convert_lead_to_contact_and_deal(http: httpx.AsyncClient, clock: 
     assert (
         converted["Converted_Date_Time"]
         == converted["Modified_Time"]
-        == "2026-01-18T10:30:00+00:00"
+        == "2026-01-18T12:30:00+02:00"
     )
     twice = await http.post(f"/crm/v8/Leads/{lead_id}/actions/convert", json={"data": [{}]})
     assert (twice.status_code, twice.json()["code"]) == (400, "ID_ALREADY_CONVERTED")
     update = await http.put("/crm/v8/Leads", json={"data": [{"id": lead_id, "Description": "x"}]})
     assert update.json()["data"][0]["code"] == "CONVERTED_RECORD"
+
+
+async def test_convert_makes_the_company_an_account(http: httpx.AsyncClient, app: FastAPI) -> None:
+    first, second = ids(
+        await insert(
+            http,
+            "Leads",
+            {"Last_Name": "a", "Company": "Acme", "Phone": "+380441234567"},
+            {"Last_Name": "b", "Company": "Acme"},
+        )
+    )
+    response = await http.post(
+        f"/crm/v8/Leads/{first}/actions/convert",
+        json={"data": [{"Deals": {"Deal_Name": "Order", "Stage": "Qualification"}}]},
+    )
+    details = response.json()["data"][0]["details"]
+    account_id = details["Accounts"]["id"]
+    assert details["Accounts"]["name"] == "Acme"
+    account = (await http.get(f"/crm/v8/Accounts/{account_id}")).json()["data"][0]
+    assert (account["Account_Name"], account["Phone"]) == ("Acme", "+380441234567")
+    contact = (await http.get(f"/crm/v8/Contacts/{details['Contacts']['id']}")).json()["data"][0]
+    assert contact["Account_Name"] == {"name": "Acme", "id": account_id}
+    deal = (await http.get(f"/crm/v8/Deals/{details['Deals']['id']}")).json()["data"][0]
+    assert deal["Account_Name"]["id"] == account_id
+    lead = (await http.get(f"/crm/v8/Leads/{first}")).json()["data"][0]
+    assert lead["Converted_Account"]["id"] == account_id
+    again = await http.post(f"/crm/v8/Leads/{second}/actions/convert", json={"data": [{}]})
+    assert again.json()["data"][0]["details"]["Accounts"]["id"] == account_id  # names are unique
+    assert len(state_of(app).records["Accounts"]) == 1
 
 
 async def test_convert_without_deal_and_bad_deal(http: httpx.AsyncClient) -> None:

@@ -305,6 +305,10 @@ def oas_file_for(path: str) -> str | None:
         return "roles.json"
     if rest.startswith("settings/fields"):
         return "fields.json"
+    if rest.startswith("settings/modules"):
+        return "modules.json"
+    if rest == "org":
+        return "org.json"
     if re.fullmatch(r"Leads/[^/]+/actions/convert", rest):
         return "convert_lead.json"
     return "record.json"

@@ -30,6 +30,19 @@ def test_offline_plan_prints_the_expected_plan() -> None:
     assert printed == expected
 
 
+def test_offline_plan_warns_of_employee_entries_naming_nobody() -> None:
+    fidelity = DATA.parent / "plan-fidelity"
+    args = ["plan", "--calls", str(fidelity / "calls.json"), "--crm", str(fidelity / "crm.json")]
+    result = CliRunner().invoke(app, [*args, "--config", str(fidelity / "config.toml")])
+    assert result.exit_code == 0, result.output
+    expected = json.loads((fidelity / "expected.json").read_text(encoding="utf-8"))
+    assert [json.loads(line) for line in result.stdout.splitlines()] == expected
+    assert result.stderr.splitlines() == [
+        "callsync: warning: employee map: employee entry 'ghost@example.com' names no Zoho "
+        "user (by id or email): its calls are handled as unmapped"
+    ]
+
+
 def test_a_malformed_input_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
     bad = tmp_path / "calls.json"
     bad.write_text("{not json", encoding="utf-8")

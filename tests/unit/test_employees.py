@@ -126,9 +126,14 @@ def test_entries_naming_unknown_or_inactive_users_are_ignored_and_reported() -> 
         *ENTRIES,
     )
     emap = build(entries)
-    assert len(emap.problems) == 2
-    assert "nobody@example.com" in emap.problems[0] and "no Zoho user" in emap.problems[0]
-    assert "gone@example.com" in emap.problems[1] and "inactive" in emap.problems[1]
+    assert emap.problems == [
+        "employee entry 'nobody@example.com' names no Zoho user (by id or email): "
+        "its calls are handled as unmapped",
+        "employee entry 'gone@example.com' names an inactive Zoho user (by id or email): "
+        "its calls are handled as unmapped",
+    ]
+    assert emap.unknown_entries == ("nobody@example.com", "gone@example.com")
+    assert build().unknown_entries == ()
     assert emap.resolve(a_call(connected_with="gone_sip")) is None
     assert emap.resolve(a_call(connected_with="x_sip")) is None
 
@@ -167,6 +172,14 @@ def test_users_sharing_a_phone_are_not_auto_mapped() -> None:
     emap = build((), (ANNA, twin))
     assert emap.resolve(a_call(connected_with="+380509998877")) is None
     assert emap.problems == ["Zoho users share the phone ***8877; it is not auto-mapped"]
+
+
+def test_zoho_users_phones_typed_with_words_are_auto_mapped() -> None:
+    typed = ZohoUser("u-ira", "ira@example.com", "Iryna", phone="+380 63 999 00 11 (work), 305")
+    emap = build((), (typed,))
+    for ident in ("0639990011", "+380639990011"):
+        found = emap.resolve(a_call(connected_with=ident))
+        assert found is not None and found.id == "u-ira"
 
 
 def test_phone_keys_cover_explicit_and_automatic_numbers() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from tasks.offline_plan import InputError, plan_files
 from tasks.scenario import TopManagerError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "plan"
+FIDELITY = Path(__file__).resolve().parents[1] / "data" / "plan-fidelity"
 
 
 @pytest.fixture
@@ -133,3 +135,50 @@ def test_malformed_files_raise_one_line_input_errors(
     assert "\n" not in text
     assert text.startswith(f"{bad}: ")
     assert message in text
+
+
+def test_fidelity_cases_give_the_spec_answers() -> None:
+    """Hand-typed phones, SIP forms, own numbers across countries, field map (SPEC 3, 4, 7)."""
+    settings = load_settings(FIDELITY / "config.toml")
+    problems: list[str] = []
+    got = plan_files(FIDELITY / "calls.json", FIDELITY / "crm.json", settings, problems=problems)
+    expected = json.loads((FIDELITY / "expected.json").read_text(encoding="utf-8"))
+    assert json.loads(json.dumps(got)) == expected
+
+    by_id = {o["uniqueid"]: o for o in got}
+
+    def summary(uid: str) -> tuple[Any, ...]:
+        o = by_id[uid]
+        attached = (o.get("attached_to") or {}).get("id")
+        owners = [w["fields"]["Owner"]["id"] for w in o["writes"]]
+        return o["row"], o["reason"], attached, owners
+
+    anna, petro, top = "9002", "9003", "9001"
+    # SPEC 3: every number typed into a phone field is a key of its record
+    assert summary("f01") == (4, None, "C-1", [anna, petro])  # "067 111 22 99, 050 111 22 98"
+    assert summary("f02") == (3, None, "C-1", [petro])
+    assert summary("f03") == (3, None, "L-1", [petro])  # "+380 67 111 22 77 (viber)"
+    assert summary("f04") == (7, None, "C-2", [top])  # "tel. 050-111-22-33 ext 5"
+    # SPEC 4: SIP forms in connected_with and caller map the employee
+    assert summary("f05") == (4, None, "L-2", [anna, petro])  # sip:anna_sip@pbx.example
+    assert summary("f06") == (4, None, "L-2", [anna, petro])  # "Anna Ivanova" <anna_sip>
+    assert summary("f10") == (11, None, "C-1", [anna])  # outbound, caller "Anna" <anna_sip>
+    # SPEC 3: a Polish caller sharing nine digits with the company line is a client
+    assert summary("f07") == (6, None, None, [top, top])
+    assert summary("f08") == (None, "own_number", None, [])
+    # SPEC 4: an entry naming no Zoho user is reported; its SIP is unmapped (row 2, TOP)
+    assert summary("f09") == (2, None, None, [top, top])
+    assert problems == [
+        "employee entry 'ghost@example.com' names no Zoho user (by id or email): "
+        "its calls are handled as unmapped"
+    ]
+    # SPEC 7: the field map; empty values (f07's refferrer) are left out
+    lead07, task07 = by_id["f07"]["writes"]
+    assert lead07["fields"]["rs_landing_page"] == "https://shop.example/pl"
+    assert "rs_referrer" not in lead07["fields"]
+    assert task07["fields"]["rs_tracking_line"] == "+380441234567"
+    lead09 = by_id["f09"]["writes"][0]["fields"]
+    assert (lead09["rs_landing_page"], lead09["rs_referrer"]) == (
+        "https://shop.example/sofas",
+        "https://www.google.com/",
+    )

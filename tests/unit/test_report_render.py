@@ -20,13 +20,16 @@ from models.tables import CallRecord, CrmIndexRecord, WriteRecord
 from tasks.reporting.charts import callback_buckets
 from tasks.reporting.land import ReportingError, land_reports
 from tasks.reporting.render import (
+    VIEWS,
     Report,
     ResultSet,
+    display_value,
     load_report,
     render_terminal,
     to_csv,
     to_html,
     to_json,
+    write_csv_files,
 )
 
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -180,24 +183,17 @@ def test_json() -> None:
     assert [d["local_date"] for d in data["daily_funnel"]] == ["2024-03-01", "2024-03-02"]
 
 
-def test_csv_has_one_section_per_table() -> None:
-    text = to_csv(sample_report())
-    sections = [s for s in text.split("\n\n") if s.strip()]
-    names = [s.splitlines()[0] for s in sections]
-    assert names == [
-        "# funnel_totals",
-        "# conversion_by_source",
-        "# conversion_by_agent",
-        "# daily_funnel",
-        "# missed_call_callbacks_summary",
-        "# missed_call_callbacks",
-    ]
-    source = list(csv.reader(io.StringIO(sections[1].split("\n", 1)[1])))
+def test_csv_is_one_document_per_view(tmp_path: Path) -> None:
+    report = sample_report()
+    source = list(csv.reader(io.StringIO(to_csv(report.conversion_by_source, report.zone))))
     assert source[0][:3] == ["utm_source", "utm_medium", "utm_campaign"]
     assert source[1][:8] == ["google", "cpc", "spring", "4", "3", "3", "3", "2"]
     assert source[3][0] == EVIL and source[3][-1] == ""  # NULL rate: empty cell
-    missed = list(csv.reader(io.StringIO(sections[5].split("\n", 1)[1])))
+    missed = list(csv.reader(io.StringIO(to_csv(report.missed_call_callbacks, report.zone))))
     assert missed[2][6:] == ["", "", "", "", ""]  # never called back
+    files = write_csv_files(report, tmp_path / "out")
+    assert [f.name for f in files] == [f"{v}.csv" for v in VIEWS]
+    assert files[1].read_text(encoding="utf-8") == to_csv(report.conversion_by_source, report.zone)
 
 
 class _Audit(HTMLParser):
@@ -277,7 +273,7 @@ def test_empty_report_renders_everywhere() -> None:
     render_terminal(empty, console)
     assert "the beginning → now (UTC)" in console.export_text()
     assert json.loads(to_json(empty))["funnel_totals"] is None
-    assert "# daily_funnel" in to_csv(empty)
+    assert to_csv(empty.daily_funnel, empty.zone).startswith("local_date,calls")
     assert to_html(empty).count("<svg") == 3
 
 
@@ -357,3 +353,84 @@ def test_terminal_prints_data_literally_never_as_markup() -> None:
     console = Console(record=True, width=200, color_system=None)
     render_terminal(dataclasses.replace(report, conversion_by_source=sources), console)
     assert "[bold red]boom[/]" in console.export_text()
+
+
+# --- 80 columns: never a split word ------------------------------------------------------------
+
+
+def _words_of_cells(report: Report) -> set[str]:
+    words: set[str] = set()
+    for result in report.tables():
+        for row in result.rows:
+            for column, value in zip(result.columns, row, strict=True):
+                hidden = ("uniqueid", "callback_uniqueid", "user_id", "callback_user_id")
+                if column in hidden or (result.name, column) == (
+                    "missed_call_callbacks",
+                    "utm_source",
+                ):
+                    continue  # not among the columns a terminal shows
+                words.update(display_value(column, value, report.zone).split())
+    return words
+
+
+def _agents(*names: str) -> ResultSet:
+    return rs(
+        "conversion_by_agent",
+        "user_id user_name calls_answered inbound_answered outbound_answered new_leads"
+        " leads_converted deals_won won_amount",
+        *((f"u{i}", name, 8, 7, 1, 3, 2, 0, 1250.0) for i, name in enumerate(names)),
+    )
+
+
+@pytest.mark.parametrize("width", [80, 60, 40])
+def test_terminal_fits_the_width_and_never_splits_a_word(width: int) -> None:
+    report = dataclasses.replace(
+        sample_report(), conversion_by_agent=_agents("Serhii Polishchuk", "Natalia Tkachenko")
+    )
+    console = Console(record=True, width=width, color_system=None)
+    render_terminal(report, console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= width
+    tokens = set(text.split())
+    # A word longer than the value column of the vertical layout cannot be kept whole.
+    missing = {w for w in _words_of_cells(report) if w not in tokens and len(w) <= width - 25}
+    assert not missing, missing
+
+
+def test_at_80_columns_the_agents_stay_a_table_and_a_too_wide_view_goes_vertical() -> None:
+    report = dataclasses.replace(
+        sample_report(), conversion_by_agent=_agents("Serhii Polishchuk", "Natalia Tkachenko")
+    )
+    console = Console(record=True, width=80, color_system=None)
+    render_terminal(report, console)
+    text = console.export_text()
+    assert any(
+        line.startswith("Serhii Polishchuk ") and line.rstrip().endswith("1,250.00")
+        for line in text.splitlines()
+    ), text
+    # The sources hold a 35-character URL: no table of 8 columns fits, one block per row does.
+    assert "— 1 of 3" in text and "utm source" in text
+
+
+def test_the_sync_summary_fits_80_columns() -> None:
+    from flows.render import print_summary
+
+    console = Console(record=True, width=80, color_system=None)
+    print_summary(
+        {
+            "window_start": "2026-03-02T07:00:00+00:00",
+            "window_end": "2026-03-02T12:00:00+00:00",
+            "rows_read": 13,
+            "new_calls": 13,
+            "changed_calls": 0,
+            "by_row": {str(n): 1 for n in range(1, 14)},
+            "by_status": {"synced": 12, "skipped": 1},
+            "by_reason": {"failed expectation expect_column_values_to_match_regex": 1},
+            "writes": {"Leads/insert/success": 3, "Tasks/insert/success": 10},
+        },
+        console,
+    )
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "expect_column_values_to_match_regex" in text.split()
+    assert "Leads/insert/success" in text

@@ -32,7 +32,7 @@ from scenario_world import (
 
 from models.crm import CrmSnapshot, ZohoUser
 from models.plan import PlanStatus
-from models.settings import ScenarioSettings, load_settings
+from models.settings import ConfigError, ScenarioSettings, load_settings
 from tasks.employees import EmployeeMap
 from tasks.scenario import (
     TopManagerError,
@@ -350,6 +350,85 @@ def test_lead_name_template_lead_source_and_custom_field_names() -> None:
     assert fields["Lead_Source"] == "Ringostat"
     assert fields["UTM_Source_Custom"] == "fb" and "rs_utm_source" not in fields
     assert fields["callsync_key"] == "c1/lead"
+
+
+FIELD_MAP = {
+    "Leads": {
+        "rs_landing_page": "landing",
+        "rs_referrer": "referrer",  # Ringostat's wire name is refferrer: both spellings work
+        "rs_tracking_line": "dst",
+        "rs_department": "department",
+        "rs_call_counter": "call_counter",  # an extra field Ringostat may send: kept in raw
+    },
+    "Tasks": {"rs_landing_page": "landing", "rs_tracking_line": "dst"},
+}
+
+
+def test_field_map_puts_call_fields_on_leads_and_tasks() -> None:
+    # SPEC 7 (decided): any Ringostat call field onto any Zoho field of the lead and the task
+    cfg = settings(field_map=FIELD_MAP)
+    c = call(
+        config=cfg,
+        employee="anna_sip",
+        landing="https://shop.example/sofas?utm_source=google",
+        refferrer="https://www.google.com/",
+        dst=380441234567,  # ints arrive as text
+        department="",  # empty values are omitted
+        call_counter=3,
+    )
+    lead_write, task = plan_one(c, config=cfg).writes
+    assert {
+        k: v for k, v in lead_write.fields.items() if k.startswith("rs_") and "utm" not in k
+    } == {
+        "rs_landing_page": "https://shop.example/sofas?utm_source=google",
+        "rs_referrer": "https://www.google.com/",
+        "rs_tracking_line": "380441234567",
+        "rs_call_counter": "3",
+        "rs_sync_key": "c1/lead",
+    }
+    assert task.fields["rs_landing_page"] == "https://shop.example/sofas?utm_source=google"
+    assert task.fields["rs_tracking_line"] == "380441234567"
+    assert "rs_referrer" not in task.fields and "rs_department" not in task.fields
+    assert task.fields["rs_sync_key"] == "c1/task" and task.fields["Owner"] == {"id": ANNA.id}
+    # without the map, nothing of it reaches the records (it stays in the task text only)
+    plain = plan_one(call(employee="anna_sip", landing="https://shop.example/"))
+    assert not any("landing" in k for w in plain.writes for k in w.fields)
+
+
+def test_field_map_applies_to_every_task_of_a_call() -> None:
+    cfg = settings(field_map={"Tasks": {"rs_line": "dst"}})
+    p = plan_one(
+        call(client=KNOWN, employee="anna_sip", dst="+380441234567", config=cfg), [lead()], cfg
+    )
+    assert [w.fields.get("rs_line") for w in p.writes] == ["+380441234567", "+380441234567"]
+
+
+@pytest.mark.parametrize(
+    ("field_map", "message"),
+    [
+        ({"Leads": {"Owner": "employee_fio"}}, "field_map.Leads cannot map Owner"),
+        ({"Leads": {"rs_sync_key": "uniqueid"}}, "cannot map rs_sync_key"),
+        ({"Tasks": {"Status": "disposition", "What_Id": "x"}}, "cannot map Status, What_Id"),
+        ({"Leads": {"rs landing": "landing"}}, "not a Zoho field API name"),
+        ({"Leads": {"rs_landing": "the landing"}}, "name a Ringostat call field"),
+        ({"Deals": {"rs_landing": "landing"}}, "unknown key 'scenario.field_map.Deals'"),
+    ],
+)
+def test_field_map_config_errors(field_map: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(overrides={"scenario": {"field_map": field_map}})
+
+
+def test_field_map_from_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "callsync.toml"
+    path.write_text(
+        '[scenario]\ntop_manager = "boss@example.com"\n\n'
+        '[scenario.field_map.Leads]\nrs_landing_page = "landing"\n\n'
+        '[scenario.field_map.Tasks]\nrs_referrer = "refferrer"\n',
+        encoding="utf-8",
+    )
+    fm = load_settings(path).scenario.field_map
+    assert (fm.Leads, fm.Tasks) == ({"rs_landing_page": "landing"}, {"rs_referrer": "refferrer"})
 
 
 def test_broken_lead_name_template_is_used_verbatim_not_raised() -> None:
