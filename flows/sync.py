@@ -137,7 +137,10 @@ async def run_sync(
     store.start_run(run_id, "sync", window.start, window.end)
     # What the webhook receiver left (failed or not handled yet) first: its leads are then in
     # the phone index this run refreshes below.
-    summary.webhook_events = await finish_webhooks(ctx.zoho, store, settings, users, top)
+    try:
+        summary.webhook_events = await finish_webhooks(ctx.zoho, store, settings, users, top)
+    except CreditsExhausted as exc:
+        raise await _stop_on_spent_credits(ctx, exc, run_id, summary) from exc
     ingest = steps.ingest_calls(store, rows, run_id)
     summary.new_calls, summary.changed_calls = ingest.new, ingest.changed
     _account_ingest(ingest, summary)

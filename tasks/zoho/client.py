@@ -249,7 +249,7 @@ class ZohoClient:
             finally:
                 self._in_flight -= 1
         err = self._judge(classify(response), alone=alone)
-        if not isinstance(err, RetriableError):
+        if not isinstance(err, (RetriableError, CreditsExhausted)):  # refused: not charged
             self.stats.credits += credits
         return response, err, token
 

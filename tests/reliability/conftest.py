@@ -8,7 +8,8 @@ Reduced size by default (it runs in CI); ``CALLSYNC_RELIABILITY_FULL=1`` runs th
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,8 +21,10 @@ import pytest
 from emulators.ringostat.app import create_app as create_ringostat
 from emulators.serve import BackgroundServer
 from emulators.zoho.app import create_app as create_zoho
+from emulators.zoho.state import ZohoState
 from models.settings import Settings
 
+Sleep = Callable[[float], Awaitable[None]]
 FULL = os.environ.get("CALLSYNC_RELIABILITY_FULL", "") not in ("", "0")
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -50,6 +53,7 @@ class Services:
     clock: Clock
     http: httpx.Client
     workdir: Path
+    zoho_state: ZohoState
 
     def settings_dict(self, **store: Any) -> dict[str, Any]:
         return {
@@ -81,8 +85,10 @@ class Services:
             },
         }
 
-    def settings(self) -> Settings:
-        return Settings(**self.settings_dict())
+    def settings(self, **zoho: Any) -> Settings:
+        values = self.settings_dict()
+        values["zoho"].update(zoho)
+        return Settings(**values)
 
     def faults(self, **faults: Any) -> None:
         self.http.put(f"{self.zoho_url}/__emulator__/faults", json=faults).raise_for_status()
@@ -101,12 +107,52 @@ class Services:
         self.http.post(f"{self.ringostat_url}/__emulator__/calls", json=rows).raise_for_status()
 
 
-@pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
+@contextmanager
+def start_services(workdir: Path, *, sleep: Sleep | None = None) -> Iterator[Services]:
+    """Both emulators on 127.0.0.1 and a work folder for the store and the reports.
+
+    ``sleep`` serves the Zoho emulator's ``latency_ms`` fault (a gate, in the tests)."""
+    workdir.mkdir(parents=True, exist_ok=True)
     clock = Clock()
+    app = create_zoho(clock=clock, sleep=sleep)
     with (
-        BackgroundServer(create_zoho(clock=clock)) as zoho,
+        BackgroundServer(app) as zoho,
         BackgroundServer(create_ringostat(auth_key="test-key")) as ringostat,
         httpx.Client(timeout=30) as http,
     ):
-        yield Services(zoho.url, ringostat.url, clock, http, tmp_path)
+        yield Services(zoho.url, ringostat.url, clock, http, workdir, app.state.zoho)
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    with start_services(tmp_path / "org") as found:
+        yield found
+
+
+def generated_calls(count: int, seed: int) -> list[dict[str, Any]]:
+    """A day of inbound and outbound calls: new and repeat callers, every outcome, in Kyiv time
+    on 2026-03-02 between 08:00 and 11:59 (before :data:`NOW`)."""
+    import random
+
+    rng = random.Random(seed)
+    callers = [f"+3805{rng.randrange(10**8):08d}" for _ in range(max(1, count * 2 // 3))]
+    rows = []
+    for i in range(count):
+        minute = i * 240 // max(1, count)
+        caller = rng.choice(callers)
+        disposition = rng.choice(["ANSWERED", "ANSWERED", "NO ANSWER", "VOICEMAIL", "BUSY"])
+        outbound = rng.random() < 0.15
+        row: dict[str, Any] = {
+            "uniqueid": f"r{seed}-{i:05d}",
+            "calldate": f"2026-03-02 {8 + minute // 60:02d}:{minute % 60:02d}:{i % 60:02d}",
+            "call_type": "out" if outbound else "in",
+            "disposition": disposition,
+            "caller": '"Top" <top_sip>' if outbound else caller,
+            "dst": caller if outbound else "+380441234567",
+            "connected_with": rng.choice(["top_sip", "stranger_sip"]) if not outbound else "",
+            "duration": 90,
+            "billsec": 60 if disposition == "ANSWERED" else 0,
+            "utm_source": rng.choice(["google", "facebook", ""]),
+        }
+        rows.append(row)
+    return rows

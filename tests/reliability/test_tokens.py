@@ -42,22 +42,6 @@ def test_the_stored_token_is_encrypted_and_never_in_clear(services: Services) ->
     raw = (services.workdir / "state.db").read_bytes()
     wal = services.workdir / "state.db-wal"
     raw += wal.read_bytes() if wal.exists() else b""
-    token = next(iter(_emulator_tokens(services)))
+    (token,) = services.zoho_state.access_tokens
     assert token.encode() not in raw
     assert b"1000.refresh" not in raw and b"secret" not in raw
-
-
-def _emulator_tokens(services: Services) -> list[str]:
-    from emulators.zoho.state import ZohoState
-
-    # The emulator runs in this process: read its token table to know what to look for.
-    states = [obj for obj in _live_states() if isinstance(obj, ZohoState)]
-    return [t for s in states for t in s.access_tokens]
-
-
-def _live_states() -> list[object]:
-    import gc
-
-    from emulators.zoho.state import ZohoState
-
-    return [o for o in gc.get_objects() if isinstance(o, ZohoState)]
