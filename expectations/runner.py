@@ -185,6 +185,21 @@ class GxRunner:
         """Validate ``df`` with the registered suite; failing rows are named by ``id_column``."""
         if id_column not in df.columns:
             raise SuiteError(f"frame for suite {suite_name!r} has no id column {id_column!r}")
+        if df.empty:
+            # No row can fail: GX (seconds to import) is not needed for that.
+            if suite_name not in self._specs:
+                raise SuiteError(f"no suite named {suite_name!r} is registered")
+            return SuiteOutcome(
+                success=True,
+                failed={},
+                statistics={
+                    "evaluated_expectations": 0,
+                    "successful_expectations": 0,
+                    "unsuccessful_expectations": 0,
+                    "success_percent": None,
+                },
+                results={},
+            )
         with self._lock:
             validation = self._validation(suite_name)
             result = validation.run(
@@ -200,12 +215,18 @@ class GxRunner:
         return _outcome(result, order, id_column)
 
     def build_docs(self) -> Path:
-        """Rebuild the Data Docs site from this runner's validations; returns its index.html."""
+        """Rebuild the Data Docs site from this runner's validations; returns its index.html.
+
+        A runner that validated nothing (a run with no calls) keeps the site an earlier run
+        built, and does not import GX for it.
+        """
+        index = self._docs_dir / "index.html"
+        if self._context is None and index.is_file():
+            return index
         with self._lock:
             context = self._ctx()
             _clear_site_pages(self._docs_dir)
             context.build_data_docs(site_names=[DOCS_SITE])
-        index = self._docs_dir / "index.html"
         if not index.is_file():
             raise SuiteError(f"Great Expectations did not write {index}")
         return index

@@ -15,10 +15,12 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from flows.oneline import OneLineUsageErrors
 from flows.paths import DEMO_WORKDIR
 
 app = typer.Typer(
     name="callsync",
+    cls=OneLineUsageErrors,
     help="Ringostat call log → Zoho CRM leads and tasks, exactly once; "
     "Great Expectations checks; DuckDB conversion reports.",
     no_args_is_help=True,
@@ -374,6 +376,33 @@ def backfill(
         )
     )
     print_summary(result)
+
+
+@app.command()
+def bench(
+    calls: Annotated[int, typer.Option(help="Calls in the generated day.", min=10)] = 10000,
+    latency_ms: Annotated[float, typer.Option(help="Zoho emulator latency per request.")] = 150,
+    concurrency: Annotated[int, typer.Option(help="Zoho requests in flight at most.")] = 10,
+    idle_runs: Annotated[int, typer.Option(help="Scheduled runs with no new calls.")] = 3,
+    baseline_sample: Annotated[
+        int, typer.Option(help="Calls replayed as a per-call integration (search + insert).")
+    ] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the generated company and calls.")] = 7,
+) -> None:
+    """Benchmark the real sync flow (Prefect, GX) against both emulators; print one JSON object."""
+    from flows.bench import run_bench
+
+    result = guarded(
+        lambda: run_bench(
+            calls=calls,
+            latency_ms=latency_ms,
+            concurrency=concurrency,
+            idle_runs=idle_runs,
+            baseline_sample=baseline_sample,
+            seed=seed,
+        )
+    )
+    typer.echo(json.dumps(result, indent=2))
 
 
 @app.command()

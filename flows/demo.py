@@ -4,8 +4,10 @@
 2. start a local Prefect server and both emulators on 127.0.0.1;
 3. replay the call log as it grows (calls in progress that finish later, late recordings) and run
    the real sync flow after each step, as the every-minute schedule would;
-4. let sales happen in the CRM (some new leads converted, some deals won);
-5. run the reports flow (pull-back from Zoho, DuckDB) and print the summary and conversion table.
+4. real time (:mod:`flows.demo_live`): live calls through Ringostat's webhooks — leads during the
+   calls, a receiver outage the log sync heals, the counts that prove nothing was written twice;
+5. let sales happen in the CRM (some new leads converted, some deals won);
+6. run the reports flow (pull-back from Zoho, DuckDB) and print the summary and conversion table.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import tomli_w
 from rich.console import Console
 
 from emulators.demo_data import DemoDataset, generate_demo
+from flows.demo_live import webhook_token
 from flows.emulate import Emulators, post_calls, running_emulators
 from flows.paths import DEMO_WORKDIR
 from flows.prefect_server import LocalPrefectServer
@@ -56,6 +59,7 @@ def write_config(workdir: Path, emu: Emulators, dataset: DemoDataset, days: int)
             "company_numbers": list(dataset.company_numbers),
         },
         "employees": [dict(e) for e in dataset.employees],
+        "webhook": {"token": webhook_token()},
         "store": {
             "url": f"sqlite:///{(workdir / 'state.db').resolve()}",
             "duckdb_path": str((workdir / "reports.duckdb").resolve()),
@@ -175,6 +179,7 @@ def _drain_prefect_clients() -> None:
 
 
 def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, days: int) -> None:
+    from flows.demo_live import run_live
     from flows.render import print_summary
     from flows.reports import refresh_reports
     from flows.sync import sync_calls
@@ -192,6 +197,8 @@ def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, 
             )
             result = asyncio.run(sync_calls(config=str(config), as_of=as_of))
             print_summary(result, console)
+
+        run_live(console, http, emu, dataset, config)
 
         console.rule("sales happen in Zoho")
         converted, won = asyncio.run(simulate_sales(config))

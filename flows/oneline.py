@@ -3,6 +3,9 @@
 - :func:`describe` turns any exception into the text after ``callsync: error:``. Errors callsync
   raises on purpose (configuration, arguments, vendors, reachability) are already worded for the
   operator; anything else is named by its type and points at ``--debug``.
+- :class:`OneLineUsageErrors` does the same for mistakes on the command line itself (an unknown
+  option, a missing ``--from``, a value out of range): one line and the ``--help`` to read, where
+  click would draw a usage block and a boxed message.
 - :func:`quiet_console_tracebacks` keeps Prefect's console log lines but drops the tracebacks
   they carry ("Encountered exception during execution" and the like). Only the terminal is
   affected: the API log handler still sends the whole traceback to the Prefect UI.
@@ -11,12 +14,19 @@
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
 
 _QUIET_ATTR = "_callsync_quiet"
 
 
 def known_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is written for the operator: shown as they are."""
+    from flows.prefect_server import PrefectServerError
     from flows.timeparse import TimeError
     from models.settings import ConfigError
     from tasks.offline_plan import InputError
@@ -33,6 +43,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
         RingostatError,
         ServiceUnreachable,
         InputError,
+        PrefectServerError,
         OSError,
     )
 
@@ -84,3 +95,35 @@ def quiet_console_tracebacks() -> None:
             ):
                 handler.setFormatter(_NoTraceback(handler.formatter))
                 setattr(handler, _QUIET_ATTR, True)
+
+
+class OneLineUsageErrors(TyperGroup):
+    """The command group of ``callsync``: a usage error is one ``callsync: error:`` line (exit
+    status 2, as click gives it); everything else is Typer's own handling."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except typer.TyperException as exc:  # click's exceptions, as Typer vendors them
+            message = " ".join(exc.format_message().split())
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `callsync` alone: the help
+                typer.echo(exc.format_message())
+                sys.exit(exc.exit_code)
+            if ctx is not None:  # a usage error: which --help to read
+                message += f" (see `{ctx.command_path} --help`)"
+            typer.echo(f"callsync: error: {message}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("callsync: error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, runtime
@@ -33,6 +34,7 @@ from models.plan import PlannedWrite, PlanStatus, Reason
 from models.settings import Settings, load_settings
 from tasks import steps
 from tasks.crm_sync import CrmView
+from tasks.employees import EmployeeMap
 from tasks.lease import LeaseBusy, run_lease
 from tasks.ringostat.cursor import IngestCursor, Window, advance, plan_window
 from tasks.scenario import plan_recording_updates
@@ -141,7 +143,7 @@ async def run_sync(
         summary.webhook_events = await finish_webhooks(ctx.zoho, store, settings, users, top)
     except CreditsExhausted as exc:
         raise await _stop_on_spent_credits(ctx, exc, run_id, summary) from exc
-    ingest = steps.ingest_calls(store, rows, run_id)
+    ingest = steps.ingest_calls(store, steps.big(rows), run_id)
     summary.new_calls, summary.changed_calls = ingest.new, ingest.changed
     _account_ingest(ingest, summary)
     log.info(
@@ -152,12 +154,27 @@ async def run_sync(
         ingest.unchanged,
     )
 
+    work = store.work()
+    idle = (
+        not work
+        and not ingest.recording_updates
+        and not ingest.new
+        and not ingest.changed
+        and not any(summary.webhook_events.values())
+    )
     try:
-        crm = await steps.refresh_phone_index(ctx.zoho, store, settings, users, top)
-        log.info("Phone index: %d CRM records", crm.index_size)
-        _report_employee_problems(crm, summary)
-        await _process_pending(ctx, crm, now, run_id, summary)
-        await _recording_updates(ctx, crm, ingest.recording_updates, run_id, summary)
+        if work or ingest.recording_updates:
+            crm = await steps.refresh_phone_index(ctx.zoho, store, settings, steps.big(users), top)
+            log.info("Phone index: %d CRM records", crm.index_size)
+            _report_employee_problems(crm.employees, summary)
+            await _process_pending(ctx, crm, work, now, run_id, summary)
+            await _recording_updates(ctx, crm, ingest.recording_updates, run_id, summary)
+        else:
+            # The steady state of a run every minute: no Zoho reads for the phone index (the
+            # next run with calls, or the reports flow, catches up on every change since).
+            log.info("No calls to process")
+            employees = EmployeeMap.build(settings.employees, users, settings.scenario)
+            _report_employee_problems(employees, summary)
     except CreditsExhausted as exc:
         raise await _stop_on_spent_credits(ctx, exc, run_id, summary) from exc
 
@@ -171,16 +188,39 @@ async def run_sync(
             ).position,
         )
     # The writes are committed: nothing below can fail the run. Each step rebuilds from the
-    # store, so one that fails now is simply done again by the next run.
+    # store, so one that fails now is done again by the next run (a failed landing leaves a
+    # marker that makes the next run land even when it changed nothing).
+    owed = _landing_owed(settings)
+    relanded = finalize and not (
+        idle and Path(settings.store.duckdb_path).is_file() and not owed.exists()
+    )
     if finalize:
         summary.data_docs = await _after_writes(summary, "data_docs", ctx.gx.build_docs)
-        if await _after_writes(summary, "duckdb", lambda: land(settings, store.engine)):
+        landed = True
+        if relanded:
+            done = await _after_writes(summary, "duckdb", lambda: land(settings, store.engine))
+            landed = done is not None
+            _mark_landing(owed, owed=not landed)
+        if landed:
             summary.duckdb_path = settings.store.duckdb_path
     store.finish_run(run_id, "completed", summary.to_dict())
     await _after_writes(summary, "summary_artifact", lambda: _publish(summary))
-    if finalize:
+    if relanded and "duckdb" not in summary.deferred_steps:
         await _after_writes(summary, "conversion_table", lambda: publish_conversion_table(settings))
     return summary
+
+
+def _landing_owed(settings: Settings) -> Path:
+    path = Path(settings.store.duckdb_path)
+    return path.with_name(path.name + ".landing-owed")
+
+
+def _mark_landing(marker: Path, *, owed: bool) -> None:
+    with contextlib.suppress(OSError):
+        if owed:
+            marker.touch()
+        else:
+            marker.unlink(missing_ok=True)
 
 
 async def _after_writes(summary: SyncSummary, step: str, run: Callable[[], Any]) -> str | None:
@@ -226,13 +266,17 @@ async def _stop_on_spent_credits(
 
 
 async def _process_pending(
-    ctx: RunContext, crm: CrmView, now: datetime, run_id: str, summary: SyncSummary
+    ctx: RunContext,
+    crm: CrmView,
+    work: list[dict[str, Any]],
+    now: datetime,
+    run_id: str,
+    summary: SyncSummary,
 ) -> None:
     """Parse → validate phones → plan → validate assignment → write, for every call in line."""
     log = get_run_logger()
     settings, store = ctx.settings, ctx.store
-    work = store.work()
-    calls, unprocessable = steps.parse_calls(work, settings)
+    calls, unprocessable = steps.parse_calls(steps.big(work), settings)
     store.record_unprocessable(unprocessable, run_id=run_id)
     for item in unprocessable:
         _bump(summary.by_status, item.status)
@@ -240,14 +284,16 @@ async def _process_pending(
         if item.status == "quarantined":
             summary.quarantined.append({"uniqueid": item.uniqueid or "?", "reason": item.reason})
 
-    phones = steps.validate_phone_normalization(ctx.gx, calls, settings)
+    phones = steps.validate_phone_normalization(ctx.gx, steps.big(calls), settings)
     summary.phone_suite_success = phones.success
     calls = _drop_failed(ctx, calls, phones.failed, run_id, summary)
 
-    plans = steps.plan_writes(calls, crm, settings, now)
+    plans = steps.plan_writes(steps.big(calls), steps.big(crm), settings, now)
     store.record_calls(calls, plans, run_id=run_id)
 
-    assignment = steps.validate_assignment(ctx.gx, plans, calls, crm, settings)
+    assignment = steps.validate_assignment(
+        ctx.gx, steps.big(plans), steps.big(calls), steps.big(crm), settings
+    )
     summary.assignment_suite_success = assignment.success
     kept = {c.uniqueid for c in _drop_failed(ctx, calls, assignment.failed, run_id, summary)}
     plans = [p for p in plans if p.uniqueid in kept]
@@ -266,7 +312,7 @@ async def _process_pending(
         len(to_write),
         len(plans) - len(to_write),
     )
-    report = await steps.write_to_zoho(to_write, ctx.zoho, store, settings)
+    report = await steps.write_to_zoho(steps.big(to_write), ctx.zoho, store, settings)
     _account(report, summary)
 
 
@@ -342,7 +388,7 @@ async def _recording_updates(
         return
     settings, store = ctx.settings, ctx.store
     rows = [row for row in (store.raw_row(uid) for uid in uniqueids) if row is not None]
-    calls, _ = steps.parse_calls(rows, settings)
+    calls, _ = steps.parse_calls(steps.big(rows), settings)
     writes: list[tuple[str, PlannedWrite]] = []
     for call in calls:
         writes.extend(
@@ -352,14 +398,14 @@ async def _recording_updates(
             )
         )
     if writes:
-        report = await steps.apply_updates(writes, ctx.zoho, store, settings)
+        report = await steps.apply_updates(steps.big(writes), ctx.zoho, store, settings)
         summary.recording_updates = report.counts.get("Tasks/update/success", 0)
         _account(report, summary)
 
 
-def _report_employee_problems(crm: CrmView, summary: SyncSummary) -> None:
+def _report_employee_problems(employees: EmployeeMap, summary: SyncSummary) -> None:
     """SPEC 4: an entry naming no active Zoho user is never silently ignored; the run goes on."""
-    summary.employee_problems = list(crm.employees.problems)
+    summary.employee_problems = list(employees.problems)
     for problem in summary.employee_problems:
         get_run_logger().warning("employee map: %s", problem)
 
@@ -376,9 +422,9 @@ async def _dry_run(
     crm = await steps.refresh_phone_index(
         ctx.zoho, ctx.store, ctx.settings, users, top, persist=False
     )
-    _report_employee_problems(crm, summary)
-    calls, unprocessable = steps.parse_calls(rows, ctx.settings)
-    plans = steps.plan_writes(calls, crm, ctx.settings, now)
+    _report_employee_problems(crm.employees, summary)
+    calls, unprocessable = steps.parse_calls(steps.big(rows), ctx.settings)
+    plans = steps.plan_writes(steps.big(calls), steps.big(crm), ctx.settings, now)
     summary.plans = [p.to_json() for p in plans] + [
         {"uniqueid": u.uniqueid, "row": None, "status": u.status, "reason": u.reason, "writes": []}
         for u in unprocessable

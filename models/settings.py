@@ -37,6 +37,8 @@ from pydantic_settings import (
 
 ENV_PREFIX = "CALLSYNC_"
 CONFIG_ENV = "CALLSYNC_CONFIG"
+STEP_RETRY_DELAYS_ENV = "CALLSYNC_STEP_RETRY_DELAYS_S"
+"""Pauses before Prefect retries a failed step, e.g. ``10,60`` (read by :mod:`tasks.steps`)."""
 
 
 class ConfigError(ValueError):
@@ -404,7 +406,7 @@ _SECTIONS = {"ZOHO", "RINGOSTAT", "SCENARIO", "EMPLOYEES", "STORE", "WEBHOOK"}
 def _check_env_keys(env: Mapping[str, str]) -> None:
     """pydantic-settings ignores unknown variables; a typo must not be silently ignored."""
     for name in env:
-        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+        if not name.startswith(ENV_PREFIX) or name in (CONFIG_ENV, STEP_RETRY_DELAYS_ENV):
             continue
         rest = name[len(ENV_PREFIX) :]
         section, _, key = rest.partition("__")

@@ -72,8 +72,11 @@ def normalize(raw: str | None, *, region: str, match_digits: int) -> Phone | Non
     e164: str | None = None
     country_code: int | None = None
     valid = False
+    # Parse the digits alone (with the leading '+', if any): the separators carry nothing, and a
+    # stray '+' inside ("0100000+0") must not make the number read differently the second time.
+    canonical = "+" + digits if text.startswith("+") else digits
     try:
-        parsed = phonenumbers.parse(text, region.upper())
+        parsed = phonenumbers.parse(canonical, region.upper())
     except phonenumbers.NumberParseException:
         parsed = None
     except Exception:  # libphonenumber on hostile input: treat as unparseable, never raise

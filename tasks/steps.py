@@ -10,13 +10,15 @@ and is safe because every Zoho write carries its ``rs_sync_key`` and the ledger 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
+from prefect.utilities.annotations import quote
 
 from expectations.assignment import validate_plans
 from expectations.phones import validate_calls
@@ -24,7 +26,7 @@ from expectations.runner import GxRunner, SuiteOutcome
 from models.call import Call, Unprocessable
 from models.crm import ZohoUser
 from models.plan import CallPlan, PlannedWrite
-from models.settings import Settings
+from models.settings import STEP_RETRY_DELAYS_ENV, Settings
 from tasks.calls import parse_rows
 from tasks.crm_sync import CrmView, load_users, refresh_crm
 from tasks.ringostat.client import RingostatClient
@@ -36,6 +38,18 @@ from tasks.zoho.client import ZohoClient
 from tasks.zoho.errors import RetriableError as ZohoRetriable
 from tasks.zoho.writer import WriteReport, execute_plans, execute_writes
 
+T = TypeVar("T")
+
+
+def big(value: T) -> T:
+    """Pass ``value`` to a task without Prefect walking it (``quote``).
+
+    Prefect visits every element of a task's arguments (to find futures and record inputs); for
+    the rows, calls, plans and the CRM view of a large run that was most of the flow's time. The
+    task receives the value itself.
+    """
+    return cast(T, quote(value))
+
 
 def retriable_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Retry a step only when it failed on a transient vendor error (429, 5xx, timeouts).
@@ -45,9 +59,24 @@ def retriable_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -
     return isinstance(state.data, (ZohoRetriable, RingostatRetriable))
 
 
+def retry_delays(raw: str | None) -> list[float]:
+    """The pauses before a step's Prefect retries: ``CALLSYNC_STEP_RETRY_DELAYS_S`` ("10,60" by
+    default; the test suite sets "0,0": the clients' own backoff is what tests exercise)."""
+    if not raw:
+        return [10.0, 60.0]
+    try:
+        delays = [float(part) for part in raw.split(",")]
+    except ValueError as exc:
+        raise ValueError(f"CALLSYNC_STEP_RETRY_DELAYS_S: not a list of seconds: {raw!r}") from exc
+    if not delays or any(d < 0 for d in delays):
+        raise ValueError(f"CALLSYNC_STEP_RETRY_DELAYS_S: not a list of seconds: {raw!r}")
+    return delays
+
+
+_DELAYS = retry_delays(os.environ.get(STEP_RETRY_DELAYS_ENV))
 _RETRY: dict[str, Any] = {
-    "retries": 2,
-    "retry_delay_seconds": [10, 60],
+    "retries": len(_DELAYS),
+    "retry_delay_seconds": _DELAYS,
     "retry_condition_fn": retriable_only,
     "cache_policy": NO_CACHE,
 }

@@ -3,11 +3,13 @@
 Vendor quirks handled here (Ringostat's API documentation and help centre):
 
 - **6,500 rows per answer, cut silently.** An answer holding ``max_rows_per_request`` rows may be
-  incomplete, so that window is cut in two and both halves are read again, recursively, until
-  no answer is full. Halves are whole-second ranges ``[a, m]`` and ``[m + 1, b]``: ``calldate``
-  has one-second resolution, so nothing falls between them and the recursion always shrinks.
-  One second holding the cap or more cannot be split: :class:`WindowTooDenseError` says so
-  instead of looping.
+  incomplete. Rows are asked for in ``calldate`` order, so its rows are kept and the window is
+  read on from the second of its last row (that second may have been cut; its rows read twice
+  are merged): ⌈rows ÷ cap⌉ + 1 requests a window. An answer out of order, or whose rows all
+  share its first second, is not trusted that way: the window is cut in two whole-second halves
+  ``[a, m]`` and ``[m + 1, b]`` read again, recursively (``calldate`` has one-second resolution,
+  so nothing falls between them and the recursion always shrinks). One second holding the cap
+  or more cannot be split: :class:`WindowTooDenseError` says so instead of looping.
 - **Closed windows, wall-clock times.** ``from``/``to`` are inclusive and written as wall-clock
   time in ``ringostat.timezone`` without an offset. Consecutive windows share their boundary
   second and a window crossing a DST fall-back reads the repeated hour twice, so rows are
@@ -49,6 +51,7 @@ from tasks.ringostat.wire import (
     format_wall,
     parse_csv_rows,
     parse_json_rows,
+    parse_wall,
     require_aware,
     wall_span,
 )
@@ -95,6 +98,29 @@ def _dedupe_key(row: Row) -> tuple[str, ...]:
         return ("uniqueid", uniqueid)
     # No id to merge on: only a byte-identical re-read of the same row is the same row.
     return ("content", *sorted(f"{k}={v}" for k, v in row.items()))
+
+
+def _merge(merged: dict[tuple[str, ...], Row], rows: Sequence[Row]) -> None:
+    for raw in rows:
+        row = canonical_row(raw)
+        key = _dedupe_key(row)
+        merged.pop(key, None)  # re-insert: the dict keeps the order of the last read
+        merged[key] = row
+
+
+def _continue_from(rows: Sequence[Row]) -> int | None:
+    """The wall second of a full answer's last row, if the answer is in ``calldate`` order
+    (as asked); None when it is not, or a row has no readable ``calldate``."""
+    previous: int | None = None
+    for row in rows:
+        try:
+            second = parse_wall(str(row.get("calldate") or ""))
+        except ValueError:
+            return None
+        if previous is not None and second < previous:
+            return None
+        previous = second
+    return previous
 
 
 class RingostatClient:
@@ -153,6 +179,13 @@ class RingostatClient:
                         "The API cannot be asked for less than one second, so calls of that "
                         "second may be missing; ask Ringostat support for an export of it."
                     )
+                last = _continue_from(rows)
+                if last is not None and a < last <= b:
+                    # Ordered by calldate: every second before the last row's is complete, the
+                    # last one may be cut. Keep the rows, read on from that second.
+                    _merge(merged, rows)
+                    pending.append((last, b))
+                    continue
                 mid = (a + b) // 2
                 logger.debug(
                     "Ringostat window %s..%s is full (%d rows): splitting",
@@ -164,11 +197,7 @@ class RingostatClient:
                 pending.append((mid + 1, b))
                 pending.append((a, mid))
                 continue
-            for raw in rows:
-                row = canonical_row(raw)
-                key = _dedupe_key(row)
-                merged.pop(key, None)  # re-insert: the dict keeps the order of the last read
-                merged[key] = row
+            _merge(merged, rows)
         logger.info(
             "Read %d calls from Ringostat for %s..%s (%s) in %d requests",
             len(merged),

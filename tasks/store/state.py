@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
+from sqlalchemy import Update, bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from models.call import Phone
@@ -70,26 +71,60 @@ def _phones(text: str) -> tuple[Phone, ...]:
     )
 
 
-def _fill(row: CrmIndexRecord, rec: CrmRecord) -> None:
-    row.owner_id = rec.owner_id
-    row.modified_time = rec.modified_time
-    row.phones_json = _phones_json(rec.phones)
+def _index_columns(rec: CrmRecord) -> dict[str, Any]:
+    """A CRM record as ``crm_index`` column values."""
     keys = sorted({p.key for p in rec.phones})
-    # Space-delimited so that ``LIKE '% key %'`` finds a key without matching a key's suffix.
-    row.phone_keys = f" {' '.join(keys)} " if keys else ""
-    row.converted = rec.converted
-    row.stage = rec.stage
-    row.contact_id = rec.contact_id
-    row.name = rec.name
-    row.utm_json = to_json(dict(rec.utm))
-    row.converted_contact_id = rec.converted_contact_id
-    row.converted_deal_id = rec.converted_deal_id
-    row.converted_at = rec.converted_at
-    row.lead_status = rec.lead_status
-    row.amount = rec.amount
-    row.closing_date = rec.closing_date
-    row.sync_key = rec.sync_key
-    row.deleted = False
+    return {
+        "module": rec.module,
+        "id": rec.id,
+        "owner_id": rec.owner_id,
+        "modified_time": rec.modified_time,
+        "phones_json": _phones_json(rec.phones),
+        # Space-delimited so that ``LIKE '% key %'`` finds a key without matching a key's suffix.
+        "phone_keys": f" {' '.join(keys)} " if keys else "",
+        "converted": rec.converted,
+        "stage": rec.stage,
+        "contact_id": rec.contact_id,
+        "name": rec.name,
+        "utm_json": to_json(dict(rec.utm)),
+        "converted_contact_id": rec.converted_contact_id,
+        "converted_deal_id": rec.converted_deal_id,
+        "converted_at": rec.converted_at,
+        "lead_status": rec.lead_status,
+        "amount": rec.amount,
+        "closing_date": rec.closing_date,
+        "sync_key": rec.sync_key,
+        "deleted": False,
+    }
+
+
+def _index_keys(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], bool]:
+    """(module, id) -> ``deleted`` of the indexed records among ``keys``."""
+    by_module: dict[str, list[str]] = {}
+    for module, rid in keys:
+        by_module.setdefault(module, []).append(rid)
+    found: dict[tuple[str, str], bool] = {}
+    for module, ids in by_module.items():
+        for batch in chunks(dict.fromkeys(ids)):
+            rows = session.exec(
+                select(CrmIndexRecord.id, CrmIndexRecord.deleted).where(
+                    CrmIndexRecord.module == module, col(CrmIndexRecord.id).in_(batch)
+                )
+            )
+            found.update(((module, rid), bool(deleted)) for rid, deleted in rows)
+    return found
+
+
+def _by_key(columns: Iterable[str]) -> Update:
+    """``UPDATE crm_index SET <columns> WHERE module = :b_module AND id = :b_id``."""
+    return (
+        update(CrmIndexRecord)
+        .where(
+            col(CrmIndexRecord.module) == bindparam("b_module"),
+            col(CrmIndexRecord.id) == bindparam("b_id"),
+        )
+        .values({name: bindparam(name) for name in columns})
+    )
 
 
 def _record(row: CrmIndexRecord) -> CrmRecord:
@@ -112,24 +147,6 @@ def _record(row: CrmIndexRecord) -> CrmRecord:
         closing_date=row.closing_date,
         sync_key=row.sync_key,
     )
-
-
-def _load_index_rows(
-    session: Session, keys: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], CrmIndexRecord]:
-    by_module: dict[str, list[str]] = {}
-    for module, rid in keys:
-        by_module.setdefault(module, []).append(rid)
-    found: dict[tuple[str, str], CrmIndexRecord] = {}
-    for module, ids in by_module.items():
-        for batch in chunks(dict.fromkeys(ids)):
-            rows = session.exec(
-                select(CrmIndexRecord).where(
-                    CrmIndexRecord.module == module, col(CrmIndexRecord.id).in_(batch)
-                )
-            )
-            found.update(((r.module, r.id), r) for r in rows)
-    return found
 
 
 class StateMixin(StoreBase):
@@ -184,24 +201,31 @@ class StateMixin(StoreBase):
             require_aware(mark, f"watermark of {module}")
         now = self._now()
         with self._tx() as session:
-            existing = _load_index_rows(session, [(r.module, r.id) for r in recs] + gone)
+            existing = _index_keys(session, [(r.module, r.id) for r in recs] + gone)
+            fresh: dict[tuple[str, str], dict[str, Any]] = {}
+            changes: dict[tuple[str, str], dict[str, Any]] = {}
             for rec in recs:
-                row = existing.get((rec.module, rec.id))
-                if row is None:
-                    row = CrmIndexRecord(
-                        module=rec.module,
-                        id=rec.id,
-                        owner_id=rec.owner_id,
-                        modified_time=rec.modified_time,
-                    )
-                    existing[(rec.module, rec.id)] = row
-                _fill(row, rec)
-                session.add(row)
-            for key in gone:
-                row = existing.get(key)
-                if row is not None and not row.deleted:
-                    row.deleted = True
-                    session.add(row)
+                key = (rec.module, rec.id)
+                columns = _index_columns(rec)
+                if key in existing:
+                    changes[key] = columns | {"b_module": rec.module, "b_id": rec.id}
+                else:
+                    fresh[key] = columns
+            # Core statements: a first load or a large refresh is tens of thousands of rows.
+            connection = session.connection()
+            if fresh:
+                connection.execute(insert(CrmIndexRecord), list(fresh.values()))
+            if changes:
+                sample = next(iter(changes.values()))
+                names = [n for n in sample if not n.startswith("b_")]
+                connection.execute(_by_key(names), list(changes.values()))
+            marked = [
+                {"b_module": module, "b_id": rid, "deleted": True}
+                for module, rid in dict.fromkeys(gone)
+                if existing.get((module, rid)) is False
+            ]
+            if marked:
+                connection.execute(_by_key(["deleted"]), marked)
             for module, mark in watermarks.items():
                 _advance(session, index_cursor(module), mark, now)
 

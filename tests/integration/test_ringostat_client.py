@@ -102,8 +102,9 @@ async def harness(state: RingostatState) -> AsyncIterator[Harness]:
 
 
 async def test_a_day_of_20000_calls_is_read_completely_through_the_cap(harness: Harness) -> None:
-    # One call every 4.32 s: the whole day (20,000) and each half (10,000) exceed 6,500 rows,
-    # each quarter (5,000) does not: 1 + 2 + 4 = 7 requests.
+    # One call every 4.32 s, 6,500 rows an answer: each full answer is kept and the window read
+    # on from its last row's second (that row comes again): 6,500 + 6,499 + 6,499 + 503 rows,
+    # 4 requests (at most ⌈rows ÷ cap⌉ + 1).
     rows = [
         call(f"ua-{i:05d}", wall(DAY + timedelta(seconds=i * 86400 / 20000))) for i in range(20000)
     ]
@@ -114,7 +115,7 @@ async def test_a_day_of_20000_calls_is_read_completely_through_the_cap(harness: 
     assert len(ids) == len(set(ids)) == 20000
     assert set(ids) == {r["uniqueid"] for r in rows}
     assert [r["calldate"] for r in got] == sorted(r["calldate"] for r in got)
-    assert harness.state.requests == client.requests_made == 7
+    assert harness.state.requests == client.requests_made == 4
 
 
 async def test_calls_in_progress_come_back_final_and_the_newest_read_wins(
@@ -151,7 +152,8 @@ async def test_calls_in_progress_come_back_final_and_the_newest_read_wins(
 async def test_a_row_read_twice_within_one_window_keeps_the_last_read(
     state: RingostatState,
 ) -> None:
-    """The call changes between the two halves of a split window: the later read wins."""
+    """The call changes between two reads of one window (answers full at 2 rows): the later
+    read wins."""
     state.max_rows = 2
     state.upsert(
         [
@@ -164,11 +166,11 @@ async def test_a_row_read_twice_within_one_window_keeps_the_last_read(
     inner = httpx.ASGITransport(app=app)
 
     class Mutating(httpx.AsyncBaseTransport):
-        """After the first half was read, the call is finalized and its calldate corrected."""
+        """After the first read, the call is finalized and its calldate corrected."""
 
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             response = await inner.handle_async_request(request)
-            if request.url.params["from"] == "2025-03-28 00:00:00" and state.requests == 2:
+            if request.url.params["from"] == "2025-03-28 00:00:00" and state.requests == 1:
                 state.upsert([call("ua-1", "2025-03-28 17:00:00")])
             return response
 
@@ -180,6 +182,35 @@ async def test_a_row_read_twice_within_one_window_keeps_the_last_read(
     [final] = [r for r in got if r["uniqueid"] == "ua-1"]
     assert final["disposition"] == "ANSWERED"
     assert final["calldate"] == "2025-03-28 17:00:00"
+
+
+async def test_a_full_answer_out_of_calldate_order_is_split_instead(
+    state: RingostatState,
+) -> None:
+    """Reading on from the last row is only safe in calldate order. A server that answers
+    newest first ([ua-3, ua-2] of three rows) would make "read on from 07:00" miss ua-1: such an
+    answer is split in halves instead."""
+    state.max_rows = 2
+    state.upsert(
+        [
+            call("ua-1", "2025-03-28 06:00:00"),
+            call("ua-2", "2025-03-28 07:00:00"),
+            call("ua-3", "2025-03-28 18:00:00"),
+        ]
+    )
+    inner = httpx.ASGITransport(app=create_app(state))
+
+    class NewestFirst(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            url = request.url.copy_set_param("order", "calldate desc")
+            return await inner.handle_async_request(
+                httpx.Request(request.method, url, headers=request.headers)
+            )
+
+    async with httpx.AsyncClient(transport=NewestFirst()) as http:
+        client = RingostatClient(settings(max_rows_per_request=2), http, sleep=Recorder())
+        got = await client.fetch_window(DAY, DAY + timedelta(hours=23))
+    assert sorted(r["uniqueid"] for r in got) == ["ua-1", "ua-2", "ua-3"]
 
 
 async def test_a_late_recording_is_an_update_of_the_same_call(harness: Harness) -> None:

@@ -160,3 +160,11 @@ def test_every_number_of_a_typed_list_is_found(
     phones = numbers_in(words + joiner.join(written), region="UA", match_digits=9)
     wanted = list(dict.fromkeys("+380" + op + sub for op, sub in numbers))
     assert [p.e164 for p in phones] == wanted
+
+
+def test_a_stray_plus_inside_reads_the_same_twice() -> None:
+    # Found by Hypothesis: '0100000+0' was kept as bare digits, which then parsed as a GB number.
+    phone = normalize("0100000+0", region="GB", match_digits=8)
+    assert phone is not None
+    again = normalize(phone.e164, region="GB", match_digits=8)
+    assert again is not None and again.key == phone.key

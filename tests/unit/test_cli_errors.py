@@ -9,6 +9,7 @@ checks that Prefect was never even imported. Reachability is bounded by the time
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -142,6 +143,27 @@ def test_bad_inputs_fail_in_one_line_before_prefect_is_imported(tmp_path: Path) 
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["backfill"], "Missing option '--from'. (see `callsync backfill --help`)"),
+        (["sync", "--frm", "2026-11-01"], "No such option: --frm"),
+        (["demo", "--days", "99"], "Invalid value for '--days'"),
+        (["synk"], "No such command 'synk'. Did you mean 'sync'? (see `callsync --help`)"),
+    ],
+)
+def test_a_command_line_mistake_is_one_line_too(args: list[str], expected: str) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2  # click's status for usage errors
+    assert expected in one_line(result.stderr)
+
+
+def test_help_is_still_the_help() -> None:
+    assert CliRunner().invoke(app, []).stdout.count("Usage") == 1
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0 and "--debug" in result.stdout
+
+
 def test_debug_shows_the_exception(tmp_path: Path, clean_env: None) -> None:
     typo = tmp_path / "typo.toml"
     typo.write_text("[zoho]\nclient = 1\n", encoding="utf-8")
@@ -190,6 +212,21 @@ async def test_reachability_is_one_concurrent_look_per_origin_bounded_by_the_tim
     assert "cannot reach https://ringostat.test (ringostat.base_url)" in message
     assert f"no connection within {REACH_TIMEOUT_S:g} s" in message
     assert "zoho" not in message
+
+
+@pytest.mark.anyio
+async def test_the_whole_look_is_bounded_not_only_each_phase() -> None:
+    never = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await never.wait()  # an answer that never comes; the bound below ends the wait
+        return httpx.Response(200)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(hang)) as http:
+        with pytest.raises(ServiceUnreachable, match=r"ringostat.base_url\): no answer within 0 s"):
+            await check_reachable(
+                [Endpoint("ringostat.base_url", "https://r.test")], http, timeout_s=0
+            )
 
 
 @pytest.mark.anyio
