@@ -33,12 +33,13 @@ from models.crm import ZohoUser
 from models.plan import PlannedWrite, PlanStatus, Reason
 from models.settings import Settings, load_settings
 from tasks import steps
+from tasks.calls import parse_rows
 from tasks.crm_sync import CrmView
 from tasks.employees import EmployeeMap
 from tasks.lease import LeaseBusy, run_lease
 from tasks.ringostat.cursor import IngestCursor, Window, advance, plan_window
 from tasks.scenario import plan_recording_updates
-from tasks.store import IngestResult
+from tasks.store import IngestResult, Store
 from tasks.webhooks.steps import finish_webhooks
 from tasks.zoho.errors import CreditsExhausted
 from tasks.zoho.writer import WriteReport
@@ -178,6 +179,9 @@ async def run_sync(
     except CreditsExhausted as exc:
         raise await _stop_on_spent_credits(ctx, exc, run_id, summary) from exc
 
+    if ingest.refreshed:
+        _refresh_synced(store, ingest.refreshed, settings, run_id)
+
     summary.zoho_requests = ctx.zoho.stats.requests
     summary.zoho_credits = ctx.zoho.stats.credits
     if not explicit:
@@ -263,6 +267,17 @@ async def _stop_on_spent_credits(
     )
     get_run_logger().error(line)
     return CreditsExhausted(line, code=exc.code, status=exc.status)
+
+
+def _refresh_synced(
+    store: Store, uniqueids: Sequence[str], settings: Settings, run_id: str
+) -> None:
+    """Synced calls read again with other values — written earlier from a webhook's parameters
+    (SPEC 12), or given a recording later: their stored fields (reports) follow the call log;
+    their Zoho records, status and scenario row stay."""
+    rows = [row for row in (store.raw_row(uid) for uid in uniqueids) if row is not None]
+    calls, _ = parse_rows(rows, settings)
+    store.record_calls(calls, [], run_id=run_id)
 
 
 async def _process_pending(

@@ -226,6 +226,7 @@ class CallsMixin(StoreBase):
         updates: list[str] = []
         drifted: dict[str, str] = {}
         first_time = 0
+        refreshed: list[str] = []
         reopened: list[str] = []
         fresh: dict[str, dict[str, Any]] = {}
         with self._tx() as session:
@@ -249,6 +250,7 @@ class CallsMixin(StoreBase):
                     continue
                 changed += 1
                 if rec.status == CallStatus.SYNCED.value:
+                    refreshed.append(uid)
                     before = json.loads(rec.raw_json)
                     if recording_changed(before, data) and uid not in updates:
                         updates.append(uid)
@@ -294,6 +296,7 @@ class CallsMixin(StoreBase):
             quarantined_new=first_time,
             recording_updates=tuple(updates),
             changed_after_sync=tuple(drifted.items()),
+            refreshed=tuple(unique(refreshed)),
         )
 
     def work(self) -> list[dict[str, Any]]:

@@ -19,6 +19,8 @@ class IngestResult:
     whose recording URL appeared or changed: their tasks' descriptions need an update.
     ``changed_after_sync`` lists ``(uniqueid, fields)`` of the synced calls re-delivered with
     other :data:`~tasks.store.rows.CONTENT_FIELDS` (``fields`` comma-separated).
+    ``refreshed`` lists every already-synced call whose row changed (its stored fields follow the
+    call log; its records and status stay).
     """
 
     new: int = 0
@@ -29,6 +31,7 @@ class IngestResult:
     """Of ``quarantined``, the rows seen for the first time (not re-read by the lookback)."""
     recording_updates: tuple[str, ...] = ()
     changed_after_sync: tuple[tuple[str, str], ...] = ()
+    refreshed: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:

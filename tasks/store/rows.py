@@ -62,5 +62,12 @@ def _norm(name: str, value: Any) -> str:
 
 
 def content_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
-    """The :data:`CONTENT_FIELDS` whose values differ between two versions of a call's row."""
-    return tuple(n for n in CONTENT_FIELDS if _norm(n, old.get(n)) != _norm(n, new.get(n)))
+    """The :data:`CONTENT_FIELDS` whose values differ between two versions of a call's row.
+
+    A value that was empty before is being filled in (a call first stored from a webhook's few
+    parameters, SPEC 12), not changed."""
+    return tuple(
+        n
+        for n in CONTENT_FIELDS
+        if _norm(n, old.get(n)) and _norm(n, old.get(n)) != _norm(n, new.get(n))
+    )
