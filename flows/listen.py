@@ -63,3 +63,19 @@ async def listen(settings: Settings, *, host: str | None = None, port: int | Non
         flush=True,
     )
     await uvicorn.Server(config).serve()
+
+
+async def receiver_service(config: str | None) -> None:
+    """The receiver as one of ``callsync serve``'s services: served when ``[webhook] token`` is
+    set, else one line saying how to switch it on."""
+    from models.settings import load_settings
+
+    settings = load_settings(config)
+    if not settings.webhook.token.get_secret_value():
+        print(
+            "webhook receiver: off (set [webhook] token or CALLSYNC_WEBHOOK__TOKEN to receive "
+            "Ringostat's webhooks)",
+            flush=True,
+        )
+        return
+    await listen(settings)

@@ -31,10 +31,12 @@ from models.crm import ZohoUser
 from models.plan import PlannedWrite, PlanStatus
 from models.settings import Settings, load_settings
 from tasks import steps
+from tasks.calls import parse_rows
 from tasks.crm_sync import CrmView
 from tasks.employees import EmployeeMap
 from tasks.ringostat.cursor import IngestCursor, Window, advance, plan_window
 from tasks.scenario import plan_recording_updates
+from tasks.store import Store
 from tasks.webhooks.steps import finish_webhooks
 from tasks.zoho.writer import WriteReport
 
@@ -155,6 +157,9 @@ async def run_sync(
         employees = EmployeeMap.build(settings.employees, users, settings.scenario)
         _report_employee_problems(employees, summary)
 
+    if ingest.refreshed:
+        _refresh_synced(store, ingest.refreshed, settings, run_id)
+
     summary.zoho_requests = ctx.zoho.stats.requests
     summary.zoho_credits = ctx.zoho.stats.credits
     # A run that changed nothing in the store leaves the DuckDB reports as they are (and the
@@ -177,6 +182,17 @@ async def run_sync(
     if relanded:
         await publish_conversion_table(settings)
     return summary
+
+
+def _refresh_synced(
+    store: Store, uniqueids: Sequence[str], settings: Settings, run_id: str
+) -> None:
+    """Synced calls read again with other values — written earlier from a webhook's parameters
+    (SPEC 12), or given a recording later: their stored fields (reports) follow the call log;
+    their Zoho records, status and scenario row stay."""
+    rows = [row for row in (store.raw_row(uid) for uid in uniqueids) if row is not None]
+    calls, _ = parse_rows(rows, settings)
+    store.record_calls(calls, [], run_id=run_id)
 
 
 async def _process_pending(

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 
 REACH_TIMEOUT_S = 8.0
-"""Connect + answer bound of the look, per origin. The looks run concurrently, so a command with
-an unreachable service fails well within 15 s of its start."""
+"""Bound of the whole look (connect and answer) at each origin. The looks run concurrently, so a
+command with an unreachable service fails well within 15 s of its start."""
 
 
 class ServiceUnreachable(Exception):
@@ -52,10 +52,17 @@ def _reason(exc: httpx.HTTPError, timeout_s: float) -> str:
 
 
 async def _look(http: httpx.AsyncClient, origin: str, timeout_s: float) -> str | None:
+    # httpx's timeout bounds each phase (connect, write, read) on its own; the look as a whole
+    # gets the same bound on top, so that a slow connect followed by a slow answer cannot add up.
     try:
-        await http.get(origin, timeout=httpx.Timeout(timeout_s), follow_redirects=False)
+        await asyncio.wait_for(
+            http.get(origin, timeout=httpx.Timeout(timeout_s), follow_redirects=False),
+            timeout_s,
+        )
     except httpx.HTTPError as exc:
         return _reason(exc, timeout_s)
+    except TimeoutError:
+        return f"no answer within {timeout_s:g} s"
     return None
 
 

@@ -220,6 +220,7 @@ class CallsMixin(StoreBase):
 
         new = changed = unchanged = 0
         updates: list[str] = []
+        refreshed: list[str] = []
         reopened: list[str] = []
         fresh: dict[str, dict[str, Any]] = {}
         with self._tx() as session:
@@ -243,6 +244,7 @@ class CallsMixin(StoreBase):
                     continue
                 changed += 1
                 if rec.status == CallStatus.SYNCED.value:
+                    refreshed.append(uid)
                     if recording_changed(json.loads(rec.raw_json), data) and uid not in updates:
                         updates.append(uid)
                 else:
@@ -279,6 +281,7 @@ class CallsMixin(StoreBase):
             unchanged=unchanged,
             quarantined=len(missing),
             recording_updates=tuple(updates),
+            refreshed=tuple(unique(refreshed)),
         )
 
     def work(self) -> list[dict[str, Any]]:

@@ -17,6 +17,8 @@ class IngestResult:
     ``quarantined`` counts the rows of this batch that had no ``uniqueid`` (each is kept once in
     the quarantine table, keyed by its hash). ``recording_updates`` lists the already-synced calls
     whose recording URL appeared or changed: their tasks' descriptions need an update.
+    ``refreshed`` lists every already-synced call whose row changed (its stored fields follow the
+    call log; its records and status stay).
     """
 
     new: int = 0
@@ -24,6 +26,7 @@ class IngestResult:
     unchanged: int = 0
     quarantined: int = 0
     recording_updates: tuple[str, ...] = ()
+    refreshed: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:

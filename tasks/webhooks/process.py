@@ -87,7 +87,11 @@ class CrmSource(Protocol):
 
 class LiveCrm:
     """The phone index as the state store holds it, refreshed from Zoho at most every
-    ``refresh_s`` seconds (in memory: the sync flow owns the stored index and its watermarks)."""
+    ``refresh_s`` seconds (in memory: the sync flow owns the stored index and its watermarks).
+
+    Only the first view waits for Zoho; later refreshes run in the background while events go on
+    with the view they have (the point lookup covers what changed since).
+    """
 
     def __init__(
         self, zoho: ZohoClient, store: Store, settings: Settings, *, refresh_s: float
@@ -97,15 +101,31 @@ class LiveCrm:
         self._view: CrmView | None = None
         self._at = 0.0
         self._lock = asyncio.Lock()
+        self._background: asyncio.Task[None] | None = None
+
+    async def _refresh(self) -> None:
+        users, top = await load_users(self._zoho, self._settings)
+        self._view = await refresh_crm(
+            self._zoho, self._store, self._settings, users, top, persist=False
+        )
+        self._at = time.monotonic()
+
+    async def _refresh_in_background(self) -> None:
+        try:
+            await self._refresh()
+        except Exception:  # the old view serves until the next try
+            log.warning("webhooks: refreshing the phone index failed", exc_info=True)
+            self._at = time.monotonic()
 
     async def view(self) -> CrmView:
         async with self._lock:  # concurrent batches share one refresh
-            if self._view is None or time.monotonic() - self._at >= self._refresh_s:
-                users, top = await load_users(self._zoho, self._settings)
-                self._view = await refresh_crm(
-                    self._zoho, self._store, self._settings, users, top, persist=False
-                )
-                self._at = time.monotonic()
+            if self._view is None:
+                await self._refresh()
+            elif time.monotonic() - self._at >= self._refresh_s and (
+                self._background is None or self._background.done()
+            ):
+                self._background = asyncio.create_task(self._refresh_in_background())
+            assert self._view is not None
             return self._view
 
 

@@ -10,6 +10,7 @@ whose lead was created at pickup.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,12 @@ def test_webhooks_then_the_log_sync_equal_the_log_sync_alone(worlds: tuple[World
     settings = load_settings(a.write_config(webhook={"token": TOKEN}))
     with receiver(settings) as rec:
         a.http.put(f"{a.ringostat_url}/__emulator__/webhooks", json=_webhooks(a, rec.url))
-        a.post_calls([_in_progress(c) for c in INBOUND_ANSWERED])
-        pickups = {h.event.uniqueid: h.outcome for h in rec.wait(len(INBOUND_ANSWERED))}
+        first, later = INBOUND_ANSWERED[:-1], INBOUND_ANSWERED[-1]
+        a.post_calls([_in_progress(c) for c in first])
+        pickups = {h.event.uniqueid: h.outcome for h in rec.wait(len(first))}
+        # r14 (10:20) is picked up after r01 (10:01) from the same caller
+        a.post_calls([_in_progress(later)])
+        pickups.update((h.event.uniqueid, h.outcome) for h in rec.wait(1))
         assert pickups == {
             "r01": "lead_created",
             "r02": "lead_created",
@@ -135,3 +140,38 @@ def _write_requests(world: World) -> int:
         for k, v in routes.items()
         if k.startswith(("POST", "PUT")) and "coql" not in k and "token" not in k
     )
+
+
+def test_events_that_failed_are_finished_by_the_next_sync_run(
+    worlds: tuple[World, World],
+) -> None:
+    a, _ = worlds
+    a.seed_zoho(SEED)
+    settings = load_settings(a.write_config(webhook={"token": TOKEN}))
+    # picked up two minutes before the first sync (AS_OF is 14:00 in Kyiv), ends after it
+    first = call(
+        "f01", 1, "in", "ANSWERED", "380500000091", "anna_sip", calldate="2026-03-02 13:58:00"
+    )
+    a.faults(rate_5xx=1.0)  # Zoho is down while the call is picked up
+    with receiver(settings) as rec:
+        a.http.put(f"{a.ringostat_url}/__emulator__/webhooks", json=_webhooks(a, rec.url))
+        a.post_calls([_in_progress(first)])
+        (failed,) = rec.wait(1)
+    assert (failed.status, failed.outcome) == ("failed", "error")
+    assert inbox_counts(settings) == {"pickup/failed/error": 1}
+    assert not [r for r in a.dump()["Leads"] if r.get("rs_sync_key")]
+
+    a.faults(rate_5xx=0.0)
+    result = a.sync(AS_OF)  # the call is still in progress in the log: only the inbox has it
+    assert result["webhook_events"] == {"pickup/done/lead_created": 1}
+    assert inbox_counts(settings) == {"pickup/done/lead_created": 1}
+    leads = [r for r in a.dump()["Leads"] if r.get("rs_sync_key")]
+    assert [r["rs_sync_key"] for r in leads] == ["f01/lead"]
+
+    a.post_calls([first])  # the call ends (the receiver is gone: the log brings it)
+    result = a.sync(AS_OF + timedelta(minutes=5))
+    assert result["by_row"] == {"1": 1}
+    dump = a.dump()
+    assert [r["rs_sync_key"] for r in dump["Leads"] if r.get("rs_sync_key")] == ["f01/lead"]
+    (task,) = [t for t in dump["Tasks"] if t.get("rs_sync_key") == "f01/task"]
+    assert task["What_Id"]["id"] == leads[0]["id"]

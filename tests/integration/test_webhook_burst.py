@@ -74,7 +74,11 @@ def _check_zoho(world: ZohoWorld) -> None:
     phones = Counter(r["Phone"] for r in leads)
     assert len(keys) == N_CALLERS and max(keys.values()) == 1
     assert max(phones.values()) == 1  # no caller got two leads
-    assert set(keys) == {f"b-{n:04d}/lead" for n in range(N_CALLERS)}
+    # each caller's lead belongs to one of its calls (the first pickup to arrive, normally the
+    # first call's)
+    allowed = {f"b-{n:04d}/lead" for n in range(N_CALLERS)}
+    allowed |= {f"b-again-{n:04d}/lead" for n in range(N_SECOND_CALLS)}
+    assert set(keys) <= allowed
 
 
 def test_a_burst_of_500_pickups_loses_nothing_and_writes_no_lead_twice(world: ZohoWorld) -> None:

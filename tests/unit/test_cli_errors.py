@@ -9,6 +9,7 @@ checks that Prefect was never even imported. Reachability is bounded by the time
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -211,6 +212,21 @@ async def test_reachability_is_one_concurrent_look_per_origin_bounded_by_the_tim
     assert "cannot reach https://ringostat.test (ringostat.base_url)" in message
     assert f"no connection within {REACH_TIMEOUT_S:g} s" in message
     assert "zoho" not in message
+
+
+@pytest.mark.anyio
+async def test_the_whole_look_is_bounded_not_only_each_phase() -> None:
+    never = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await never.wait()  # an answer that never comes; the bound below ends the wait
+        return httpx.Response(200)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(hang)) as http:
+        with pytest.raises(ServiceUnreachable, match=r"ringostat.base_url\): no answer within 0 s"):
+            await check_reachable(
+                [Endpoint("ringostat.base_url", "https://r.test")], http, timeout_s=0
+            )
 
 
 @pytest.mark.anyio

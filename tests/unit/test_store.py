@@ -136,6 +136,7 @@ def test_synced_call_reports_new_recordings(
     result = store.ingest([row("a", **{**old, **new})], run_id="r2")
     assert result.changed == 1
     assert result.recording_updates == (("a",) if reported else ())
+    assert result.refreshed == ("a",)  # every changed synced row: its stored fields follow it
     assert status_of(store, "a")[0] == "synced"
     assert store.work() == []
 
