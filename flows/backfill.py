@@ -8,15 +8,16 @@ backfill changes nothing that is already right; the ingest cursor is left alone.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger, runtime
 
-from flows.context import open_context, utc_now
+from flows.context import RunContext, open_context, utc_now
 from flows.sync import SyncSummary, run_sync
 from flows.timeparse import TimeError, parse_when
 from models.settings import load_settings
+from tasks.lease import LeaseBusy, run_lease
 from tasks.ringostat.cursor import Window, split_window
 
 
@@ -27,6 +28,8 @@ def merge(total: SyncSummary, part: SyncSummary) -> None:
     total.changed_calls += part.changed_calls
     total.processed += part.processed
     total.recording_updates += part.recording_updates
+    total.without_uniqueid += part.without_uniqueid
+    total.changed_after_sync.extend(part.changed_after_sync)
     for mine, theirs in (
         (total.by_status, part.by_status),
         (total.by_reason, part.by_reason),
@@ -41,6 +44,7 @@ def merge(total: SyncSummary, part: SyncSummary) -> None:
     total.zoho_credits = part.zoho_credits
     total.data_docs = part.data_docs or total.data_docs
     total.duckdb_path = part.duckdb_path or total.duckdb_path
+    total.deferred_steps.update(part.deferred_steps)
 
 
 @flow(name="callsync-backfill", log_prints=False)
@@ -77,16 +81,28 @@ async def backfill_calls(
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     total = SyncSummary(run_id, start.isoformat(), end.isoformat())
     async with open_context(settings) as ctx:
-        for number, window in enumerate(windows, start=1):
-            part = await run_sync(ctx, now=now, run_id=f"{run_id}:{number}", window=window)
-            merge(total, part)
-            log.info(
-                "Backfill window %d/%d (%s → %s): %d rows, %d new",
-                number,
-                len(windows),
-                window.start.isoformat(),
-                window.end.isoformat(),
-                part.rows_read,
-                part.new_calls,
-            )
+        try:
+            with run_lease(ctx.store, what="backfill", run_id=run_id):
+                await _windows(ctx, windows, now, run_id, total)
+        except LeaseBusy as busy:
+            log.info("%s", busy)
+            return {"lease_held": str(busy)}
     return total.to_dict()
+
+
+async def _windows(
+    ctx: RunContext, windows: list[Window], now: datetime, run_id: str, total: SyncSummary
+) -> None:
+    log = get_run_logger()
+    for number, window in enumerate(windows, start=1):
+        part = await run_sync(ctx, now=now, run_id=f"{run_id}:{number}", window=window)
+        merge(total, part)
+        log.info(
+            "Backfill window %d/%d (%s → %s): %d rows, %d new",
+            number,
+            len(windows),
+            window.start.isoformat(),
+            window.end.isoformat(),
+            part.rows_read,
+            part.new_calls,
+        )

@@ -7,7 +7,7 @@ use the real network transport; tests and the demo point the settings at emulato
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +16,11 @@ import httpx
 
 from expectations.runner import GxRunner
 from models.settings import Settings
+from tasks.lease import process_identity
 from tasks.ringostat.client import RingostatClient
 from tasks.store import Store
 from tasks.zoho.client import ZohoClient
+from tasks.zoho.token_store import SharedTokens
 
 USER_AGENT = "callsync/0.1"
 
@@ -37,8 +39,10 @@ class RunContext:
 
 
 @contextlib.asynccontextmanager
-async def open_context(settings: Settings) -> AsyncIterator[RunContext]:
-    """Open the store, both HTTP clients and the GX runner for one run."""
+async def open_context(
+    settings: Settings, *, clock: Callable[[], datetime] = utc_now
+) -> AsyncIterator[RunContext]:
+    """Open the store, both HTTP clients and the GX runner for one run (``clock``: tests)."""
     zoho_http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.zoho.timeout_s),
         limits=httpx.Limits(max_connections=settings.zoho.max_concurrency * 2),
@@ -48,12 +52,17 @@ async def open_context(settings: Settings) -> AsyncIterator[RunContext]:
         timeout=httpx.Timeout(settings.ringostat.timeout_s),
         headers={"User-Agent": USER_AGENT},
     )
-    store = Store(settings.store.url, clock=utc_now)
+    store = Store(settings.store.url, clock=clock)
     try:
         yield RunContext(
             settings=settings,
             store=store,
-            zoho=ZohoClient(settings.zoho, zoho_http),
+            zoho=ZohoClient(
+                settings.zoho,
+                zoho_http,
+                clock=clock,
+                tokens=SharedTokens(store, settings.zoho, owner=process_identity()),
+            ),
             ringostat=RingostatClient(settings.ringostat, ringostat_http),
             gx=GxRunner(Path(settings.store.data_docs_dir)),
         )

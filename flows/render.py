@@ -49,6 +49,9 @@ def _table(
 
 def print_summary(result: Mapping[str, Any], console: Console | None = None) -> None:
     out = console or Console()
+    if result.get("lease_held"):  # another run holds the store: nothing was done
+        out.print(str(result["lease_held"]), markup=False, highlight=False)
+        return
     out.print(
         f"[bold]Window[/bold] {result['window_start']} → {result['window_end']}: "
         f"{result['rows_read']} rows read, {result['new_calls']} new, "

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import acreate_table_artifact
 from rich.console import Console
 
@@ -22,6 +23,7 @@ from flows.paths import DEMO_WORKDIR
 from flows.timeparse import parse_when
 from models.settings import CONFIG_ENV, Settings, load_settings
 from tasks import steps
+from tasks.lease import LeaseBusy, run_lease
 from tasks.reporting.land import land_reports
 from tasks.reporting.render import (
     load_report,
@@ -58,10 +60,16 @@ async def refresh_reports(config: str | None = None) -> dict[str, Any]:
     """Pull conversions and deal outcomes back from Zoho, then rebuild the DuckDB reports."""
     log = get_run_logger()
     settings = load_settings(config)
+    run_id = str(runtime.flow_run.id or uuid.uuid4())
     async with open_context(settings) as ctx:
-        users, top = await steps.load_zoho_users(ctx.zoho, settings)
-        crm = await steps.refresh_phone_index(ctx.zoho, ctx.store, settings, users, top)
-        land(settings, ctx.store.engine)
+        try:
+            with run_lease(ctx.store, what="reports", run_id=run_id):
+                users, top = await steps.load_zoho_users(ctx.zoho, settings)
+                crm = await steps.refresh_phone_index(ctx.zoho, ctx.store, settings, users, top)
+                land(settings, ctx.store.engine)
+        except LeaseBusy as busy:
+            log.info("%s", busy)
+            return {"lease_held": str(busy)}
     rows = await publish_conversion_table(settings)
     log.info(
         "Reports rebuilt in %s (%d CRM records indexed, %d source rows)",

@@ -13,8 +13,10 @@ every write it intended, so a retry finishes the work without duplicates.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,19 +30,23 @@ from flows.preflight import check_window
 from flows.reports import land, publish_conversion_table
 from flows.timeparse import parse_when
 from models.crm import ZohoUser
-from models.plan import PlannedWrite, PlanStatus
+from models.plan import PlannedWrite, PlanStatus, Reason
 from models.settings import Settings, load_settings
 from tasks import steps
 from tasks.calls import parse_rows
 from tasks.crm_sync import CrmView
 from tasks.employees import EmployeeMap
+from tasks.lease import LeaseBusy, run_lease
 from tasks.ringostat.cursor import IngestCursor, Window, advance, plan_window
 from tasks.scenario import plan_recording_updates
-from tasks.store import Store
+from tasks.store import IngestResult, Store
 from tasks.webhooks.steps import finish_webhooks
+from tasks.zoho.errors import CreditsExhausted
 from tasks.zoho.writer import WriteReport
 
 CURSOR_NAME = "ringostat:calls"
+CHANGED_AFTER_SYNC = "changed_after_sync"
+CREDITS_EXHAUSTED = "credits_exhausted"
 
 
 @dataclass
@@ -61,6 +67,10 @@ class SyncSummary:
     failures: list[dict[str, str]] = field(default_factory=list)
     quarantined: list[dict[str, str]] = field(default_factory=list)
     recording_updates: int = 0
+    without_uniqueid: int = 0
+    """Rows read without a ``uniqueid`` (quarantined as ``missing_call_id``)."""
+    changed_after_sync: list[dict[str, str]] = field(default_factory=list)
+    """Synced calls Ringostat re-delivered with other content: ``uniqueid`` and ``fields``."""
     phone_suite_success: bool = True
     assignment_suite_success: bool = True
     zoho_requests: int = 0
@@ -72,6 +82,11 @@ class SyncSummary:
     employee_problems: list[str] = field(default_factory=list)
     """The employee map's problems (an entry naming no active Zoho user, ...), every run."""
     webhook_events: dict[str, int] = field(default_factory=dict)
+    deferred_steps: dict[str, str] = field(default_factory=dict)
+    """Steps after the writes that failed (DuckDB landing, Data Docs, artifacts): left to the
+    next run, by name with the error."""
+    stopped: str | None = None
+    """Why the run stopped before its end (``credits_exhausted: ...``), else None."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,9 +140,13 @@ async def run_sync(
     store.start_run(run_id, "sync", window.start, window.end)
     # What the webhook receiver left (failed or not handled yet) first: its leads are then in
     # the phone index this run refreshes below.
-    summary.webhook_events = await finish_webhooks(ctx.zoho, store, settings, users, top)
+    try:
+        summary.webhook_events = await finish_webhooks(ctx.zoho, store, settings, users, top)
+    except CreditsExhausted as exc:
+        raise await _stop_on_spent_credits(ctx, exc, run_id, summary) from exc
     ingest = steps.ingest_calls(store, steps.big(rows), run_id)
     summary.new_calls, summary.changed_calls = ingest.new, ingest.changed
+    _account_ingest(ingest, summary)
     log.info(
         "Read %d rows: %d new, %d changed, %d unchanged",
         len(rows),
@@ -144,32 +163,27 @@ async def run_sync(
         and not ingest.changed
         and not any(summary.webhook_events.values())
     )
-    if work or ingest.recording_updates:
-        crm = await steps.refresh_phone_index(ctx.zoho, store, settings, steps.big(users), top)
-        log.info("Phone index: %d CRM records", crm.index_size)
-        _report_employee_problems(crm.employees, summary)
-        await _process_pending(ctx, crm, work, now, run_id, summary)
-        await _recording_updates(ctx, crm, ingest.recording_updates, run_id, summary)
-    else:
-        # The steady state of a run every minute: no Zoho reads for the phone index (the next
-        # run with calls, or the reports flow, catches up on every change since).
-        log.info("No calls to process")
-        employees = EmployeeMap.build(settings.employees, users, settings.scenario)
-        _report_employee_problems(employees, summary)
+    try:
+        if work or ingest.recording_updates:
+            crm = await steps.refresh_phone_index(ctx.zoho, store, settings, steps.big(users), top)
+            log.info("Phone index: %d CRM records", crm.index_size)
+            _report_employee_problems(crm.employees, summary)
+            await _process_pending(ctx, crm, work, now, run_id, summary)
+            await _recording_updates(ctx, crm, ingest.recording_updates, run_id, summary)
+        else:
+            # The steady state of a run every minute: no Zoho reads for the phone index (the
+            # next run with calls, or the reports flow, catches up on every change since).
+            log.info("No calls to process")
+            employees = EmployeeMap.build(settings.employees, users, settings.scenario)
+            _report_employee_problems(employees, summary)
+    except CreditsExhausted as exc:
+        raise await _stop_on_spent_credits(ctx, exc, run_id, summary) from exc
 
     if ingest.refreshed:
         _refresh_synced(store, ingest.refreshed, settings, run_id)
 
     summary.zoho_requests = ctx.zoho.stats.requests
     summary.zoho_credits = ctx.zoho.stats.credits
-    # A run that changed nothing in the store leaves the DuckDB reports as they are (and the
-    # Data Docs: build_docs keeps the site when nothing was validated).
-    relanded = finalize and not (idle and Path(settings.store.duckdb_path).is_file())
-    if finalize:
-        summary.data_docs = str(ctx.gx.build_docs())
-        if relanded:
-            land(settings, store.engine)
-        summary.duckdb_path = settings.store.duckdb_path
     if not explicit:
         store.set_cursor(
             CURSOR_NAME,
@@ -177,11 +191,82 @@ async def run_sync(
                 IngestCursor(cursor_pos) if cursor_pos else None, window, run_started_at=now
             ).position,
         )
+    # The writes are committed: nothing below can fail the run. Each step rebuilds from the
+    # store, so one that fails now is done again by the next run (a failed landing leaves a
+    # marker that makes the next run land even when it changed nothing).
+    owed = _landing_owed(settings)
+    relanded = finalize and not (
+        idle and Path(settings.store.duckdb_path).is_file() and not owed.exists()
+    )
+    if finalize:
+        summary.data_docs = await _after_writes(summary, "data_docs", ctx.gx.build_docs)
+        landed = True
+        if relanded:
+            done = await _after_writes(summary, "duckdb", lambda: land(settings, store.engine))
+            landed = done is not None
+            _mark_landing(owed, owed=not landed)
+        if landed:
+            summary.duckdb_path = settings.store.duckdb_path
     store.finish_run(run_id, "completed", summary.to_dict())
-    await _publish(summary)
-    if relanded:
-        await publish_conversion_table(settings)
+    await _after_writes(summary, "summary_artifact", lambda: _publish(summary))
+    if relanded and "duckdb" not in summary.deferred_steps:
+        await _after_writes(summary, "conversion_table", lambda: publish_conversion_table(settings))
     return summary
+
+
+def _landing_owed(settings: Settings) -> Path:
+    path = Path(settings.store.duckdb_path)
+    return path.with_name(path.name + ".landing-owed")
+
+
+def _mark_landing(marker: Path, *, owed: bool) -> None:
+    with contextlib.suppress(OSError):
+        if owed:
+            marker.touch()
+        else:
+            marker.unlink(missing_ok=True)
+
+
+async def _after_writes(summary: SyncSummary, step: str, run: Callable[[], Any]) -> str | None:
+    """Run a step that comes after the writes; a failure is logged and kept in the summary
+    (``deferred_steps``), never raised. Returns the step's result as text, None on failure."""
+    try:
+        result = run()
+        if inspect.isawaitable(result):
+            result = await result
+    except Exception as exc:
+        summary.deferred_steps[step] = f"{type(exc).__name__}: {exc}"[:300]
+        get_run_logger().warning(
+            "%s failed after the writes were committed (%s); the next run does it again",
+            step,
+            summary.deferred_steps[step],
+        )
+        return None
+    return "" if result is None else str(result)
+
+
+async def _stop_on_spent_credits(
+    ctx: RunContext, exc: CreditsExhausted, run_id: str, summary: SyncSummary
+) -> CreditsExhausted:
+    """Zoho's credit budget is spent: keep what was written, leave the rest pending, say so.
+
+    The cursor stays where it was and the calls not written stay ``pending``: the next run (once
+    Zoho's rolling 24-hour window frees credits) picks them up. Returns the one-line error the
+    run ends with (non-zero exit)."""
+    pending = sum(c.count for c in ctx.store.call_counts() if c.status == "pending")
+    summary.stopped = f"credits_exhausted: {exc.message}"
+    summary.zoho_requests = ctx.zoho.stats.requests
+    summary.zoho_credits = ctx.zoho.stats.credits
+    _bump(summary.by_reason, CREDITS_EXHAUSTED)
+    ctx.store.finish_run(run_id, CREDITS_EXHAUSTED, summary.to_dict())
+    with contextlib.suppress(Exception):  # the summary artifact is a courtesy here
+        await _publish(summary)
+    line = (
+        f"Zoho's 24-hour API credit budget is spent ({exc.code} {exc.message}); stopped writing, "
+        f"{pending} call(s) left pending for a later run"
+    )
+    get_run_logger().error(line)
+    return CreditsExhausted(line, code=exc.code, status=exc.status)
 
 
 def _refresh_synced(
@@ -265,6 +350,30 @@ def _drop_failed(
         summary.quarantined.append({"uniqueid": uid, "reason": name})
     get_run_logger().warning("%d calls failed validation and were quarantined", len(failed))
     return [c for c in calls if c.uniqueid not in failed]
+
+
+def _account_ingest(ingest: IngestResult, summary: SyncSummary) -> None:
+    """Rows without a uniqueid and synced calls changed afterwards: in the summary, not lost."""
+    log = get_run_logger()
+    summary.without_uniqueid = ingest.quarantined
+    if ingest.quarantined_new:
+        _bump(summary.by_status, "quarantined", ingest.quarantined_new)
+        _bump(summary.by_reason, Reason.MISSING_CALL_ID.value, ingest.quarantined_new)
+        summary.quarantined.extend(
+            {"uniqueid": "?", "reason": Reason.MISSING_CALL_ID.value}
+            for _ in range(ingest.quarantined_new)
+        )
+    if ingest.quarantined:
+        log.warning("%d rows without a uniqueid are in the quarantine", ingest.quarantined)
+    for uid, fields in ingest.changed_after_sync:
+        summary.changed_after_sync.append({"uniqueid": uid, "fields": fields})
+        _bump(summary.by_reason, CHANGED_AFTER_SYNC)
+    if ingest.changed_after_sync:
+        log.warning(
+            "%d synced calls came again with other content (%s); their Zoho records are kept",
+            len(ingest.changed_after_sync),
+            CHANGED_AFTER_SYNC,
+        )
 
 
 def _account(report: WriteReport, summary: SyncSummary) -> None:
@@ -354,11 +463,18 @@ async def _publish(summary: SyncSummary) -> None:
         f"- Zoho writes: {summary.writes}",
         f"- Zoho requests: {summary.zoho_requests}, credits: {summary.zoho_credits}",
         f"- quarantined: {len(summary.quarantined)}; rejected by Zoho: {len(summary.failures)}",
+        *([f"- **stopped**: {summary.stopped}"] if summary.stopped else []),
         f"- Great Expectations Data Docs: `{summary.data_docs}`",
         f"- DuckDB reports: `{summary.duckdb_path}`",
     ]
     for q in summary.quarantined[:50]:
         lines.append(f"  - quarantined `{q['uniqueid']}`: {q['reason']}")
+    if summary.changed_after_sync:
+        lines.append(
+            f"- changed after sync (records in Zoho kept): {len(summary.changed_after_sync)}"
+        )
+        for c in summary.changed_after_sync[:50]:
+            lines.append(f"  - `{c['uniqueid']}`: {c['fields']}")
     for problem in summary.employee_problems:
         lines.append(f"- employee map: {problem}")
     await acreate_markdown_artifact(key="callsync-sync-report", markdown="\n".join(lines))
@@ -395,5 +511,13 @@ async def sync_calls(
         )
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     async with open_context(settings) as ctx:
-        summary = await run_sync(ctx, now=now, run_id=run_id, window=window, dry_run=dry_run)
+        if dry_run:  # writes nothing: no lease needed
+            summary = await run_sync(ctx, now=now, run_id=run_id, window=window, dry_run=True)
+            return summary.to_dict()
+        try:
+            with run_lease(ctx.store, what="sync", run_id=run_id):
+                summary = await run_sync(ctx, now=now, run_id=run_id, window=window)
+        except LeaseBusy as busy:
+            get_run_logger().info("%s", busy)
+            return {"lease_held": str(busy)}
     return summary.to_dict()

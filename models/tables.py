@@ -60,6 +60,9 @@ class CallRecord(SQLModel, table=True):
     employee_label: str | None = None
     scenario_row: int | None = None
     client_status: str | None = None
+    changed_after_sync: str | None = None
+    """The fields (comma-separated) Ringostat changed after the call was synced; its records in
+    Zoho stay as written."""
     attached_module: str | None = None
     attached_id: str | None = None
     ambiguous: bool = False
@@ -202,3 +205,40 @@ class WebhookEventRecord(SQLModel, table=True):
     zoho_id: str | None = None
     attempts: int = 0
     processed_at: datetime | None = Field(default=None, sa_column=_dt())
+
+
+class TokenRecord(SQLModel, table=True):
+    """The Zoho access token every process of one installation shares (SPEC 13).
+
+    ``name`` is a hash of the accounts URL, client id and refresh token, never a secret; the
+    token itself is kept encrypted (see :mod:`tasks.zoho.token_store`). ``refresh_owner`` and
+    ``refresh_until`` are the lock that lets one process at a time mint a new token.
+    """
+
+    __tablename__ = "zoho_tokens"
+
+    name: str = Field(primary_key=True)
+    token_enc: str | None = None
+    fingerprint: str | None = None
+    """SHA-256 of the token: which token Zoho refused, without keeping it in clear."""
+    api_domain: str | None = None
+    expires_at: datetime | None = Field(default=None, sa_column=_dt())
+    """When the token stops being used (a few minutes before Zoho's own expiry)."""
+    minted_at: datetime | None = Field(default=None, sa_column=_dt())
+    mints: int = 0
+    refresh_owner: str | None = None
+    refresh_until: datetime | None = Field(default=None, sa_column=_dt())
+
+
+class LeaseRecord(SQLModel, table=True):
+    """A run lease: one sync (backfill, reports) at a time per state store (SPEC 13)."""
+
+    __tablename__ = "run_leases"
+
+    name: str = Field(primary_key=True)
+    holder: str | None = None
+    label: str | None = None
+    """Who holds it, for the operator: ``sync run <id> (pid N on host)``."""
+    acquired_at: datetime | None = Field(default=None, sa_column=_dt())
+    heartbeat_at: datetime | None = Field(default=None, sa_column=_dt())
+    expires_at: datetime | None = Field(default=None, sa_column=_dt())

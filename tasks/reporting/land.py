@@ -10,7 +10,8 @@ DuckDB transaction, these tables and then the views of :mod:`tasks.reporting.vie
     23:30 in Kyiv is that day's even though it is the next day in UTC), ``direction``,
     ``outcome``, ``disposition``, ``client_status`` (``new``/``existing``), ``phone_key``,
     ``client_masked`` (``***4567``), ``client_e164``, the employee, ``scenario_row``, ``status``,
-    ``reason``, the UTM values, ``ambiguous``, ``lead_id`` (the Zoho id of the lead this call
+    ``reason``, ``changed_after_sync`` (the fields Ringostat changed after the call was synced),
+    the UTM values, ``ambiguous``, ``lead_id`` (the Zoho id of the lead this call
     created, from the write ledger), ``attached_module``/``attached_id``, ``recording_url``,
     ``synced_at``.
 ``crm_writes``
@@ -155,6 +156,7 @@ def _call_columns(zone: ZoneInfo) -> list[Column]:
         _src("status", "VARCHAR"),
         _src("reason", "VARCHAR"),
         _src("detail", "VARCHAR"),
+        _src("changed_after_sync", "VARCHAR"),
         _src("utm_source", "VARCHAR"),
         _src("utm_medium", "VARCHAR"),
         _src("utm_campaign", "VARCHAR"),

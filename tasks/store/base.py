@@ -14,8 +14,10 @@ from models.tables import (
     CallRecord,
     CrmIndexRecord,
     CursorRecord,
+    LeaseRecord,
     QuarantineRecord,
     RunRecord,
+    TokenRecord,
     UserRecord,
     WriteRecord,
 )
@@ -36,6 +38,8 @@ TABLE_NAMES = tuple(
         CrmIndexRecord,
         RunRecord,
         UserRecord,
+        TokenRecord,
+        LeaseRecord,
     )
 )
 """The store's tables (models/tables.py): created on open, other SQLModel tables left alone."""

@@ -4,7 +4,8 @@ Status transitions (SPEC sections 9 and 10)::
 
     new row ─────────────────────────────> pending
     changed row, call pending / deferred / quarantined / skipped / failed ──> pending
-    changed row, call synced ──> synced (raw row updated; a new recording is reported)
+    changed row, call synced ──> synced (raw row updated; a new recording is reported; other
+                                 content is reported as changed_after_sync, not re-planned)
     unchanged row ──> no change
     record_unprocessable ──> quarantined | skipped | deferred
     quarantine_calls ──> quarantined
@@ -32,7 +33,7 @@ from models.plan import CallPlan, CallStatus, PlanStatus, Reason
 from models.tables import CallRecord, QuarantineRecord, WriteRecord
 from tasks.store.base import StoreBase, chunks, unique
 from tasks.store.results import CallCount, IngestResult, RequeueResult
-from tasks.store.rows import call_id, fingerprint, recording_changed, to_json
+from tasks.store.rows import call_id, content_changes, fingerprint, recording_changed, to_json
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,10 @@ def _quarantine(
     detail: str,
     raw_json: str,
     now: datetime,
-) -> None:
-    """One open quarantine entry per raw row version: a repeat updates it, never duplicates."""
+) -> bool:
+    """One open quarantine entry per raw row version: a repeat updates it, never duplicates.
+
+    True when the entry is new (not a row read again)."""
     entry = session.get(QuarantineRecord, row_hash)
     if entry is None:
         session.add(
@@ -109,11 +112,12 @@ def _quarantine(
                 created_at=now,
             )
         )
-        return
+        return True
     entry.reason = reason
     entry.detail = detail
     entry.requeued_at = None
     session.add(entry)
+    return False
 
 
 def _close_quarantine(session: Session, uniqueids: Sequence[str], now: datetime) -> None:
@@ -220,6 +224,8 @@ class CallsMixin(StoreBase):
 
         new = changed = unchanged = 0
         updates: list[str] = []
+        drifted: dict[str, str] = {}
+        first_time = 0
         refreshed: list[str] = []
         reopened: list[str] = []
         fresh: dict[str, dict[str, Any]] = {}
@@ -245,8 +251,15 @@ class CallsMixin(StoreBase):
                 changed += 1
                 if rec.status == CallStatus.SYNCED.value:
                     refreshed.append(uid)
-                    if recording_changed(json.loads(rec.raw_json), data) and uid not in updates:
+                    before = json.loads(rec.raw_json)
+                    if recording_changed(before, data) and uid not in updates:
                         updates.append(uid)
+                    fields = content_changes(before, data)
+                    if fields:
+                        known = (rec.changed_after_sync or "").split(",")
+                        every = dict.fromkeys(f for f in [*known, *fields] if f)
+                        rec.changed_after_sync = ",".join(every)
+                        drifted[uid] = ",".join(fields)
                 else:
                     if rec.status == CallStatus.QUARANTINED.value:
                         reopened.append(uid)
@@ -265,7 +278,7 @@ class CallsMixin(StoreBase):
             # New data is the fix a quarantined call was waiting for: its entry is closed.
             _close_quarantine(session, unique(reopened), now)
             for data, fp in missing:
-                _quarantine(
+                first_time += _quarantine(
                     session,
                     row_hash=fp,
                     uniqueid=None,
@@ -280,7 +293,9 @@ class CallsMixin(StoreBase):
             changed=changed,
             unchanged=unchanged,
             quarantined=len(missing),
+            quarantined_new=first_time,
             recording_updates=tuple(updates),
+            changed_after_sync=tuple(drifted.items()),
             refreshed=tuple(unique(refreshed)),
         )
 

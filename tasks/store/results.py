@@ -17,6 +17,8 @@ class IngestResult:
     ``quarantined`` counts the rows of this batch that had no ``uniqueid`` (each is kept once in
     the quarantine table, keyed by its hash). ``recording_updates`` lists the already-synced calls
     whose recording URL appeared or changed: their tasks' descriptions need an update.
+    ``changed_after_sync`` lists ``(uniqueid, fields)`` of the synced calls re-delivered with
+    other :data:`~tasks.store.rows.CONTENT_FIELDS` (``fields`` comma-separated).
     ``refreshed`` lists every already-synced call whose row changed (its stored fields follow the
     call log; its records and status stay).
     """
@@ -25,7 +27,10 @@ class IngestResult:
     changed: int = 0
     unchanged: int = 0
     quarantined: int = 0
+    quarantined_new: int = 0
+    """Of ``quarantined``, the rows seen for the first time (not re-read by the lookback)."""
     recording_updates: tuple[str, ...] = ()
+    changed_after_sync: tuple[tuple[str, str], ...] = ()
     refreshed: tuple[str, ...] = ()
 
     @property

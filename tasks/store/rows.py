@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 RECORDING_FIELDS = ("recording", "recording_wav")
+CONTENT_FIELDS = ("call_type", "disposition", "caller", "caller_number", "dst", "connected_with")
+"""What decides a call's scenario: a synced call re-delivered with other values here is reported
+as ``changed_after_sync``."""
 
 
 def to_json(value: Any) -> str:
@@ -49,3 +52,22 @@ def recording_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         if str(value).strip() != str(before[name] or "").strip():
             return True
     return False
+
+
+def _norm(name: str, value: Any) -> str:
+    text = "" if value is None else str(value).strip()
+    if name == "disposition":  # Ringostat writes NO+ANSWER, NO_ANSWER and NO ANSWER alike
+        text = " ".join(text.replace("+", " ").replace("_", " ").upper().split())
+    return text
+
+
+def content_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
+    """The :data:`CONTENT_FIELDS` whose values differ between two versions of a call's row.
+
+    A value that was empty before is being filled in (a call first stored from a webhook's few
+    parameters, SPEC 12), not changed."""
+    return tuple(
+        n
+        for n in CONTENT_FIELDS
+        if _norm(n, old.get(n)) and _norm(n, old.get(n)) != _norm(n, new.get(n))
+    )

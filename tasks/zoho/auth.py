@@ -7,8 +7,10 @@ Quirks handled (Zoho OAuth documentation):
 - ``expires_in`` is in seconds, except in older answers that also carry ``expires_in_sec``, where
   ``expires_in`` is in milliseconds;
 - one refresh token mints at most 10 access tokens per 10 minutes (past that Zoho answers
-  ``{"error": "Access Denied"}``): the token is cached until shortly before it expires and
-  refreshed only then or after a 401, and concurrent requests share a single in-flight refresh;
+  ``{"error": "Access Denied"}``): the token is used until it has under 5 minutes left
+  (:data:`MIN_LEFT`) and refreshed only then or after a 401; concurrent requests share a single
+  in-flight refresh, and with a :class:`~tasks.zoho.token_store.SharedTokens` every process of
+  the installation shares one token through the state store, one process minting at a time;
 - the answer's ``api_domain`` names the org's data centre and wins over the configured one.
 
 Secrets (client secret, refresh token, access token) never appear in a repr, a log or a message.
@@ -18,16 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 
 from models.settings import ZohoSettings
 from tasks.zoho.errors import AuthError, classify, from_transport_error, response_json
+from tasks.zoho.token_store import SharedTokens
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +47,13 @@ _DATA_CENTRES = {
     "ca": "Canada (zohocloud.ca)",
     "sa": "Saudi Arabia (zoho.sa)",
 }
-_MAX_EARLY = timedelta(seconds=60)
+MIN_LEFT = timedelta(minutes=5)
+"""A token with less than this left is not used: a new one is minted (SPEC 13)."""
 _DEFAULT_TTL_S = 3600.0
+_WAIT_S = 0.2
+"""How often a process waiting for another one's refresh looks at the store again."""
+_MAX_WAITS = 250
+"""50 s of waiting: longer than a refresh claim lives, so a dead claimant is outlived."""
 
 
 def data_centre(url: str) -> str:
@@ -100,10 +109,20 @@ def _explain(err: AuthError, accounts_url: str) -> str:
 class ZohoAuth:
     """Hands out a valid access token; refreshes it at most once per expiry or 401."""
 
-    def __init__(self, settings: ZohoSettings, http: httpx.AsyncClient, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: ZohoSettings,
+        http: httpx.AsyncClient,
+        *,
+        clock: Clock,
+        shared: SharedTokens | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
         self._settings = settings
         self._http = http
         self._clock = clock
+        self._shared = shared
+        self._sleep = sleep
         self._token: AccessToken | None = None
         self._api_domain = settings.api_domain
         self._lock = asyncio.Lock()
@@ -133,14 +152,45 @@ class ZohoAuth:
         async with self._lock:
             if cached := self._cached():
                 return cached
-            self._token = await self._fetch()
+            self._token = await self._obtain()
             self._api_domain = self._token.api_domain
             return self._token
 
     def discard(self, token: AccessToken) -> None:
-        """Forget ``token`` after Zoho refused it (a 401), unless it was replaced meanwhile."""
+        """Forget ``token`` after Zoho refused it (a 401), unless it was replaced meanwhile;
+        the shared store forgets it too, so no other process uses it again."""
         if self._token is token:
             self._token = None
+        if self._shared is not None:
+            self._shared.invalidate(token.value)
+
+    def _from_store(self) -> AccessToken | None:
+        assert self._shared is not None
+        found = self._shared.load()
+        if found is None or self._clock() >= found[2]:
+            return None
+        return AccessToken(found[0], found[2], found[1] or self._settings.api_domain)
+
+    async def _obtain(self) -> AccessToken:
+        """The shared token when it is fresh; else mint one, one process at a time."""
+        if self._shared is None:
+            return await self._fetch()
+        for _ in range(_MAX_WAITS):
+            if found := self._from_store():
+                return found
+            if self._shared.claim():
+                try:
+                    if found := self._from_store():  # minted just before our claim
+                        self._shared.release()
+                        return found
+                    token = await self._fetch()
+                except BaseException:
+                    self._shared.release()
+                    raise
+                self._shared.save(token.value, token.api_domain, token.expires_at)
+                return token
+            await self._sleep(_WAIT_S)  # another process is minting: wait for its token
+        return await self._fetch()
 
     async def _fetch(self) -> AccessToken:
         s = self._settings
@@ -168,8 +218,9 @@ class ZohoAuth:
         assert isinstance(body, Mapping)
         now = self._clock()
         ttl = timedelta(seconds=_lifetime_s(body))
-        # Refresh a little early so a request never leaves with a token about to expire.
-        early = min(_MAX_EARLY, ttl / 10)
+        # Refresh early (SPEC 13: under 5 minutes left) so no request leaves with a token about
+        # to expire; a short-lived token (tests, emulators) keeps most of its life.
+        early = min(MIN_LEFT, ttl / 10)
         api_domain = str(body.get("api_domain") or s.api_domain).rstrip("/")
         log.info(
             "Zoho access token refreshed (%s, valid %ss)",

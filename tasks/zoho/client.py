@@ -7,6 +7,11 @@ Quirks handled (Zoho CRM v8 API documentation):
   ``AUTHENTICATION_FAILURE`` refreshes the token once, then is fatal.
 - 429 ``TOO_MANY_REQUESTS`` comes with no ``Retry-After`` and no rate headers: exponential backoff
   with full jitter, for 429, 5xx and transport errors only, never a 4xx, at most ``max_retries``.
+- The same 429 also means "the 24-hour credit budget is spent". That is told apart by its message,
+  or by a 429 that persists (:data:`LONE_429_LIMIT` answers in a row) while this client had one
+  request in flight — too many in flight cannot be the reason then. It raises
+  :class:`CreditsExhausted` and the client sends nothing more: every later request fails at once
+  with the same error, so a run stops within one request.
 - Concurrency per org is small (5 on the lowest edition, 10 for "complex" calls): an asyncio
   semaphore caps requests in flight at ``max_concurrency``; backoff sleeps outside it.
 - Writes take at most 100 records: inserts and updates are split and the batches sent
@@ -63,14 +68,18 @@ from tasks.zoho.coql import (
 )
 from tasks.zoho.errors import (
     AuthError,
+    CreditsExhausted,
     FatalError,
     OutcomeUnknown,
+    RecordRejected,
     RetriableError,
     ZohoError,
     classify,
     from_transport_error,
     response_json,
 )
+from tasks.zoho.fit import text_limits
+from tasks.zoho.token_store import SharedTokens
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +87,8 @@ T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 
 MAX_WRITE_BATCH = 100
+LONE_429_LIMIT = 3
+"""429s in a row, each with a single request in flight, that mean a spent credit budget."""
 PER_PAGE = 200
 PAGE_LIMIT = 2000
 """Records reachable through ``page``; past them Zoho wants ``page_token``."""
@@ -162,14 +173,21 @@ class ZohoClient:
         sleep: Sleep = anyio.sleep,
         clock: Clock = utc_now,
         rng: random.Random | None = None,
+        tokens: SharedTokens | None = None,
     ) -> None:
         self._settings = settings
         self._http = http
         self._sleep = sleep
         self.clock = clock
         self._rng = rng or random.Random()
-        self._auth = ZohoAuth(settings, http, clock=clock)
+        self._auth = ZohoAuth(settings, http, clock=clock, shared=tokens, sleep=sleep)
         self._slots = asyncio.Semaphore(settings.max_concurrency)
+        self._in_flight = 0
+        self._lone_429s = 0
+        self.exhausted: CreditsExhausted | None = None
+        """Set once the credit budget is known to be spent: nothing more is sent."""
+        self._limits: dict[str, Mapping[str, int]] = {}
+        self._limits_lock = asyncio.Lock()
         self.stats = ClientStats()
 
     def __repr__(self) -> str:
@@ -210,8 +228,12 @@ class ZohoClient:
                 token = await self._auth.token()
             except ZohoError as exc:  # the token endpoint's 5xx and timeouts are retried too
                 return None, exc, None
+            if self.exhausted is not None:
+                return None, self.exhausted, None
             self.stats.requests += 1
             self.stats.by_route[route] += 1
+            self._in_flight += 1
+            alone = self._in_flight == 1
             try:
                 response = await self._http.request(
                     method,
@@ -224,10 +246,30 @@ class ZohoClient:
                 lost = from_transport_error(exc, idempotent=idempotent)
                 lost.__cause__ = exc
                 return None, lost, token
-        err = classify(response)
-        if not isinstance(err, RetriableError):
+            finally:
+                self._in_flight -= 1
+        err = self._judge(classify(response), alone=alone)
+        if not isinstance(err, (RetriableError, CreditsExhausted)):  # refused: not charged
             self.stats.credits += credits
         return response, err, token
+
+    def _judge(self, err: ZohoError | None, *, alone: bool) -> ZohoError | None:
+        """Tell a spent credit budget from too many requests in flight (see the docstring)."""
+        if isinstance(err, RetriableError) and err.status == 429:
+            self._lone_429s = self._lone_429s + 1 if alone else 0
+            if self._lone_429s >= LONE_429_LIMIT:
+                err = CreditsExhausted(
+                    f"{err.message} (a 429 {self._lone_429s} times in a row with a single "
+                    "request in flight: the 24-hour API credit budget is spent)",
+                    code=err.code,
+                    status=err.status,
+                )
+        elif err is None or err.status != 429:
+            self._lone_429s = 0
+        if isinstance(err, CreditsExhausted) and self.exhausted is None:
+            self.exhausted = err
+            log.error("Zoho: the org's API credits are spent; callsync stops writing: %s", err)
+        return err
 
     async def _request(
         self,
@@ -631,6 +673,29 @@ class ZohoClient:
         if response.status_code == 204:
             return []
         return [dict(r) for r in self._json(response).get("roles") or []]
+
+    async def text_limits(self, module: str) -> Mapping[str, int]:
+        """Maximum lengths of ``module``'s text fields (API name → characters), read from the
+        fields metadata once per client and kept. Without the metadata (no
+        ``ZohoCRM.settings.fields.READ`` scope, a module Zoho does not describe) nothing is cut:
+        a warning says so and Zoho's own check stays the judge."""
+        cached = self._limits.get(module)
+        if cached is not None:
+            return cached
+        async with self._limits_lock:
+            cached = self._limits.get(module)
+            if cached is None:
+                try:
+                    cached = text_limits(await self.fields(module))
+                except (AuthError, FatalError, RecordRejected) as exc:
+                    log.warning(
+                        "Zoho fields of %s unreadable (%s): long values are sent uncut",
+                        module,
+                        exc.code,
+                    )
+                    cached = {}
+                self._limits[module] = cached
+        return cached
 
     async def fields(self, module: str) -> list[dict[str, Any]]:
         response = await self._request(

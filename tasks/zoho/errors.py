@@ -9,6 +9,9 @@
     │                         may not have applied it; look the sync keys up before re-sending
     ├── AuthError             401 INVALID_TOKEN / AUTHENTICATION_FAILURE (refresh once, then
     │                         fatal), a refresh token Zoho refuses, a missing OAuth scope
+    ├── CreditsExhausted      429 for the org's spent 24-hour API credit budget: not transient
+    │                         within a run — stop writing at once, leave the calls pending, exit
+    │                         non-zero; a later run continues
     ├── RecordRejected        one record of a batch failed (``INVALID_DATA``, ...): fail that
     │                         record alone and keep Zoho's code, message and details
     └── FatalError            anything else (``INVALID_MODULE``, ``INVALID_QUERY``, 403, ...):
@@ -70,6 +73,23 @@ class AuthError(ZohoError):
         return self.code in REFRESHABLE_CODES
 
 
+class CreditsExhausted(ZohoError):
+    """The org's 24-hour API credit budget is spent: no request will succeed for hours.
+
+    Zoho answers 429 ``TOO_MANY_REQUESTS`` both for this and for too many requests in flight.
+    :func:`classify` recognises the budget by its message (:func:`is_credit_message`); the client
+    also concludes it when a 429 persists while it had a single request in flight.
+    """
+
+
+def is_credit_message(message: str) -> bool:
+    """Whether a 429's message speaks of the credit budget rather than of concurrency."""
+    text = message.lower()
+    if "concurren" in text or "continuously" in text:
+        return False
+    return "credit" in text or ("limit" in text and any(w in text for w in ("24", "day", "daily")))
+
+
 class RecordRejected(ZohoError):
     """Zoho refused one record; the rest of its batch is unaffected."""
 
@@ -111,6 +131,8 @@ def classify(answer: httpx.Response | Mapping[str, Any]) -> ZohoError | None:
     details = obj.get("details") if isinstance(obj.get("details"), Mapping) else None
 
     if status == 429:
+        if is_credit_message(message):
+            return CreditsExhausted(message, code=code or "TOO_MANY_REQUESTS", status=status)
         return RetriableError(message, code=code or "TOO_MANY_REQUESTS", status=status)
     if status >= 500:
         return RetriableError(message, code=code or "INTERNAL_ERROR", status=status)

@@ -11,6 +11,8 @@ How one execution goes (SPEC sections 7, 9 and 10; ARCHITECTURE habit 6):
    inserts into Leads/Contacts/Deals (one batched insert per module), then — with ``links``
    filled as ``{"id": <zoho id>}`` — inserts into Tasks and Calls, then updates (per module).
    Each answer is recorded as soon as it arrives.
+   Every text value is cut to its Zoho field's length first (:mod:`.fit`; the client reads
+   the fields metadata once per module and keeps it).
 4. A record Zoho rejects fails alone, with Zoho's code and message in the ledger; the writes that
    link to it are ``blocked`` (``dependency_failed``). An insert whose outcome stayed unknown
    (the client answers ``OUTCOME_UNKNOWN``) is neither: it stays ``pending``, its dependents
@@ -34,6 +36,7 @@ from typing import Any, Literal, Protocol
 
 from models.plan import CallPlan, CallStatus, PlannedWrite, PlanStatus, Reason
 from tasks.store import Store, WriteOutcome
+from tasks.zoho.fit import fit_records
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,8 @@ class WriterClient(Protocol):
     async def update(
         self, module: str, records: Sequence[Mapping[str, Any]], /
     ) -> Sequence[RecordResultLike]: ...
+
+    async def text_limits(self, module: str, /) -> Mapping[str, int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,8 +301,16 @@ class _Execution:
             rec["id"] = write.record_id
         return rec
 
+    async def _fitted(self, module: str, group: Sequence[PlannedWrite]) -> list[dict[str, Any]]:
+        """The records as Zoho receives them, every text value cut to its field's length."""
+        limits = await self.client.text_limits(module)
+        records, cut = fit_records([self._record(w) for w in group], limits, keep=(self.key_field,))
+        if cut:
+            log.info("Zoho %s: %d values cut to their field's length", module, cut)
+        return records
+
     async def _insert(self, module: str, group: Sequence[PlannedWrite]) -> None:
-        records = [self._record(w) for w in group]
+        records = await self._fitted(module, group)
         self.report.requests += 1
         results = await self.client.insert(module, records, sync_key_field=self.key_field)
         self._apply(group, results)
@@ -314,7 +327,7 @@ class _Execution:
         group = [w for w in group if w.record_id]
         if not group:
             return
-        records = [self._record(w) for w in group]
+        records = await self._fitted(module, group)
         self.report.requests += 1
         results = await self.client.update(module, records)
         self._apply(group, results)

@@ -264,16 +264,33 @@ def test_next_run_picks_up_only_new_or_changed_calls(world: World) -> None:
     assert "n1.mp3" in tasks["n1/task"]["Description"]
     assert tasks["n3/task"]["What_Id"]["id"] == leads["n1/lead"]["id"]
 
+    # Re-delivered after it was synced with another caller and disposition: reported, and its
+    # records stay as written. A row without a uniqueid reaches the summary too.
+    nameless = call("x", 40, "in", "ANSWERED", "380500000109", "anna_sip")
+    del nameless["uniqueid"]
+    world.post_calls([call("n3", 30, "in", "BUSY", "380500000177"), nameless])
+    run3 = world.sync(soon + timedelta(minutes=10))
+    assert run3["changed_after_sync"] == [
+        {"uniqueid": "n3", "fields": "disposition,caller,caller_number"}
+    ]
+    assert run3["by_reason"]["changed_after_sync"] == 1
+    assert run3["without_uniqueid"] == 1
+    assert {"uniqueid": "?", "reason": "missing_call_id"} in run3["quarantined"]
+    assert run3["writes"] == {}
+    assert world.dump()["Tasks"] == dump["Tasks"]
+
 
 def test_a_record_zoho_rejects_fails_alone_with_zohos_code(world: World) -> None:
     world.seed_zoho(SEED)
     world.post_calls(
         [
             call("ok1", 1, "in", "ANSWERED", "380500000201", "anna_sip"),
-            call("bad", 2, "in", "ANSWERED", "380500000202", "anna_sip", utm_campaign="x" * 300),
+            call("bad", 2, "in", "ANSWERED", "380500000202", "anna_sip", landing="not-an-email"),
             call("ok2", 3, "in", "NO ANSWER", LEAD_PHONE),
         ]
     )
+    # A value no cutting can save: the landing page mapped onto the leads' e-mail field.
+    world.write_config(scenario={"field_map": {"Leads": {"Email": "landing"}}})
     result = world.sync(AS_OF)
 
     assert [f["uniqueid"] for f in result["failures"]] == ["bad", "bad"]
@@ -392,6 +409,64 @@ def test_backfill_in_windows_matches_a_sync_and_repeats_safely(world: World) -> 
     )
     assert again["new_calls"] == 0 and again["writes"] == {}
     assert len(by_key(world.dump()["Leads"])) == 4
+
+
+def test_spent_credits_stop_the_run_at_once_and_a_later_run_continues(world: World) -> None:
+    world.seed_zoho(SEED)
+    world.post_calls(MATRIX_CALLS)
+    world.faults(credit_budget=7)  # enough to read users and the index, not to write it all
+    with pytest.raises(Exception, match="credit budget is spent") as failed:
+        world.sync(AS_OF)
+    assert "call(s) left pending" in str(failed.value)
+    db = sqlite3.connect(world.workdir / "state.db")
+    pending = db.execute("select count(*) from calls where status = 'pending'").fetchone()[0]
+    run_status, summary = db.execute("select status, summary_json from runs").fetchone()
+    db.close()
+    assert pending > 0 and run_status == "credits_exhausted"
+    stopped = json.loads(summary)
+    assert stopped["stopped"].startswith("credits_exhausted:")
+
+    world.faults(credit_budget=None)
+    result = world.sync(AS_OF + timedelta(minutes=1))
+    assert result["by_status"].get("pending", 0) == 0
+    dump = world.dump()
+    keys = [r["rs_sync_key"] for m in ("Leads", "Tasks") for r in dump[m] if r.get("rs_sync_key")]
+    assert len(keys) == len(set(keys))
+    assert len(by_key(dump["Leads"])) == 4 and len(by_key(dump["Tasks"])) == 12
+
+
+def test_a_held_lease_means_one_line_and_nothing_written(world: World) -> None:
+    from datetime import timedelta as td
+
+    from tasks.lease import LEASE_NAME
+    from tasks.store import Store
+
+    world.seed_zoho(SEED)
+    world.post_calls(MATRIX_CALLS)
+    with Store(f"sqlite:///{world.workdir / 'state.db'}") as store:
+        taken = store.acquire_lease(LEASE_NAME, "other", "sync run 42, pid 7 on box", td(minutes=3))
+        assert taken is None  # None: the lease is ours now
+    result = world.sync(AS_OF)
+    assert result == {"lease_held": result["lease_held"]}
+    assert "sync run 42, pid 7 on box" in result["lease_held"] and "since" in result["lease_held"]
+    assert world.dump()["Leads"] == [r for r in world.dump()["Leads"] if r["id"] == LEAD_ANNA]
+    assert world.dump()["Tasks"] == []
+
+
+def test_a_failed_landing_does_not_fail_a_run_whose_writes_are_committed(world: World) -> None:
+    world.seed_zoho(SEED)
+    world.post_calls(MATRIX_CALLS)
+    blocker = world.workdir / "not-a-file.duckdb"
+    blocker.mkdir()  # DuckDB cannot open a folder
+    world.write_config(store={"duckdb_path": str(blocker)})
+    result = world.sync(AS_OF)
+    assert "duckdb" in result["deferred_steps"] and result["duckdb_path"] is None
+    assert len(by_key(world.dump()["Leads"])) == 4  # the writes happened and count
+    world.write_config(store={"duckdb_path": str(world.workdir / "reports.duckdb")})
+    again = world.sync(AS_OF + timedelta(minutes=1))  # the next run lands what was missed
+    assert again["deferred_steps"] == {}
+    with duckdb.connect(str(world.workdir / "reports.duckdb"), read_only=True) as db:
+        assert db.execute("select count(*) from calls").fetchone() == (len(MATRIX_CALLS),)
 
 
 def test_bench_smoke_runs_the_real_flow_and_reports_every_figure(

@@ -40,6 +40,8 @@ class FakeZoho:
     requests: list[tuple[str, str, int]] = field(default_factory=list)
     applied: int = 0
     crashes: int = 0
+    limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Module → text field lengths (what the fields metadata would say)."""
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1_000_001))
 
     # -- test helpers ------------------------------------------------------------------------
@@ -141,6 +143,9 @@ class FakeZoho:
             out.append(FakeResult(True, rid, "SUCCESS", "record updated", {"id": rid}))
             self._maybe_crash()
         return out
+
+    async def text_limits(self, module: str) -> Mapping[str, int]:
+        return self.limits.get(module, {})
 
     async def find_by_sync_keys(
         self, module: str, keys: Iterable[str], *, field: str = "rs_sync_key"

@@ -1,0 +1,169 @@
+"""What every process of one installation shares through the store: the Zoho token, run leases.
+
+Both are a row with an owner and an expiry, taken by compare-and-swap: one ``UPDATE ... WHERE``
+naming the state the row must be in, whose row count says whether this process won. That works
+the same on SQLite (writers serialized by ``BEGIN IMMEDIATE``) and PostgreSQL (row locks), with
+no advisory locks or server features. A missing row is inserted first; on PostgreSQL two
+inserters can race, and the loser simply finds the row there.
+
+Leases expire: a process killed with SIGKILL holds nothing for longer than its lease's ``ttl``.
+A live holder renews its lease (:meth:`SharedMixin.renew_lease`, the heartbeat) well before then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from models.tables import LeaseRecord, TokenRecord
+from tasks.store.base import StoreBase
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseHeld:
+    """Someone else holds the lease: who, since when, until when unless renewed."""
+
+    label: str
+    since: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    token_enc: str
+    fingerprint: str
+    api_domain: str
+    expires_at: datetime
+
+
+def _ensure_row(session: Session, model: type[TokenRecord] | type[LeaseRecord], name: str) -> None:
+    if session.get(model, name) is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.connection().execute(insert(model).values(name=name))
+    except IntegrityError:
+        pass  # another process inserted it first
+
+
+class SharedMixin(StoreBase):
+    """The ``zoho_tokens`` and ``run_leases`` tables."""
+
+    # -- the Zoho access token ----------------------------------------------------------
+
+    def stored_token(self, name: str) -> StoredToken | None:
+        with self._tx() as session:
+            rec = session.get(TokenRecord, name)
+            if rec is None or not rec.token_enc or rec.expires_at is None:
+                return None
+            return StoredToken(
+                rec.token_enc, rec.fingerprint or "", rec.api_domain or "", rec.expires_at
+            )
+
+    def claim_token_refresh(self, name: str, owner: str, ttl: timedelta) -> bool:
+        """Become the one process that mints the next token (for ``ttl`` at most)."""
+        now = self._now()
+        with self._tx() as session:
+            _ensure_row(session, TokenRecord, name)
+            result = session.connection().execute(
+                update(TokenRecord)
+                .where(
+                    col(TokenRecord.name) == name,
+                    or_(
+                        col(TokenRecord.refresh_owner).is_(None),
+                        col(TokenRecord.refresh_owner) == owner,
+                        col(TokenRecord.refresh_until) < now,
+                    ),
+                )
+                .values(refresh_owner=owner, refresh_until=now + ttl)
+            )
+            return result.rowcount == 1
+
+    def save_token(self, name: str, owner: str, token: StoredToken) -> None:
+        """Keep a freshly minted token and release the refresh claim (if still ours)."""
+        now = self._now()
+        with self._tx() as session:
+            _ensure_row(session, TokenRecord, name)
+            rec = session.get(TokenRecord, name)
+            assert rec is not None
+            rec.token_enc, rec.fingerprint = token.token_enc, token.fingerprint
+            rec.api_domain, rec.expires_at = token.api_domain, token.expires_at
+            rec.minted_at = now
+            rec.mints += 1
+            if rec.refresh_owner == owner:
+                rec.refresh_owner, rec.refresh_until = None, None
+            session.add(rec)
+
+    def release_token_refresh(self, name: str, owner: str) -> None:
+        with self._tx() as session:
+            session.connection().execute(
+                update(TokenRecord)
+                .where(col(TokenRecord.name) == name, col(TokenRecord.refresh_owner) == owner)
+                .values(refresh_owner=None, refresh_until=None)
+            )
+
+    def invalidate_token(self, name: str, fingerprint: str) -> None:
+        """Zoho refused this token (``INVALID_TOKEN``): nobody uses it again. A token minted
+        meanwhile by another process (another fingerprint) is left alone."""
+        with self._tx() as session:
+            session.connection().execute(
+                update(TokenRecord)
+                .where(col(TokenRecord.name) == name, col(TokenRecord.fingerprint) == fingerprint)
+                .values(expires_at=self._now())
+            )
+
+    # -- run leases ---------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, holder: str, label: str, ttl: timedelta) -> LeaseHeld | None:
+        """Take the lease ``name`` for ``ttl``; None when taken, else who holds it."""
+        now = self._now()
+        with self._tx() as session:
+            _ensure_row(session, LeaseRecord, name)
+            result = session.connection().execute(
+                update(LeaseRecord)
+                .where(
+                    col(LeaseRecord.name) == name,
+                    or_(
+                        col(LeaseRecord.holder).is_(None),
+                        col(LeaseRecord.holder) == holder,
+                        col(LeaseRecord.expires_at) < now,
+                    ),
+                )
+                .values(
+                    holder=holder,
+                    label=label,
+                    acquired_at=now,
+                    heartbeat_at=now,
+                    expires_at=now + ttl,
+                )
+            )
+            if result.rowcount == 1:
+                return None
+            rec = session.get(LeaseRecord, name)
+            assert rec is not None
+            return LeaseHeld(
+                rec.label or rec.holder or "?", rec.acquired_at or now, rec.expires_at or now
+            )
+
+    def renew_lease(self, name: str, holder: str, ttl: timedelta) -> bool:
+        """The heartbeat: push the expiry forward; False when the lease is no longer ours."""
+        now = self._now()
+        with self._tx() as session:
+            result = session.connection().execute(
+                update(LeaseRecord)
+                .where(col(LeaseRecord.name) == name, col(LeaseRecord.holder) == holder)
+                .values(heartbeat_at=now, expires_at=now + ttl)
+            )
+            return result.rowcount == 1
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._tx() as session:
+            session.connection().execute(
+                update(LeaseRecord)
+                .where(col(LeaseRecord.name) == name, col(LeaseRecord.holder) == holder)
+                .values(holder=None, label=None, expires_at=None)
+            )
