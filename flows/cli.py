@@ -426,10 +426,14 @@ def listen(
     ] = None,
 ) -> None:
     """Receive Ringostat's webhooks: a lead at pickup, the rest of the call's records after it."""
-    from flows.listen import listen as run_listener
+    from flows.preflight import require
     from models.settings import load_settings
 
     settings = guarded(lambda: load_settings(config))
+    guarded(lambda: require(settings, ["webhook.token"], config=config))
+    checked(config, ringostat=False)
+    from flows.listen import listen as run_listener
+
     run_async(lambda: run_listener(settings, host=host, port=port))
 
 
