@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Interval, Schedule
 
+from flows import watchdog
 from flows.backfill import backfill_calls
 from flows.reports import refresh_reports
 from flows.sync import sync_calls
@@ -98,6 +100,8 @@ async def serve_deployments(deployments: list[RunnerDeployment], ui_url: str) ->
 
     # What prefect.aserve does, with the lines printed once the deployments are registered.
     runner = Runner(pause_on_shutdown=True)
+    # The runs' processes end with this one, even if it is killed (flows/watchdog.py).
+    os.environ[watchdog.ENV] = str(os.getpid())
     for deployment in deployments:
         added = runner.add_deployment(deployment)  # a coroutine here, in async code
         assert inspect.isawaitable(added)

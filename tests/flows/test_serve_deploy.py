@@ -159,7 +159,7 @@ def test_a_failed_served_run_is_retried_through_the_api_and_completes(
                 else None
             ),
         )
-        assert done["state_type"] == "COMPLETED", done["state"]
+        assert done["state_type"] == "COMPLETED", (done["state"]["message"], serve.output[-30:])
         assert done["run_count"] >= 2
     finally:
         os.kill(serve.proc.pid, signal.SIGTERM)
@@ -234,3 +234,38 @@ def test_prefect_deploy_keeps_secrets_in_blocks_and_serve_does_not_overwrite_it(
     run(PREFECT, "worker", "start", "--pool", "callsync", "--run-once")
     final = prefect_api(api, "GET", f"/flow_runs/{flow_run['id']}")
     assert final["state_type"] == "COMPLETED", final["state"]
+
+
+def test_a_killed_serve_leaves_no_run_process_behind(
+    world: dict[str, Any], prefect_server: LocalPrefectServer
+) -> None:
+    api = prefect_server.api_url
+    config = world["config"]
+    config["zoho"].update(
+        client_id="cid",
+        client_secret="cs",
+        refresh_token="refresh",
+        # Every Zoho answer is a 503 and the client waits 30 s between tries: the run's process
+        # would go on for ten minutes after serve is gone if nothing ended it.
+        max_retries=20,
+        backoff_base_s=30.0,
+        backoff_max_s=30.0,
+    )
+    config["ringostat"]["auth_key"] = RINGOSTAT_KEY
+    path = _write(world["dir"] / "callsync.toml", config)
+    req = urllib.request.Request(
+        f"{world['zoho']}/__emulator__/faults",
+        data=json.dumps({"rate_5xx": 1.0}).encode(),
+        headers={"content-type": "application/json"},
+        method="PUT",
+    )
+    urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=30).close()
+
+    serve = Command(["serve", "--config", str(path)], world["env"], world["dir"])
+    serve.wait_for("callsync-serve-reports/reports")
+    deployment = _deployments(api)[("callsync-serve-sync", "sync")]
+    prefect_api(api, "POST", f"/deployments/{deployment['id']}/create_flow_run", {})
+    serve.wait_for("Beginning flow run")
+    os.kill(serve.proc.pid, signal.SIGKILL)
+    assert serve.finish() == -signal.SIGKILL
+    _until("the run's process to end with serve", lambda: not session_members(serve.proc.pid))

@@ -1,0 +1,64 @@
+"""A run's process ends with the ``callsync serve`` that started it.
+
+``callsync serve`` runs each flow run in a child process (Prefect's runner). When ``serve`` is
+stopped normally, the runner cancels them; when it is killed (SIGKILL, OOM), a child that writes
+dies on its broken output pipe, but a quiet one (waiting out a retry delay) would go on as an
+orphan. ``serve`` sets :data:`ENV` to its pid for its children; a process that imports ``flows``
+with it set watches its parent and, once the parent is gone (or if ``serve`` was gone before the
+process got that far), sends itself SIGTERM — Prefect's engine then ends the run, and the next
+run (or a retry from the UI) finishes the work.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+# Not CALLSYNC_…: that prefix is for settings, and an unknown one is a configuration error.
+ENV = "_CALLSYNC_SERVE_PID"
+POLL_S = 1.0
+
+_started = False
+
+
+def watch_parent(parent: int | None = None, poll_s: float = POLL_S) -> None:
+    """Start (once per process) a daemon thread that ends this process when ``parent`` is gone."""
+    global _started
+    if _started:
+        return
+    _started = True
+    parent = os.getppid() if parent is None else parent
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(poll_s):
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch, name="callsync-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def watch_parent_if_asked() -> None:
+    value = os.environ.get(ENV, "")
+    if not value.isdigit():
+        return
+    if not _alive(int(value)):
+        os.kill(os.getpid(), signal.SIGTERM)  # serve is already gone
+        return
+    watch_parent()
