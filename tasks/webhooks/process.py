@@ -179,6 +179,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+REVIVE_AFTER_S = 900.0
+"""After Zoho's credits ran out, how long the receiver lets events fail (the sync run finishes
+them) before it tries Zoho again: a one-shot run stops for good, a receiver lives for months."""
+
 RUN_ID = "webhook"
 """The ``run_id`` calls handled by the receiver carry in the state store."""
 
@@ -196,11 +200,14 @@ class WebhookProcessor:
         inbox: Inbox | None = None,
         emit: Emit | None = None,
         clock: Clock = utc_now,
+        revive_after_s: float = REVIVE_AFTER_S,
     ) -> None:
         self.settings, self.store, self.zoho, self.crm = settings, store, zoho, crm
         self.inbox = inbox or Inbox(store)
         self._emit_to = emit
         self.clock = clock
+        self._revive_after_s = revive_after_s
+        self._exhausted_at: float | None = None
 
     # -- the loop's one step ---------------------------------------------------------------
 
@@ -212,6 +219,7 @@ class WebhookProcessor:
 
     async def handle(self, events: Sequence[WebhookEvent]) -> list[Handled]:
         """Handle these events (pickups first); each ends ``done`` or ``failed`` in the inbox."""
+        self._revive_zoho()
         pickups = [e for e in events if e.kind is EventKind.PICKUP]
         rest = [e for e in events if e.kind is not EventKind.PICKUP]
         handled: list[Handled] = []
@@ -244,6 +252,20 @@ class WebhookProcessor:
         return handled
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _revive_zoho(self) -> None:
+        """The Zoho client stops for good once the credits are spent (right for a run); the
+        receiver tries again after :data:`REVIVE_AFTER_S`."""
+        if self.zoho.exhausted is None:
+            self._exhausted_at = None
+            return
+        now = time.monotonic()
+        if self._exhausted_at is None:
+            self._exhausted_at = now
+        if now - self._exhausted_at >= self._revive_after_s:
+            log.warning("webhooks: trying Zoho again after its credits ran out")
+            self.zoho.exhausted = None
+            self._exhausted_at = None
 
     def _result(
         self,
