@@ -14,9 +14,9 @@ from typing import Any
 from prefect import flow, get_run_logger, runtime
 
 from flows.context import RunContext, open_context, utc_now
+from flows.secrets import load_run_settings
 from flows.sync import SyncSummary, run_sync
 from flows.timeparse import TimeError, parse_when
-from models.settings import load_settings
 from tasks.lease import LeaseBusy, run_lease
 from tasks.ringostat.cursor import Window, split_window
 
@@ -54,6 +54,7 @@ async def backfill_calls(
     date_to: str | None = None,
     days_back: float | None = None,
     window_hours: float = 6.0,
+    secret_blocks: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Re-sync a past range window by window.
 
@@ -63,9 +64,10 @@ async def backfill_calls(
         date_to: end (default: now).
         days_back: the range is the last N days up to now (the nightly deployment uses 2).
         window_hours: size of each window.
+        secret_blocks: setting → Prefect Secret block name, read at run time (deployments).
     """
     log = get_run_logger()
-    settings = load_settings(config)
+    settings = await load_run_settings(config, secret_blocks)
     now = utc_now()
     tz = settings.ringostat.timezone
     end = min(parse_when(date_to, tz, end=True), now) if date_to else now

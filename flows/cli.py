@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -88,6 +89,30 @@ def guarded(fn: Callable[[], T]) -> T:
         fail(describe(exc))
 
 
+def connect_prefect(config: Path | None) -> None:
+    """Point Prefect at this installation's server before any flow module is imported:
+    ``PREFECT_API_URL`` when set, else the local server beside the state store (started when
+    needed and left running for the next command; see flows/prefect_server.py)."""
+    from flows.prefect_server import use_prefect
+    from models.settings import load_settings
+
+    target = guarded(lambda: use_prefect(load_settings(config)))
+    if target.started:
+        typer.echo(
+            f"callsync: started this installation's Prefect server, UI at {target.ui_url} "
+            "(left running for the next commands; `callsync ui --stop` stops it)",
+            err=True,
+        )
+
+
+def _report_config(config: Path | None) -> Path | None:
+    """The config ``callsync report`` will use (the demo's when given none, right after a demo)."""
+    from flows.reports import report_config
+    from models.settings import load_settings
+
+    return guarded(lambda: report_config(config, load_settings(config))) or config
+
+
 def run_async(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     if not _debug and "prefect" in sys.modules:
         from flows.oneline import quiet_console_tracebacks
@@ -149,6 +174,7 @@ def demo(
 def sync(config: ConfigOpt = None, from_: FromOpt = None, to: ToOpt = None) -> None:
     """Run one sync: read calls since the cursor (or --from/--to), write them to Zoho, report."""
     checked(config, date_from=from_, date_to=to)
+    connect_prefect(config)
     from flows.render import print_summary
     from flows.sync import sync_calls
 
@@ -201,6 +227,7 @@ def plan(
         return
 
     checked(config, date_from=from_, date_to=to)
+    connect_prefect(config)
     from flows.sync import sync_calls
 
     result = run_async(
@@ -292,6 +319,7 @@ def report(
         )
     if refresh:
         checked(config, ringostat=False)
+        connect_prefect(_report_config(config))
     from flows.reports import print_report
 
     guarded(
@@ -364,6 +392,7 @@ def backfill(
 ) -> None:
     """Re-read a past date range window by window (late recordings, outages); safe to repeat."""
     checked(config, date_from=from_, date_to=to)
+    connect_prefect(config)
     from flows.backfill import backfill_calls
     from flows.render import print_summary
 
@@ -407,12 +436,39 @@ def bench(
 
 @app.command()
 def serve(config: ConfigOpt = None) -> None:
-    """Run the deployments' schedules in this process (sync every minute, nightly backfill,
-    hourly reports) — the local equivalent of deployments/prefect.yaml."""
+    """Run the deployments of deployments/prefect.yaml in this process (sync every minute, nightly
+    backfill, hourly reports) against this installation's Prefect server, whose UI it prints."""
     checked(config)
+    connect_prefect(config)
     from flows.deploy import serve_all
 
-    guarded(lambda: serve_all(str(config) if config else None))
+    ui_url = os.environ["PREFECT_API_URL"].removesuffix("/api")
+    # Absolute: the runs are started in other processes, maybe from another directory.
+    guarded(lambda: serve_all(str(config.absolute()) if config else None, ui_url))
+
+
+@app.command()
+def ui(
+    config: ConfigOpt = None,
+    stop: Annotated[
+        bool, typer.Option("--stop", help="Stop this installation's Prefect server instead.")
+    ] = False,
+) -> None:
+    """Print the address of this installation's Prefect UI (every run of every command is there),
+    starting its server if needed; --stop stops it."""
+    from flows.prefect_server import InstallationServer, configured_api_url, prefect_home
+    from models.settings import load_settings
+
+    if stop:
+        if configured_api_url(os.environ):
+            fail("PREFECT_API_URL is set: that server is not callsync's to stop")
+        home = prefect_home(guarded(lambda: load_settings(config)))
+        stopped = InstallationServer(home).stop()
+        typer.echo(f"stopped the Prefect server of {home}" if stopped else "no server was running")
+        return
+    connect_prefect(config)
+    typer.echo(f"Prefect UI: {os.environ['PREFECT_API_URL'].removesuffix('/api')}")
+    typer.echo(f"  for the prefect CLI: export PREFECT_API_URL={os.environ['PREFECT_API_URL']}")
 
 
 @app.command()
@@ -426,10 +482,14 @@ def listen(
     ] = None,
 ) -> None:
     """Receive Ringostat's webhooks: a lead at pickup, the rest of the call's records after it."""
-    from flows.listen import listen as run_listener
+    from flows.preflight import require
     from models.settings import load_settings
 
     settings = guarded(lambda: load_settings(config))
+    guarded(lambda: require(settings, ["webhook.token"], config=config))
+    checked(config, ringostat=False)
+    from flows.listen import listen as run_listener
+
     run_async(lambda: run_listener(settings, host=host, port=port))
 
 

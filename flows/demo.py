@@ -1,7 +1,10 @@
 """``callsync demo``: the whole product on the bundled emulators, no account needed.
 
 1. generate a company (TOP manager, agents, existing Leads/Contacts/Deals) and days of calls;
-2. start a local Prefect server and both emulators on 127.0.0.1;
+2. start both emulators on 127.0.0.1 and connect to the demo's Prefect server (``prefect/`` in the
+   demo's folder, started if needed and left running like every callsync installation's server,
+   reused by the next demo; ``--keep-ui`` stays in the foreground and stops it on Ctrl-C or
+   SIGTERM) unless ``PREFECT_API_URL`` names one;
 3. replay the call log as it grows (calls in progress that finish later, late recordings) and run
    the real sync flow after each step, as the every-minute schedule would;
 4. real time (:mod:`flows.demo_live`): live calls through Ringostat's webhooks — leads during the
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import signal
 import threading
@@ -32,7 +34,13 @@ from emulators.demo_data import DemoDataset, generate_demo
 from flows.demo_live import webhook_token
 from flows.emulate import Emulators, post_calls, running_emulators
 from flows.paths import DEMO_WORKDIR
-from flows.prefect_server import LocalPrefectServer
+from flows.prefect_server import (
+    InstallationServer,
+    PrefectTarget,
+    drain_prefect_clients,
+    point_prefect_at,
+    resolve_prefect_home,
+)
 from flows.render import GX_OFFLINE_NOTE
 
 DEMO_TIMEZONE = "Europe/Kyiv"
@@ -95,12 +103,23 @@ async def simulate_sales(config: Path, share_converted: int = 3) -> tuple[int, i
     return converted, won
 
 
+def _clear_workdir(workdir: Path) -> None:
+    """Empty the demo's folder but keep its Prefect home: its server may be running, and the
+    previous demos' runs stay in its UI."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for entry in workdir.iterdir():
+        if entry.name == "prefect":
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def run_demo(*, days: int, calls_per_day: int, seed: int, workdir: Path, keep_ui: bool) -> None:
     console = Console()
     started = time.perf_counter()
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
+    _clear_workdir(workdir)
     console.rule("[bold]callsync demo")
     dataset = generate_demo(
         seed=seed, days=days, calls_per_day=calls_per_day, timezone=DEMO_TIMEZONE
@@ -110,11 +129,11 @@ def run_demo(*, days: int, calls_per_day: int, seed: int, workdir: Path, keep_ui
         f"{sum(len(dataset.zoho_seed.get(m, [])) for m in ('Leads', 'Contacts', 'Deals'))} "
         f"existing CRM records, {len(dataset.final_calls)} calls over {days} days."
     )
-    console.print("Starting a local Prefect server …")
-    server = LocalPrefectServer(workdir / "prefect").start()
-    os.environ["PREFECT_API_URL"] = server.api_url
-    os.environ["PREFECT_HOME"] = str(server.home.resolve())
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    console.print("Connecting to the demo's Prefect server (started if needed) …")
+    target = resolve_prefect_home(workdir.absolute() / "prefect")
+    assert target is not None
+    point_prefect_at(target)
+    more = "" if workdir == DEMO_WORKDIR else f" --config {workdir / 'config.toml'}"
     try:
         with running_emulators() as emu:
             _run(console, emu, dataset, workdir, days)
@@ -126,23 +145,32 @@ def run_demo(*, days: int, calls_per_day: int, seed: int, workdir: Path, keep_ui
         console.print(f"GX Data Docs:         {workdir / 'data_docs' / 'index.html'}")
         console.print(f"  ({GX_OFFLINE_NOTE})", style="dim")
         console.print(f"Config used:          {workdir / 'config.toml'}")
-        more = "" if workdir == DEMO_WORKDIR else f" --config {workdir / 'config.toml'}"
         console.print(f"More: .venv/bin/callsync report{more}")
-        if keep_ui:
-            console.print(f"Prefect UI: {server.url}  (Ctrl-C to stop)")
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
-        else:
-            console.print(
-                "Prefect UI with these runs: .venv/bin/callsync demo --keep-ui, or "
-                f"PREFECT_HOME={server.home} .venv/bin/prefect server start"
-            )
     finally:
-        _drain_prefect_clients()
-        server.stop()
+        drain_prefect_clients()
+    if keep_ui:
+        _keep_ui(console, target)
+    else:
+        console.print(f"Prefect UI with these runs: {target.ui_url}")
+        if target.home is not None:
+            console.print(
+                "  (the demo's Prefect server is left running for the next demo and for "
+                f"`callsync report --refresh{more}`; `callsync ui --stop"
+                f" --config {workdir / 'config.toml'}` stops it)"
+            )
+
+
+def _keep_ui(console: Console, target: PrefectTarget) -> None:
+    """Stay in the foreground with the UI up; on Ctrl-C or SIGTERM (see
+    :func:`sigterm_as_interrupt`) stop the demo's Prefect server."""
+    console.print(f"Prefect UI: {target.ui_url}  (Ctrl-C to stop)")
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if target.home is not None:
+            InstallationServer(target.home).stop()
 
 
 @contextlib.contextmanager
@@ -162,20 +190,6 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _drain_prefect_clients() -> None:
-    """Deliver the queued run logs and events while the server still listens: after it stops,
-    Prefect's exit hook would retry them against a closed port."""
-    import sys
-
-    if "prefect" not in sys.modules:
-        return
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    APILogWorker.drain_all(timeout=30)
-    EventsWorker.drain_all(timeout=30)
 
 
 def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, days: int) -> None:

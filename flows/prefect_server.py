@@ -1,26 +1,138 @@
-"""A local Prefect server in a child process, for the demo and for ``callsync serve``.
+"""callsync's Prefect home: one Prefect server per installation, found again by every command.
 
-Prefect's ephemeral mode runs the API inside the flow's own process and stops it at exit while
-its services still flush events into SQLite, which shows up as "database is locked" errors and
-CancelledError tracebacks. A real server process (``prefect server start``) owns its database
-for its whole life, keeps the runs for the UI, and writes its own log file.
+Where every run goes (``sync``, ``plan``, ``backfill``, ``report --refresh``, ``serve``, the demo):
+
+- ``PREFECT_API_URL`` (the environment, or the active Prefect profile) → that server; callsync
+  starts nothing and leaves the Prefect configuration alone.
+- otherwise the installation's own server: ``prefect server start`` on 127.0.0.1 with its
+  database, log and record (``server.json``) in ``<state-store directory>/prefect`` — beside the
+  state store the configuration names, never the current directory by accident. The first command
+  that needs it starts it and **leaves it running**: it runs in its own session (a killed command
+  does not take it down, and it is not an orphan), and the next command finds it through
+  ``server.json`` and reuses it. ``callsync ui`` prints its address, ``callsync ui --stop`` stops it.
+
+Why a server left running rather than Prefect's ephemeral mode or a server inside the command:
+measured on the 2-core development machine, the ephemeral mode starts a server subprocess per
+command (10-22 s before any work, sometimes "Timed out while attempting to connect to ephemeral
+Prefect API server", runs kept in ``~/.prefect`` where no UI shows them); a server inside the
+command pays Prefect's server imports and app start (5-20 s) on every command and would have
+several processes writing one SQLite database. A running server costs a one-shot command one
+health check (milliseconds); only the first command of an installation waits for the start.
+
+Telemetry is off for the servers callsync starts (``PREFECT_SERVER_ANALYTICS_ENABLED=false``,
+``DO_NOT_TRACK=1``): offline machines get no "Failed to send telemetry" errors.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import tomllib
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version as package_version
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-import httpx
+from models.settings import Settings
+
+RECORD_NAME = "server.json"
+LOCK_NAME = "server.lock"
+LOG_NAME = "server.log"
+HOME_DIRNAME = "prefect"
+HEALTH_TIMEOUT_S = 2.0
 
 
 class PrefectServerError(RuntimeError):
-    pass
+    """The Prefect server callsync should use cannot be reached or started (one line)."""
+
+
+def prefect_home(settings: Settings) -> Path:
+    """The installation's Prefect home: ``prefect/`` beside the state store.
+
+    The SQLite state database's directory when the store is SQLite, else the DuckDB file's
+    directory. Store paths come already resolved from the settings.
+    """
+    url = settings.store.url
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        base = Path(url.removeprefix("sqlite:///").split("?", 1)[0]).parent
+    else:
+        base = Path(settings.store.duckdb_path).parent
+    return (base / HOME_DIRNAME).absolute()
+
+
+def configured_api_url(env: Mapping[str, str]) -> str | None:
+    """``PREFECT_API_URL`` from the environment, else from the active Prefect profile."""
+    if env.get("PREFECT_API_URL"):
+        return env["PREFECT_API_URL"]
+    home = Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    path = Path(env.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        with path.open("rb") as fh:
+            profiles = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    active = env.get("PREFECT_PROFILE") or profiles.get("active")
+    value = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+    return str(value) if value else None
+
+
+def server_env(home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment of a Prefect process bound to the server and database under ``home``."""
+    env = dict(os.environ if base is None else base)
+    for name in ("PREFECT_API_URL", "PREFECT_UI_URL", "PREFECT_PROFILE"):
+        env.pop(name, None)
+    env.update(
+        {
+            "PREFECT_HOME": str(home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_LOGGING_LEVEL": env.get("PREFECT_LOGGING_LEVEL", "INFO"),
+        }
+    )
+    return env
+
+
+def _open(url: str, timeout_s: float) -> Any:
+    """GET ``url``; a server on 127.0.0.1 is asked directly, never through an HTTP proxy."""
+    local = urllib.parse.urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
+    handlers = [urllib.request.ProxyHandler({})] if local else []
+    return urllib.request.build_opener(*handlers).open(url, timeout=timeout_s)
+
+
+def healthy(api_url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> bool:
+    try:
+        with _open(f"{api_url}/health", timeout_s) as answer:
+            return bool(answer.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped by its parent, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): signal 0 is all we have
+    return state not in ("Z", "X")
 
 
 def free_port() -> int:
@@ -30,30 +142,30 @@ def free_port() -> int:
         return port
 
 
-def server_env(home: Path) -> dict[str, str]:
-    """Environment for a Prefect process bound to the server and database under ``home``."""
-    env = dict(os.environ)
-    env.update(
-        {
-            "PREFECT_HOME": str(home.resolve()),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_LOGGING_LEVEL": env.get("PREFECT_LOGGING_LEVEL", "INFO"),
-        }
-    )
-    return env
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
-class LocalPrefectServer:
-    """``prefect server start`` on 127.0.0.1, its database and log under ``home``."""
+def preferred_port(home: Path) -> int:
+    """A stable port per home (the UI keeps its address across restarts), or any free one."""
+    digest = hashlib.sha256(str(home).encode()).digest()
+    port = 42000 + int.from_bytes(digest[:2], "big") % 2000
+    return port if _port_free(port) else free_port()
 
-    def __init__(
-        self, home: Path, *, port: int | None = None, startup_timeout_s: float = 120
-    ) -> None:
-        self.home = home
-        self.port = port or free_port()
-        self.startup_timeout_s = startup_timeout_s
-        self.log_path = home / "server.log"
-        self._proc: subprocess.Popen[bytes] | None = None
+
+@dataclass(frozen=True)
+class ServerRecord:
+    """What ``server.json`` says about the installation's server."""
+
+    pid: int
+    port: int
+    version: str
+    started_at: str
 
     @property
     def url(self) -> str:
@@ -63,55 +175,272 @@ class LocalPrefectServer:
     def api_url(self) -> str:
         return f"{self.url}/api"
 
-    def start(self) -> LocalPrefectServer:
+
+# Started by a short-lived launcher so that the server is nobody's child: the command that
+# started it can exit or be killed without leaving a zombie or taking the server down.
+_LAUNCHER = """
+import subprocess, sys
+log = open(sys.argv[1], "ab")
+proc = subprocess.Popen(sys.argv[3:], cwd=sys.argv[2], stdin=subprocess.DEVNULL, stdout=log,
+                        stderr=subprocess.STDOUT, start_new_session=True)
+print(proc.pid)
+"""
+
+
+class InstallationServer:
+    """The Prefect server whose database, log and record live in ``home``."""
+
+    def __init__(self, home: Path, *, startup_timeout_s: float = 120) -> None:
+        self.home = home.absolute()
+        self.startup_timeout_s = startup_timeout_s
+
+    @property
+    def record_path(self) -> Path:
+        return self.home / RECORD_NAME
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / LOG_NAME
+
+    def record(self) -> ServerRecord | None:
+        try:
+            data = json.loads(self.record_path.read_text())
+            return ServerRecord(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def running(self) -> ServerRecord | None:
+        """The recorded server if its process is alive and its API answers."""
+        rec = self.record()
+        if rec is None or not pid_alive(rec.pid) or not healthy(rec.api_url):
+            return None
+        return rec
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
         self.home.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+        with (self.home / LOCK_NAME).open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def ensure(self) -> tuple[ServerRecord, bool]:
+        """The running server, started first if needed; ``True`` when this call started it."""
+        rec = self.running()
+        if rec is not None and rec.version == _prefect_version():
+            return rec, False
+        with self._locked():
+            rec = self.record()
+            if rec is not None and pid_alive(rec.pid):
+                # Recorded and alive: either up, or still starting (another command started it).
+                if self._wait_healthy(rec) and rec.version == _prefect_version():
+                    return rec, False
+                self._terminate(rec)  # another Prefect version, or it never came up
+            return self._start(), True
+
+    def _start(self) -> ServerRecord:
+        port = preferred_port(self.home)
+        command = [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        launched = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, str(self.log_path), str(self.home), *command],
             env=server_env(self.home),
+            capture_output=True,
+            text=True,
+            check=True,
         )
-        log.close()
+        rec = ServerRecord(
+            pid=int(launched.stdout.strip()),
+            port=port,
+            version=_prefect_version(),
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        tmp = self.record_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(rec)))
+        tmp.replace(self.record_path)
+        if not self._wait_healthy(rec):
+            alive = pid_alive(rec.pid)
+            self._terminate(rec)
+            raise PrefectServerError(
+                (
+                    f"the local Prefect server did not answer within {self.startup_timeout_s:.0f}s"
+                    if alive
+                    else "the local Prefect server exited at start"
+                )
+                + f"; see {self.log_path}"
+            )
+        return rec
+
+    def _wait_healthy(self, rec: ServerRecord) -> bool:
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise PrefectServerError(
-                    f"the Prefect server exited at start (code {self._proc.returncode}); "
-                    f"see {self.log_path}"
-                )
-            try:
-                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)  # polling a child process at start-up: no event to wait on
-        self.stop()
-        raise PrefectServerError(
-            f"the Prefect server did not answer within {self.startup_timeout_s:.0f}s; "
-            f"see {self.log_path}"
-        )
+            if healthy(rec.api_url):
+                return True
+            if not pid_alive(rec.pid):
+                return False
+            time.sleep(0.2)  # polling another process's start-up: no event to wait on
+        return False
+
+    def stop(self) -> bool:
+        """Stop the recorded server; ``True`` if one was running."""
+        with self._locked():
+            rec = self.record()
+            was_running = rec is not None and pid_alive(rec.pid)
+            if rec is not None:
+                self._terminate(rec)
+            return was_running
+
+    def _terminate(self, rec: ServerRecord) -> None:
+        if pid_alive(rec.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(rec.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            while pid_alive(rec.pid) and time.monotonic() < deadline:
+                time.sleep(0.1)  # waiting for a process that is not our child
+            if pid_alive(rec.pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(rec.pid, signal.SIGKILL)
+        self.record_path.unlink(missing_ok=True)
+
+
+def _prefect_version() -> str:
+    return package_version("prefect")
+
+
+@dataclass(frozen=True)
+class PrefectTarget:
+    """The Prefect server this command's runs go to."""
+
+    api_url: str
+    home: Path | None
+    """The installation's home when callsync runs the server; None for ``PREFECT_API_URL``."""
+    started: bool = False
+
+    @property
+    def ui_url(self) -> str:
+        return self.api_url.rstrip("/").removesuffix("/api")
+
+
+def resolve_prefect(
+    settings: Settings,
+    *,
+    env: Mapping[str, str] | None = None,
+    start: bool = True,
+    startup_timeout_s: float = 120,
+) -> PrefectTarget | None:
+    """Where this installation's runs go; starts the local server when ``start`` and needed.
+
+    ``PREFECT_API_URL`` must answer within a few seconds. Returns None when ``start`` is False and
+    the local server is not running.
+    """
+    return resolve_prefect_home(
+        prefect_home(settings), env=env, start=start, startup_timeout_s=startup_timeout_s
+    )
+
+
+def resolve_prefect_home(
+    home: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    start: bool = True,
+    startup_timeout_s: float = 120,
+) -> PrefectTarget | None:
+    """:func:`resolve_prefect` for an explicit Prefect home (the demo's)."""
+    env = os.environ if env is None else env
+    api_url = configured_api_url(env)
+    if api_url:
+        api_url = api_url.rstrip("/")
+        if not healthy(api_url, timeout_s=5):
+            raise PrefectServerError(
+                f"the Prefect server at PREFECT_API_URL={api_url} does not answer "
+                "(start it, or unset PREFECT_API_URL to use callsync's own server)"
+            )
+        return PrefectTarget(api_url, None)
+    server = InstallationServer(home, startup_timeout_s=startup_timeout_s)
+    if not start:
+        rec = server.running()
+        return None if rec is None else PrefectTarget(rec.api_url, server.home)
+    rec, started = server.ensure()
+    return PrefectTarget(rec.api_url, server.home, started)
+
+
+def point_prefect_at(target: PrefectTarget, env: MutableMapping[str, str] | None = None) -> None:
+    """Make this process's Prefect client use ``target`` and never start a temporary server.
+
+    Best before Prefect is imported; if it already is, its global settings are rebuilt.
+    """
+    env = os.environ if env is None else env
+    env["PREFECT_API_URL"] = target.api_url
+    env["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
+    env.setdefault("DO_NOT_TRACK", "1")
+    if target.home is not None:
+        # Results, profiles and Prefect's own files stay in the installation, not ~/.prefect.
+        env["PREFECT_HOME"] = str(target.home)
+        env.pop("PREFECT_PROFILE", None)
+    if env is os.environ and "prefect.context" in sys.modules:
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()
+
+
+def use_prefect(settings: Settings, *, startup_timeout_s: float = 120) -> PrefectTarget:
+    """Resolve (starting the local server if needed) and point this process at it."""
+    target = resolve_prefect(settings, startup_timeout_s=startup_timeout_s)
+    assert target is not None
+    point_prefect_at(target)
+    return target
+
+
+def drain_prefect_clients(timeout_s: float = 30) -> None:
+    """Deliver queued run logs and events while the server still listens."""
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=timeout_s)
+    EventsWorker.drain_all(timeout=timeout_s)
+
+
+class LocalPrefectServer:
+    """A Prefect server owned by its caller (tests, the benchmark): ``start()``/``stop()`` or a
+    ``with`` block."""
+
+    def __init__(self, home: Path, *, startup_timeout_s: float = 180) -> None:
+        self.server = InstallationServer(home, startup_timeout_s=startup_timeout_s)
+        self.record: ServerRecord | None = None
+
+    @property
+    def home(self) -> Path:
+        return self.server.home
+
+    @property
+    def api_url(self) -> str:
+        assert self.record is not None
+        return self.record.api_url
+
+    @property
+    def url(self) -> str:
+        assert self.record is not None
+        return self.record.url
+
+    def start(self) -> LocalPrefectServer:
+        self.record, _ = self.server.ensure()
+        return self
 
     def stop(self) -> None:
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        self.server.stop()
 
     def __enter__(self) -> LocalPrefectServer:
         return self.start()

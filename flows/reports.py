@@ -20,6 +20,7 @@ from rich.console import Console
 
 from flows.context import open_context
 from flows.paths import DEMO_WORKDIR
+from flows.secrets import load_run_settings
 from flows.timeparse import parse_when
 from models.settings import CONFIG_ENV, Settings, load_settings
 from tasks import steps
@@ -56,10 +57,15 @@ async def publish_conversion_table(settings: Settings) -> list[dict[str, Any]]:
 
 
 @flow(name="callsync-reports", log_prints=False)
-async def refresh_reports(config: str | None = None) -> dict[str, Any]:
-    """Pull conversions and deal outcomes back from Zoho, then rebuild the DuckDB reports."""
+async def refresh_reports(
+    config: str | None = None, secret_blocks: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Pull conversions and deal outcomes back from Zoho, then rebuild the DuckDB reports.
+
+    ``secret_blocks``: setting → Prefect Secret block name, read at run time (deployments).
+    """
     log = get_run_logger()
-    settings = load_settings(config)
+    settings = await load_run_settings(config, secret_blocks)
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     async with open_context(settings) as ctx:
         try:

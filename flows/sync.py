@@ -28,10 +28,11 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from flows.context import RunContext, open_context, utc_now
 from flows.preflight import check_window
 from flows.reports import land, publish_conversion_table
+from flows.secrets import load_run_settings
 from flows.timeparse import parse_when
 from models.crm import ZohoUser
 from models.plan import PlannedWrite, PlanStatus, Reason
-from models.settings import Settings, load_settings
+from models.settings import Settings
 from tasks import steps
 from tasks.calls import parse_rows
 from tasks.crm_sync import CrmView
@@ -487,6 +488,7 @@ async def sync_calls(
     window_to: str | None = None,
     as_of: datetime | None = None,
     dry_run: bool = False,
+    secret_blocks: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Sync Ringostat calls to Zoho CRM for one window (default: since the cursor, up to now).
 
@@ -497,8 +499,9 @@ async def sync_calls(
         window_to: ISO 8601 end (default: now).
         as_of: the run's "now" (default: the clock) — backfills and tests pin it.
         dry_run: plan and return the planned writes; write nothing.
+        secret_blocks: setting → Prefect Secret block name, read at run time (deployments).
     """
-    settings = load_settings(config)
+    settings = await load_run_settings(config, secret_blocks)
     now = as_of or utc_now()
     window = None
     if window_from is not None or window_to is not None:

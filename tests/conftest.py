@@ -1,8 +1,23 @@
 """Shared pytest configuration."""
 
+import atexit
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 
 import pytest
+
+# Prefect keeps its files (profiles, local results, analytics markers) in PREFECT_HOME: a test
+# session uses a temporary one, never ~/.prefect, and never a server the developer configured.
+# Set before any test module imports Prefect (its settings are read at import).
+_PREFECT_HOME = tempfile.mkdtemp(prefix="callsync-tests-prefect-")
+atexit.register(shutil.rmtree, _PREFECT_HOME, True)
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+for _name in ("PREFECT_API_URL", "PREFECT_PROFILE", "PREFECT_PROFILES_PATH"):
+    os.environ.pop(_name, None)
 
 # A step that failed on a transient error is retried by Prefect at once in tests (the default
 # pauses are 10 s and 60 s); set before any test module imports tasks.steps.
@@ -12,3 +27,15 @@ os.environ.setdefault("CALLSYNC_STEP_RETRY_DELAYS_S", "0,0")
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_installation_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A callsync command run by a test without PREFECT_API_URL starts its installation's Prefect
+    server beside the test's state store and leaves it running, as the product does: stop every
+    such server under this session's temporary directory when the session ends."""
+    yield
+    from flows.prefect_server import RECORD_NAME, InstallationServer
+
+    for record in tmp_path_factory.getbasetemp().rglob(RECORD_NAME):
+        InstallationServer(record.parent).stop()

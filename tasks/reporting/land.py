@@ -26,12 +26,17 @@ DuckDB transaction, these tables and then the views of :mod:`tasks.reporting.vie
     Sync runs: window, status, summary JSON.
 ``report_meta``
     One row: ``company_timezone`` and ``landed_at``.
+``landing_state``
+    One row: which store (URL without password), table layout and newest store change the last
+    landing covered — what the next landing needs to be incremental.
 
 Privacy: the file holds full client numbers (``calls.client_e164``) — it is the analyst's copy
 of the store. The rendered reports (:mod:`tasks.reporting.render`) only show masked numbers.
 
-Idempotent: every run drops and rebuilds everything from the store, inside one transaction, so
-a reader never sees half a landing. It is *not* meant to run concurrently with anything else
+Idempotent: every landing brings the file to what a full rebuild from the store would hold,
+inside one transaction, so a reader never sees half a landing (``calls`` and ``crm_writes`` are
+updated incrementally when the file holds an earlier landing of the same store, the other
+tables rebuilt). It is *not* meant to run concurrently with anything else
 that opens the same DuckDB file: DuckDB lets one process hold a file open for writing, and a
 second one (another landing, an analyst's open session) fails with :class:`ReportingError`.
 """
@@ -39,9 +44,10 @@ second one (another landing, an analyst's open session) fails with :class:`Repor
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -334,6 +340,89 @@ WHERE attached_id IS NULL AND attached_module = 'Leads' AND lead_id IS NOT NULL
 """
 
 
+INCREMENTAL_OVERLAP = timedelta(minutes=10)
+"""Store rows changed this long before the previous landing's newest change are landed again
+(a transaction still open while the previous landing read is covered by it)."""
+
+# The incremental tables: their store rows carry ``updated_at`` and are never deleted.
+_INCREMENTAL = {"calls": "uniqueid", "crm_writes": "sync_key"}
+
+
+def _layout(zone: ZoneInfo) -> str:
+    """The shape of the incremental tables: another shape (a new version) means a full landing."""
+    columns = {"calls": _call_columns(zone), "crm_writes": WRITE_COLUMNS}
+    text = "|".join(
+        f"{table}:" + ",".join(f"{c.name} {c.sql_type}" for c in cols)
+        for table, cols in columns.items()
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _landed_through(con: duckdb.DuckDBPyConnection, store_url: str, layout: str) -> datetime | None:
+    """The newest store change the previous landing of this store, in this layout, covered."""
+    try:
+        rows = con.execute("SELECT store_url, layout, store_through FROM landing_state").fetchall()
+        tables = {
+            name
+            for (name,) in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+        }
+    except duckdb.Error:
+        return None
+    if len(rows) != 1 or not set(_INCREMENTAL) <= tables:
+        return None
+    url, landed_layout, through = rows[0]
+    if url != store_url or landed_layout != layout or through is None:
+        return None
+    if not isinstance(through, datetime):
+        return None
+    return through if through.tzinfo else through.replace(tzinfo=UTC)
+
+
+def _store_through(conn: sqlalchemy.Connection) -> datetime | None:
+    marks = [
+        conn.execute(sqlalchemy.select(sqlalchemy.func.max(_t(model).c.updated_at))).scalar()
+        for model in (CallRecord, WriteRecord)
+    ]
+    known = [m if m.tzinfo else m.replace(tzinfo=UTC) for m in marks if m is not None]
+    return max(known) if known else None
+
+
+def _changed_rows(
+    conn: sqlalchemy.Connection, table: Table, order: str, since: datetime
+) -> Iterator[Row]:
+    result = conn.execution_options(yield_per=CHUNK_ROWS).execute(
+        sqlalchemy.select(table).where(table.c.updated_at >= since).order_by(table.c[order])
+    )
+    for part in result.mappings().partitions():
+        yield from part
+
+
+def _replace_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    key: str,
+    columns: Sequence[Column],
+    rows: Iterable[Row],
+) -> int:
+    """Replace the landed rows of these store rows (delete by key, insert); returns the count."""
+    select = ", ".join(f"CAST({c.name} AS {c.sql_type})" for c in columns)
+    total = 0
+    for batch in _batches(rows, CHUNK_ROWS):
+        frame = pd.DataFrame(
+            {c.name: _series([c.get(r) for r in batch], c.sql_type) for c in columns}
+        )
+        con.register("_landing_chunk", frame)
+        try:
+            con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM _landing_chunk)")
+            con.execute(f"INSERT INTO {table} SELECT {select} FROM _landing_chunk")
+        finally:
+            con.unregister("_landing_chunk")
+        total += len(batch)
+    return total
+
+
 def land_reports(
     engine: sqlalchemy.Engine,
     duckdb_path: Path,
@@ -341,24 +430,48 @@ def land_reports(
     company_timezone: str,
     clock: Callable[[], datetime] = _utc_now,
 ) -> LandResult:
-    """Rebuild the reporting tables and views in ``duckdb_path`` from the state store."""
+    """Bring the reporting tables and views in ``duckdb_path`` up to date with the state store.
+
+    ``calls`` and ``crm_writes`` (the tables that grow with every call) are landed
+    incrementally when the file holds an earlier landing of the same store in the same layout:
+    only the store rows changed since (with :data:`INCREMENTAL_OVERLAP`) are replaced. The
+    other tables are small and rebuilt. The result is the same as a full landing.
+    """
     zone = ZoneInfo(company_timezone)
     path = Path(duckdb_path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    layout = _layout(zone)
+    store_url = engine.url.render_as_string(hide_password=True)
     try:
         con = duckdb.connect(str(path))
     except duckdb.Error as exc:
         raise ReportingError(f"cannot open the reporting file {path}: {exc}") from exc
     try:
+        previous = _landed_through(con, store_url, layout)
         con.begin()
         with engine.connect() as conn:
-            counts = {
-                "calls": _insert(
+            through = _store_through(conn)
+            counts: dict[str, int] = {}
+            if previous is None or through is None:
+                counts["calls"] = _insert(
                     con, "calls", _call_columns(zone), _store_rows(conn, _t(CallRecord), "uniqueid")
-                ),
-                "crm_writes": _insert(
+                )
+                counts["crm_writes"] = _insert(
                     con, "crm_writes", WRITE_COLUMNS, _store_rows(conn, _t(WriteRecord), "sync_key")
-                ),
+                )
+            else:
+                since = previous - INCREMENTAL_OVERLAP
+                for table, model, columns in (
+                    ("calls", CallRecord, _call_columns(zone)),
+                    ("crm_writes", WriteRecord, WRITE_COLUMNS),
+                ):
+                    key = _INCREMENTAL[table]
+                    _replace_rows(
+                        con, table, key, columns, _changed_rows(conn, _t(model), key, since)
+                    )
+                    [(landed,)] = con.execute(f"SELECT count(*) FROM {table}").fetchall()
+                    counts[table] = int(landed)
+            counts |= {
                 "quarantine": _insert(
                     con,
                     "quarantine",
@@ -381,6 +494,12 @@ def land_reports(
             "CREATE OR REPLACE TABLE report_meta AS "
             "SELECT CAST(? AS VARCHAR) AS company_timezone, CAST(? AS TIMESTAMPTZ) AS landed_at",
             [company_timezone, clock()],
+        )
+        con.execute(
+            "CREATE OR REPLACE TABLE landing_state AS "
+            "SELECT CAST(? AS VARCHAR) AS store_url, CAST(? AS VARCHAR) AS layout, "
+            "CAST(? AS TIMESTAMPTZ) AS store_through",
+            [store_url, layout, through],
         )
         create_views(con)
         con.commit()

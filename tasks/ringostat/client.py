@@ -110,13 +110,14 @@ def _merge(merged: dict[tuple[str, ...], Row], rows: Sequence[Row]) -> None:
 
 def _continue_from(rows: Sequence[Row]) -> int | None:
     """The wall second of a full answer's last row, if the answer is in ``calldate`` order
-    (as asked); None when it is not, or a row has no readable ``calldate``."""
+    (as asked); None when it is not. Rows whose ``calldate`` is not Ringostat's usual text
+    (quarantined later) are left out of the check: the server placed them by its own reading."""
     previous: int | None = None
     for row in rows:
         try:
             second = parse_wall(str(row.get("calldate") or ""))
         except ValueError:
-            return None
+            continue
         if previous is not None and second < previous:
             return None
         previous = second

@@ -5,6 +5,10 @@ answered 200 survives a crash of the receiver; on start the receiver handles wha
 ``pending``, and the sync flow finishes what ``failed``. One row per ``<event>:<uniqueid>``:
 Ringostat (or a proxy) repeating a webhook finds its row and nothing changes.
 
+"Durably": the insert is committed before the answer. With SQLite (WAL, ``synchronous =
+NORMAL``) a committed event survives a crash of the process; a power loss of the machine can
+lose the last commits — a production receiver keeps its state store in PostgreSQL.
+
 A webhook that cannot be read goes to the store's quarantine with reason ``bad_webhook``
 (never the token: the row kept is the parameters without it).
 """

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,20 +17,42 @@ import tomli_w
 from emulators.ringostat.app import create_app as create_ringostat
 from emulators.serve import BackgroundServer
 from emulators.zoho.app import create_app as create_zoho
+from flows.prefect_server import LocalPrefectServer, drain_prefect_clients
 
 FIXED_NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def prefect_harness() -> Iterator[None]:
-    """Prefect's temporary server, for one test module at a time: its background threads touch
-    the global ``random`` state, which Hypothesis (in later test modules) must not see."""
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    from prefect.testing.utilities import prefect_test_harness
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrefectServer]:
+    """One real Prefect server for the whole session (callsync's own kind: ``prefect server
+    start``, analytics off), its database in a temporary home: the flow-test modules share one
+    start instead of paying Prefect's temporary server each."""
+    with LocalPrefectServer(tmp_path_factory.mktemp("prefect-home")) as server:
+        yield server
 
-    with prefect_test_harness(server_startup_timeout=None):
-        yield
+
+@pytest.fixture(scope="module")
+def prefect_harness(prefect_server: LocalPrefectServer) -> Iterator[None]:
+    """Prefect's client pointed at the session's server for one test module; its background
+    workers (logs, events) are drained and stopped when the module ends: their threads touch the
+    global ``random`` state, which Hypothesis (in later test modules) must not see."""
+    import prefect.context
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_ALLOW_EPHEMERAL_MODE,
+        temporary_settings,
+    )
+
+    updates = {PREFECT_API_URL: prefect_server.api_url, PREFECT_SERVER_ALLOW_EPHEMERAL_MODE: False}
+    with (
+        temporary_settings(updates=updates),
+        # Threads started with a fresh context read the process-global settings: point them too.
+        prefect.context._temporary_global_settings_context(prefect.context.SettingsContext.get()),
+    ):
+        try:
+            yield
+        finally:
+            drain_prefect_clients()
 
 
 class Clock:

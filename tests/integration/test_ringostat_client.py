@@ -184,6 +184,24 @@ async def test_a_row_read_twice_within_one_window_keeps_the_last_read(
     assert final["calldate"] == "2025-03-28 17:00:00"
 
 
+async def test_a_row_with_an_odd_calldate_does_not_stop_reading_on(state: RingostatState) -> None:
+    """A calldate in another format (quarantined later) is left out of the order check."""
+    state.max_rows = 3
+    state.upsert(
+        [
+            call("ua-1", "2025-03-28 06:00:00"),
+            call("ua-x", "28.03.2025 06:30:00"),
+            call("ua-2", "2025-03-28 07:00:00"),
+            call("ua-3", "2025-03-28 18:00:00"),
+        ]
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(state))) as http:
+        client = RingostatClient(settings(max_rows_per_request=3), http, sleep=Recorder())
+        got = await client.fetch_window(DAY, DAY + timedelta(hours=23))
+    assert sorted(r["uniqueid"] for r in got) == ["ua-1", "ua-2", "ua-3", "ua-x"]
+    assert client.requests_made == 2  # read on from 07:00, not split
+
+
 async def test_a_full_answer_out_of_calldate_order_is_split_instead(
     state: RingostatState,
 ) -> None:

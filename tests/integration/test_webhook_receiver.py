@@ -213,3 +213,12 @@ def test_after_call_writes_the_rest_and_reuses_the_pickup_lead(world: ZohoWorld)
         assert call is not None
         assert (call.status, call.scenario_row, call.client_status) == ("synced", 1, "new")
         assert json.loads(call.raw_json)["billsec"] == "42"
+
+
+def test_enrich_modes_write_nothing_at_pickup(world: ZohoWorld) -> None:
+    settings = world.settings(scenario={"mode": "enrich_leads"})
+    with receiver(settings) as rec, httpx.Client(base_url=rec.url) as http:
+        body = pickup("e-1", "+380501130001")
+        assert http.post("/ringostat/pickup", json=body, params={"token": TOKEN}).status_code == 200
+        assert [h.outcome for h in rec.wait(1)] == ["enrich_mode"]
+    assert _leads(world) == []

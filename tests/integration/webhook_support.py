@@ -151,8 +151,10 @@ class ZohoWorld:
     tmp_path: Path
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def settings(self, **webhook: Any) -> Settings:
-        return load_settings(overrides=config(self.tmp_path, self.url, **webhook))
+    def settings(self, scenario: dict[str, Any] | None = None, **webhook: Any) -> Settings:
+        values = config(self.tmp_path, self.url, **webhook)
+        values["scenario"].update(scenario or {})
+        return load_settings(overrides=values)
 
     def dump(self) -> dict[str, list[dict[str, Any]]]:
         answer: dict[str, list[dict[str, Any]]] = self.http.get(

@@ -123,6 +123,7 @@ def test_bad_inputs_fail_in_one_line_before_prefect_is_imported(tmp_path: Path) 
         (["report", "--refresh", "--config", str(good)], [f"cannot reach {url}", "zoho."]),
         (["doctor", "--config", str(good)], [f"cannot reach {url}", "zoho.api_domain"]),
         (["serve", "--config", str(good)], [f"cannot reach {url}"]),
+        (["listen", "--config", str(good)], ["webhook.token", "CALLSYNC_WEBHOOK__TOKEN"]),
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSYNC_")}
     proc = subprocess.run(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +253,63 @@ def test_an_unwritable_reporting_file_is_a_reporting_error(tmp_path: Path) -> No
     target.mkdir()
     with pytest.raises(ReportingError, match=r"is_a_folder\.duckdb"):
         land_reports(store(tmp_path), target, company_timezone="UTC", clock=lambda: LANDED)
+
+
+def test_a_later_landing_replaces_only_what_changed_and_equals_a_full_one(tmp_path: Path) -> None:
+    engine = store(tmp_path)
+    seed(engine)
+    path = tmp_path / "r.duckdb"
+    land_reports(engine, path, company_timezone="Europe/Kyiv", clock=lambda: LANDED)
+    later, latest = T + timedelta(hours=2), T + timedelta(hours=4)  # beyond the overlap
+    with Session(engine) as s:
+        s.add(call("d", updated_at=later, attached_module="Leads"))
+        s.commit()
+    land_reports(engine, path, company_timezone="Europe/Kyiv", clock=lambda: LANDED)
+    # Mark a landed row the store no longer changes: a full landing would overwrite it.
+    with duckdb.connect(str(path)) as con:
+        con.execute("UPDATE calls SET detail = 'landed before' WHERE uniqueid = 'b'")
+    with Session(engine) as s:
+        failed = s.get(CallRecord, "c")
+        assert failed is not None
+        failed.status, failed.reason, failed.updated_at = "synced", None, latest
+        s.add(failed)
+        lead = write("d", "lead", "L4")
+        lead.updated_at = latest
+        s.add(lead)
+        s.commit()
+    result = land_reports(engine, path, company_timezone="Europe/Kyiv", clock=lambda: LANDED)
+    assert (result.calls, result.crm_writes) == (5, 4)
+    assert fetch(path, "SELECT detail FROM calls WHERE uniqueid = 'b'") == [("landed before",)]
+    assert fetch(path, "SELECT status FROM calls WHERE uniqueid = 'c'") == [("synced",)]
+    assert fetch(path, "SELECT lead_id, attached_id FROM calls WHERE uniqueid = 'd'") == [
+        ("L4", "L4")
+    ]
+
+    full = tmp_path / "full.duckdb"
+    land_reports(engine, full, company_timezone="Europe/Kyiv", clock=lambda: LANDED)
+    for table in ("calls", "crm_writes"):
+        sql = (
+            f"SELECT * EXCLUDE (detail) FROM {table} ORDER BY 1"
+            if table == "calls"
+            else (f"SELECT * FROM {table} ORDER BY 1")
+        )
+        assert fetch(path, sql) == fetch(full, sql)
+    assert fetch(path, "SELECT * FROM conversion_by_source") == fetch(
+        full, "SELECT * FROM conversion_by_source"
+    )
+
+
+def test_another_store_in_the_same_file_is_landed_in_full(tmp_path: Path) -> None:
+    first = store(tmp_path)
+    seed(first)
+    path = tmp_path / "r.duckdb"
+    land_reports(first, path, company_timezone="Europe/Kyiv", clock=lambda: LANDED)
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    other = store(other_dir)
+    with Session(other) as s:
+        s.add(call("z"))
+        s.commit()
+    result = land_reports(other, path, company_timezone="Europe/Kyiv", clock=lambda: LANDED)
+    assert result.calls == 1
+    assert fetch(path, "SELECT uniqueid FROM calls") == [("z",)]

@@ -1,0 +1,52 @@
+"""Secrets from Prefect Secret blocks, loaded when a run starts.
+
+A deployment names its blocks in the ``secret_blocks`` parameter, setting → block name::
+
+    secret_blocks:
+      zoho.client_secret: callsync-zoho-client-secret
+      zoho.refresh_token: callsync-zoho-refresh-token
+
+The values are read from the Prefect server by the run itself, so they never sit in the
+deployment (``{{ prefect.blocks.secret.* }}`` in ``job_variables`` is resolved by ``prefect
+deploy`` and stored in plain text, readable through the API). They take the place of the config
+file's values; ``CALLSYNC_<SECTION>__<KEY>`` variables still win, as for every setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from models.settings import ConfigError, Settings, load_settings
+
+
+async def secret_overrides(secret_blocks: Mapping[str, str] | None) -> dict[str, dict[str, Any]]:
+    """``{"zoho": {"client_secret": "…"}}`` from the named Secret blocks."""
+    from prefect.blocks.system import Secret
+
+    overrides: dict[str, dict[str, Any]] = {}
+    for key, block in (secret_blocks or {}).items():
+        section, dot, name = key.partition(".")
+        if not dot or not section or not name:
+            raise ConfigError(
+                f"secret_blocks key {key!r} must name a setting as 'section.key' "
+                "(e.g. 'zoho.refresh_token')"
+            )
+        try:
+            secret: Secret[Any] = await Secret.aload(block)
+        except ValueError as exc:
+            raise ConfigError(
+                f"Secret block {block!r} (for {key}) not found on the Prefect server; "
+                "create it as deployments/README.md shows"
+            ) from exc
+        overrides.setdefault(section, {})[name] = secret.get()
+    return overrides
+
+
+async def load_run_settings(
+    config: str | None, secret_blocks: Mapping[str, str] | None = None
+) -> Settings:
+    """The run's settings: the config file and environment, with the Secret blocks' values."""
+    if not secret_blocks:
+        return load_settings(config)
+    return load_settings(config, overrides=await secret_overrides(secret_blocks))
