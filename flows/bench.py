@@ -6,7 +6,8 @@ Prefect server, and runs every sync in a child process of its own, as a schedule
 
 1. the first pass over the whole day;
 2. the rerun of the same window (everything already synced: it must write nothing);
-3. ``idle_runs`` scheduled runs with no new calls (the steady state of a run every minute).
+3. ``idle_runs`` scheduled runs with no new calls (the steady state of a run every minute);
+4. one scheduled run with ``steady_calls`` new calls (20: a busy minute).
 
 Each child reports its wall seconds per stage (the flow's tasks, Prefect overhead included, and
 the steps around them), its peak RSS and the flow's summary; the parent adds the Zoho requests and
@@ -40,6 +41,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 CHILD_FLAG = "--child"
 TIMEZONE = "Europe/Kyiv"
@@ -347,6 +349,7 @@ def run_bench(
     seed: int = 7,
     idle_runs: int = 3,
     baseline_sample: int = 200,
+    steady_calls: int = 20,
     workdir: Path | None = None,
     in_process: bool = False,
 ) -> dict[str, Any]:
@@ -387,11 +390,41 @@ def run_bench(
                 runner.run({"config": config, "as_of": (as_of + timedelta(minutes=n)).isoformat()})
                 for n in range(1, idle_runs + 1)
             ]
+            steady_at = as_of + timedelta(minutes=idle_runs + 1)
+            post_calls(http, emu, _new_calls(dataset.final_calls, steady_calls, steady_at))
+            steady = runner.run({"config": config, "as_of": steady_at.isoformat()})
         baseline = _baseline(dataset, tmp / "state.db", calls, baseline_sample, latency_ms)
     finally:
         if workdir is None:
             shutil.rmtree(tmp, ignore_errors=True)
-    return _figures(calls, latency_ms, concurrency, first, rerun, idle, baseline)
+    figures = _figures(calls, latency_ms, concurrency, first, rerun, idle, baseline)
+    figures["steady"] = {
+        "new_calls": steady_calls,
+        "flow_s": steady["flow_s"],
+        "process_s": steady["process_s"],
+        "import_s": steady["import_s"],
+        "zoho_requests": steady["zoho_requests"],
+        "zoho_credits": steady["zoho_credits"],
+        "records_written": _records_written(steady["summary"]),
+        "stages_s": steady["stages_s"],
+        "zoho_requests_by_route": steady["zoho_requests_by_route"],
+    }
+    return figures
+
+
+def _new_calls(rows: list[dict[str, Any]], count: int, at: datetime) -> list[dict[str, Any]]:
+    """``count`` calls shaped like the day's, new ids, ended a minute before ``at``: the next
+    scheduled run's work (callers both new and known)."""
+    local = at.astimezone(ZoneInfo(TIMEZONE)) - timedelta(minutes=1)
+    picked = [r for r in rows if str(r.get("calldate", "")).count("-") == 2][:count]
+    return [
+        dict(row)
+        | {
+            "uniqueid": f"steady-{n}-{row.get('uniqueid')}",
+            "calldate": (local - timedelta(seconds=n)).strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        for n, row in enumerate(picked)
+    ]
 
 
 def _figures(
@@ -484,6 +517,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--idle-runs", type=int, default=3)
     parser.add_argument("--baseline-sample", type=int, default=200)
+    parser.add_argument("--steady-calls", type=int, default=20)
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(args_list)
     result = run_bench(
@@ -493,6 +527,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         idle_runs=args.idle_runs,
         baseline_sample=args.baseline_sample,
+        steady_calls=args.steady_calls,
         workdir=args.workdir,
     )
     print(json.dumps(result, indent=2))

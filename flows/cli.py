@@ -416,6 +416,9 @@ def bench(
     baseline_sample: Annotated[
         int, typer.Option(help="Calls replayed as a per-call integration (search + insert).")
     ] = 200,
+    steady_calls: Annotated[
+        int, typer.Option(help="New calls in the last scheduled run (a busy minute).")
+    ] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the generated company and calls.")] = 7,
 ) -> None:
     """Benchmark the real sync flow (Prefect, GX) against both emulators; print one JSON object."""
@@ -428,6 +431,7 @@ def bench(
             concurrency=concurrency,
             idle_runs=idle_runs,
             baseline_sample=baseline_sample,
+            steady_calls=steady_calls,
             seed=seed,
         )
     )

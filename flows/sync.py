@@ -155,6 +155,7 @@ async def run_sync(
         ingest.changed,
         ingest.unchanged,
     )
+    del rows  # in the store now: a large window's raw answer is not kept through the run
 
     work = store.work()
     idle = (

@@ -133,6 +133,19 @@ def _close_quarantine(session: Session, uniqueids: Sequence[str], now: datetime)
             session.add(entry)
 
 
+def _fingerprints(session: Session, uniqueids: Iterable[str]) -> dict[str, str]:
+    """uniqueid -> fingerprint of the stored calls among ``uniqueids``."""
+    found: dict[str, str] = {}
+    for batch in chunks(unique(list(uniqueids))):
+        rows = session.exec(
+            select(CallRecord.uniqueid, CallRecord.fingerprint).where(
+                col(CallRecord.uniqueid).in_(batch)
+            )
+        )
+        found.update((uid, fp) for uid, fp in rows)
+    return found
+
+
 def _call_states(session: Session, uniqueids: Iterable[str]) -> dict[str, tuple[str, int]]:
     """uniqueid -> (status, attempts) of the stored calls among ``uniqueids``."""
     found: dict[str, tuple[str, int]] = {}
@@ -230,7 +243,12 @@ class CallsMixin(StoreBase):
         reopened: list[str] = []
         fresh: dict[str, dict[str, Any]] = {}
         with self._tx() as session:
-            calls = _load_calls(session, (uid for uid, _, _ in keyed))
+            # Fingerprints first; whole records (raw rows) only of the calls that changed: a
+            # re-read of 100k unchanged calls must not load 100k raw rows.
+            stored = _fingerprints(session, (uid for uid, _, _ in keyed))
+            calls = _load_calls(
+                session, (uid for uid, _, fp in keyed if uid in stored and stored[uid] != fp)
+            )
             for uid, data, fp in keyed:
                 first = fresh.get(uid)
                 if first is not None:  # the same new call twice in one batch
@@ -240,14 +258,15 @@ class CallsMixin(StoreBase):
                         changed += 1
                         first.update(fingerprint=fp, raw_json=to_json(data))
                     continue
-                rec = calls.get(uid)
-                if rec is None:
+                if uid not in stored:
                     fresh[uid] = _new_call_row(uid, data, fp, now, run_id)
                     new += 1
                     continue
-                if rec.fingerprint == fp:
+                if stored[uid] == fp:
                     unchanged += 1
                     continue
+                rec = calls[uid]
+                stored[uid] = fp
                 changed += 1
                 if rec.status == CallStatus.SYNCED.value:
                     refreshed.append(uid)

@@ -488,6 +488,9 @@ def test_bench_smoke_runs_the_real_flow_and_reports_every_figure(
     assert not any(route.startswith("POST /crm") for route in rerun["zoho_requests_by_route"])
     assert idle["runs"] == 1
     assert not any(r.startswith("POST /crm") for r in idle["zoho_requests_by_route_last"])
+    # The run after them writes the new calls' records.
+    assert result["steady"]["new_calls"] == 20
+    assert result["steady"]["records_written"] > 0
     # A per-call integration costs more than the batched one.
     assert result["per_call_baseline"]["sample_calls"] == 5
     assert result["per_call_baseline"]["credits_ratio"] > 1
