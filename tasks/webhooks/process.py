@@ -5,10 +5,15 @@ pickup is the lead rows 1/2 would create (same ``<uniqueid>/lead`` key, owner, U
 the log sync reading the same call later finds every write in the ledger and sends nothing twice.
 
 Who is a client: the phone index (as the last refresh left it, at most ``[webhook]
-index_refresh_s`` old) plus one point lookup in Zoho per phone key — a COQL query on Leads and one
-on Contacts whose phone fields end with the key, sent together — because a record created
-seconds ago is not in the index yet. Records the event's own call created (its ``rs_sync_key``,
-or the ledger's Zoho id of its lead) never make the caller "existing".
+index_refresh_s`` old) plus a point lookup in Zoho for the batch's phone keys — COQL queries on
+Leads and on Contacts whose phone fields end with a key (as many keys per query as COQL's 25
+criteria allow), sent together — because a record created seconds ago is not in the index yet.
+Records the event's own call created (its ``rs_sync_key``, or the ledger's Zoho id of its lead)
+never make the caller "existing" (the planner's call-owned rule).
+
+A point lookup matches the key's digits at the end of the stored value: a phone typed with spaces
+inside (``067 111 22 99``) is found by the index, not by the lookup — a record created in the last
+``index_refresh_s`` seconds with such a phone can be missed.
 
 Per event kind:
 
@@ -23,7 +28,8 @@ Great Expectations does not run here (its import alone takes seconds); the log s
 every call it reads.
 
 An event whose handling raises is ``failed`` in the inbox with the error; the next sync run
-handles it again (:func:`drain_inbox`), and a Prefect retry of that run does too.
+handles it again (``finish-webhooks``, :mod:`tasks.webhooks.steps`), and a Prefect retry of that
+run does too.
 """
 
 from __future__ import annotations
