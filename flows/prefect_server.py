@@ -11,13 +11,16 @@ Where every run goes (``sync``, ``plan``, ``backfill``, ``report --refresh``, ``
   does not take it down, and it is not an orphan), and the next command finds it through
   ``server.json`` and reuses it. ``callsync ui`` prints its address, ``callsync ui --stop`` stops it.
 
-Why a server left running rather than Prefect's ephemeral mode or a server inside the command:
-measured on the 2-core development machine, the ephemeral mode starts a server subprocess per
-command (10-22 s before any work, sometimes "Timed out while attempting to connect to ephemeral
-Prefect API server", runs kept in ``~/.prefect`` where no UI shows them); a server inside the
-command pays Prefect's server imports and app start (5-20 s) on every command and would have
-several processes writing one SQLite database. A running server costs a one-shot command one
-health check (milliseconds); only the first command of an installation waits for the start.
+Why a server left running rather than Prefect's ephemeral mode or a server inside the command
+(measured on the 2-core development machine, shared; "load" is the 1-minute load average):
+Prefect's ephemeral mode starts a server subprocess per command — 7.6-7.9 s before any work at
+load 4, 22-60 s at load 11-16, and "Timed out while attempting to connect to ephemeral Prefect
+API server" past its 20 s limit; its runs were kept in ``~/.prefect``, where no UI showed them. A
+server inside the command pays Prefect's server imports and app start on every command (5-20 s
+at load 8-12) and would have several processes writing one SQLite database. With the server
+running, a one-shot command finds it in 0.005-0.03 s and Prefect's engine reaches the flow body
+0.2-1.7 s later (load 4); only the first command of an installation waits for the start (9 s at
+load 4, 44 s at load 16).
 
 Telemetry is off for the servers callsync starts (``PREFECT_SERVER_ANALYTICS_ENABLED=false``,
 ``DO_NOT_TRACK=1``): offline machines get no "Failed to send telemetry" errors.
