@@ -492,6 +492,7 @@ def listen(
     settings = guarded(lambda: load_settings(config))
     guarded(lambda: require(settings, ["webhook.token"], config=config))
     checked(config, ringostat=False)
+    connect_prefect(config)  # each event handled goes to this installation's Prefect UI
     from flows.listen import listen as run_listener
 
     run_async(lambda: run_listener(settings, host=host, port=port))

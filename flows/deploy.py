@@ -94,9 +94,14 @@ def build_deployments(config: str | None) -> list[RunnerDeployment]:
     return deployments
 
 
-async def serve_deployments(deployments: list[RunnerDeployment], ui_url: str) -> None:
-    """Register the deployments, say so, then run their schedules until stopped."""
+async def serve_deployments(
+    deployments: list[RunnerDeployment], ui_url: str, config: str | None = None
+) -> None:
+    """Register the deployments, say so, then run their schedules (and the webhook receiver,
+    when ``[webhook] token`` is set) until stopped."""
     from prefect.runner import Runner
+
+    from flows.listen import receiver_service
 
     # What prefect.aserve does, with the lines printed once the deployments are registered.
     runner = Runner(pause_on_shutdown=True)
@@ -111,11 +116,11 @@ async def serve_deployments(deployments: list[RunnerDeployment], ui_url: str) ->
         typer.echo(f"  deployment {d.flow_name}/{d.name}")
     services: list[Coroutine[Any, Any, None]] = [
         runner.start(),
-        # The webhook receiver (SPEC section 12) is served here, beside the schedules.
+        receiver_service(config),  # the webhook receiver (SPEC section 12)
     ]
     await asyncio.gather(*services)
 
 
 def serve_all(config: str | None, ui_url: str) -> None:
     """Serve until stopped (Ctrl-C, SIGTERM); the schedules are paused on the way out."""
-    asyncio.run(serve_deployments(build_deployments(config), ui_url))
+    asyncio.run(serve_deployments(build_deployments(config), ui_url, config))

@@ -104,3 +104,14 @@ def print_summary(result: Mapping[str, Any], console: Console | None = None) -> 
         out.print(f"  ({GX_OFFLINE_NOTE})", style="dim")
     if result.get("duckdb_path"):
         out.print(f"DuckDB reports: {result['duckdb_path']}")
+    changed = result.get("changed_after_sync") or []
+    if changed:
+        out.print(
+            f"[yellow]{len(changed)} synced calls came again with other content[/yellow] "
+            "(changed_after_sync; their Zoho records are kept):"
+        )
+        for c in changed[:10]:
+            out.print(f"  {c['uniqueid']}: {c['fields']}", markup=False)
+    for step, error in sorted((result.get("deferred_steps") or {}).items()):
+        out.print(f"[yellow]{step} failed after the writes; the next run does it again:[/yellow]")
+        out.print(f"  {error}", markup=False)

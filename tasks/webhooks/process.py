@@ -5,10 +5,15 @@ pickup is the lead rows 1/2 would create (same ``<uniqueid>/lead`` key, owner, U
 the log sync reading the same call later finds every write in the ledger and sends nothing twice.
 
 Who is a client: the phone index (as the last refresh left it, at most ``[webhook]
-index_refresh_s`` old) plus one point lookup in Zoho per phone key — a COQL query on Leads and one
-on Contacts whose phone fields end with the key, sent together — because a record created
-seconds ago is not in the index yet. Records the event's own call created (its ``rs_sync_key``,
-or the ledger's Zoho id of its lead) never make the caller "existing".
+index_refresh_s`` old) plus a point lookup in Zoho for the batch's phone keys — COQL queries on
+Leads and on Contacts whose phone fields end with a key (as many keys per query as COQL's 25
+criteria allow), sent together — because a record created seconds ago is not in the index yet.
+Records the event's own call created (its ``rs_sync_key``, or the ledger's Zoho id of its lead)
+never make the caller "existing" (the planner's call-owned rule).
+
+A point lookup matches the key's digits at the end of the stored value: a phone typed with spaces
+inside (``067 111 22 99``) is found by the index, not by the lookup — a record created in the last
+``index_refresh_s`` seconds with such a phone can be missed.
 
 Per event kind:
 
@@ -23,7 +28,8 @@ Great Expectations does not run here (its import alone takes seconds); the log s
 every call it reads.
 
 An event whose handling raises is ``failed`` in the inbox with the error; the next sync run
-handles it again (:func:`drain_inbox`), and a Prefect retry of that run does too.
+handles it again (``finish-webhooks``, :mod:`tasks.webhooks.steps`), and a Prefect retry of that
+run does too.
 """
 
 from __future__ import annotations
@@ -179,6 +185,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+REVIVE_AFTER_S = 900.0
+"""After Zoho's credits ran out, how long the receiver lets events fail (the sync run finishes
+them) before it tries Zoho again: a one-shot run stops for good, a receiver lives for months."""
+
 RUN_ID = "webhook"
 """The ``run_id`` calls handled by the receiver carry in the state store."""
 
@@ -196,11 +206,14 @@ class WebhookProcessor:
         inbox: Inbox | None = None,
         emit: Emit | None = None,
         clock: Clock = utc_now,
+        revive_after_s: float = REVIVE_AFTER_S,
     ) -> None:
         self.settings, self.store, self.zoho, self.crm = settings, store, zoho, crm
         self.inbox = inbox or Inbox(store)
         self._emit_to = emit
         self.clock = clock
+        self._revive_after_s = revive_after_s
+        self._exhausted_at: float | None = None
 
     # -- the loop's one step ---------------------------------------------------------------
 
@@ -212,6 +225,7 @@ class WebhookProcessor:
 
     async def handle(self, events: Sequence[WebhookEvent]) -> list[Handled]:
         """Handle these events (pickups first); each ends ``done`` or ``failed`` in the inbox."""
+        self._revive_zoho()
         pickups = [e for e in events if e.kind is EventKind.PICKUP]
         rest = [e for e in events if e.kind is not EventKind.PICKUP]
         handled: list[Handled] = []
@@ -244,6 +258,20 @@ class WebhookProcessor:
         return handled
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _revive_zoho(self) -> None:
+        """The Zoho client stops for good once the credits are spent (right for a run); the
+        receiver tries again after :data:`REVIVE_AFTER_S`."""
+        if self.zoho.exhausted is None:
+            self._exhausted_at = None
+            return
+        now = time.monotonic()
+        if self._exhausted_at is None:
+            self._exhausted_at = now
+        if now - self._exhausted_at >= self._revive_after_s:
+            log.warning("webhooks: trying Zoho again after its credits ran out")
+            self.zoho.exhausted = None
+            self._exhausted_at = None
 
     def _result(
         self,

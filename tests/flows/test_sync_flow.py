@@ -452,6 +452,18 @@ def test_a_held_lease_means_one_line_and_nothing_written(world: World) -> None:
     assert world.dump()["Leads"] == [r for r in world.dump()["Leads"] if r["id"] == LEAD_ANNA]
     assert world.dump()["Tasks"] == []
 
+    # The backfill and the reports refresh take part too.
+    from flows.backfill import backfill_calls
+    from flows.reports import refresh_reports
+
+    config = str(world.config_path)
+    backfill = asyncio.run(backfill_calls(config=config, date_from="2026-03-02", date_to=None))
+    reports = asyncio.run(refresh_reports(config=config))
+    for answer in (backfill, reports):
+        assert list(answer) == ["lease_held"] and "sync run 42" in answer["lease_held"]
+    assert world.dump()["Tasks"] == []
+    assert not (world.workdir / "reports.duckdb").exists()
+
 
 def test_a_failed_landing_does_not_fail_a_run_whose_writes_are_committed(world: World) -> None:
     world.seed_zoho(SEED)

@@ -6,17 +6,22 @@ webhook that changes nothing, after-call → the rest of the plan.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from flows.context import open_context
 from tasks.store import Store
+from tasks.webhooks.events import EventKind, read_event
 from tasks.webhooks.inbox import Inbox
+from tasks.webhooks.process import LiveCrm, WebhookProcessor
 from tests.integration.webhook_support import (
     ANNA,
     EXISTING_LEAD,
@@ -222,3 +227,38 @@ def test_enrich_modes_write_nothing_at_pickup(world: ZohoWorld) -> None:
         assert http.post("/ringostat/pickup", json=body, params={"token": TOKEN}).status_code == 200
         assert [h.outcome for h in rec.wait(1)] == ["enrich_mode"]
     assert _leads(world) == []
+
+
+def test_spent_credits_fail_events_for_a_while_then_the_receiver_tries_again(
+    world: ZohoWorld,
+) -> None:
+    settings = world.settings()
+
+    def event(uid: str, phone: str) -> Any:
+        return read_event(
+            EventKind.PICKUP,
+            pickup(uid, phone),
+            names={},
+            received_at=datetime.now(UTC),
+            timezone="Europe/Kyiv",
+        )
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with open_context(settings) as ctx:
+            inbox = Inbox(ctx.store)
+            crm = LiveCrm(ctx.zoho, ctx.store, settings, refresh_s=60)
+            processor = WebhookProcessor(
+                settings, ctx.store, ctx.zoho, crm, inbox=inbox, revive_after_s=0
+            )
+            inbox.add(event("c-1", "+380501140001"))
+            world.faults(credit_budget=0)
+            spent = [f"{h.status}/{h.detail}" for h in await processor.handle_waiting()]
+            world.faults(credit_budget=None)
+            inbox.add(event("c-2", "+380501140002"))
+            later = [h.outcome for h in await processor.drain(retry_failed=True)]
+            return spent, later
+
+    spent, later = asyncio.run(scenario())
+    assert len(spent) == 1 and spent[0].startswith("failed/CreditsExhausted")
+    assert later == ["lead_created", "lead_created"]
+    assert {r["rs_sync_key"] for r in _leads(world)} == {"c-1/lead", "c-2/lead"}

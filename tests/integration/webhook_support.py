@@ -156,6 +156,9 @@ class ZohoWorld:
         values["scenario"].update(scenario or {})
         return load_settings(overrides=values)
 
+    def faults(self, **faults: Any) -> None:
+        self.http.put(f"{self.url}/__emulator__/faults", json=faults).raise_for_status()
+
     def dump(self) -> dict[str, list[dict[str, Any]]]:
         answer: dict[str, list[dict[str, Any]]] = self.http.get(
             f"{self.url}/__emulator__/dump"

@@ -58,5 +58,6 @@ def test_two_concurrent_syncs_write_once(tmp_path: Path) -> None:
         line = str(second["lease_held"])
         assert "sync run first" in line and "since" in line
         assert _writes(org) == clean_writes
+        print(f"figures: {len(calls)} calls, two syncs at once: {_writes(org)} write requests")
         keys = [r["rs_sync_key"] for m in ("Leads", "Tasks") for r in org.dump()[m]]
         assert len(keys) == len(set(keys))

@@ -36,7 +36,9 @@ def test_spent_credits_stop_within_one_request_and_a_later_run_resumes(services:
     with pytest.raises(CreditsExhausted):
         asyncio.run(sync_once(settings, services.clock, run_id="spent"))
     assert _refused(services) == 1  # the first refusal stops the run: no retry, no next batch
-    assert _statuses(services).get("pending", 0) > 0
+    left = _statuses(services).get("pending", 0)
+    assert left > 0
+    print(f"figures: credits spent: 1 refused request, {left} calls left pending, then resumed")
 
     services.clock.advance(hours=1)
     services.faults(credit_budget=None)  # the rolling 24 hours freed credits
