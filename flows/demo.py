@@ -163,8 +163,9 @@ def run_demo(*, days: int, calls_per_day: int, seed: int, workdir: Path, keep_ui
 def _keep_ui(console: Console, target: PrefectTarget) -> None:
     """Stay in the foreground with the UI up; on Ctrl-C or SIGTERM (see
     :func:`sigterm_as_interrupt`) stop the demo's Prefect server."""
-    console.print(f"Prefect UI: {target.ui_url}  (Ctrl-C to stop)")
     try:
+        # Printed inside the try: a SIGTERM sent as soon as the line is read must land here too.
+        console.print(f"Prefect UI: {target.ui_url}  (Ctrl-C to stop)")
         signal.pause()
     except KeyboardInterrupt:
         pass
