@@ -174,41 +174,6 @@ def _prefect_server(home: Path, *, in_process: bool) -> Iterator[dict[str, str]]
         server.stop()
 
 
-def _write_config(workdir: Path, emu: Any, dataset: Any, concurrency: int) -> Path:
-    import tomli_w
-
-    config = {
-        "zoho": {
-            "accounts_url": emu.zoho_url,
-            "api_domain": emu.zoho_url,
-            "client_id": "bench-client",
-            "client_secret": "bench-secret",
-            "refresh_token": "bench-refresh-token",
-            "max_concurrency": concurrency,
-        },
-        "ringostat": {
-            "base_url": emu.ringostat_url,
-            "auth_key": emu.auth_key,
-            "timezone": TIMEZONE,
-            "initial_lookback_hours": 72,
-        },
-        "scenario": {
-            "top_manager": dataset.top_manager,
-            "company_timezone": TIMEZONE,
-            "company_numbers": list(dataset.company_numbers),
-        },
-        "employees": [dict(e) for e in dataset.employees],
-        "store": {
-            "url": f"sqlite:///{(workdir / 'state.db').resolve()}",
-            "duckdb_path": str((workdir / "reports.duckdb").resolve()),
-            "data_docs_dir": str((workdir / "data_docs").resolve()),
-        },
-    }
-    path = workdir / "config.toml"
-    path.write_bytes(tomli_w.dumps(config).encode())
-    return path
-
-
 class Runner:
     def __init__(
         self,
@@ -358,6 +323,7 @@ def run_bench(
     import httpx
 
     from emulators.demo_data import generate_demo
+    from flows.demo import write_config
     from flows.emulate import post_calls, running_emulators
 
     tmp = Path(tempfile.mkdtemp(prefix="callsync-bench-")) if workdir is None else workdir
@@ -377,7 +343,11 @@ def run_bench(
                 f"{emu.zoho_url}/__emulator__/faults",
                 json={"latency_ms": latency_ms, "concurrency_limit": concurrency},
             ).raise_for_status()
-            config = str(_write_config(tmp, emu, dataset, concurrency))
+            config = str(
+                write_config(
+                    tmp, emu, dataset, days=2, zoho={"max_concurrency": concurrency}, webhook=False
+                )
+            )
             runner = Runner(http, emu.zoho_url, emu.ringostat_url, env, in_process=in_process)
             as_of = dataset.phase_times[-1] + timedelta(hours=1)
             first = runner.run({"config": config, "as_of": as_of.isoformat()})

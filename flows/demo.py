@@ -21,10 +21,11 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import httpx
 import tomli_w
@@ -46,14 +47,25 @@ from flows.render import GX_OFFLINE_NOTE
 DEMO_TIMEZONE = "Europe/Kyiv"
 
 
-def write_config(workdir: Path, emu: Emulators, dataset: DemoDataset, days: int) -> Path:
-    config = {
+def write_config(
+    workdir: Path,
+    emu: Emulators,
+    dataset: DemoDataset,
+    days: int,
+    *,
+    zoho: Mapping[str, Any] | None = None,
+    webhook: bool = True,
+) -> Path:
+    """The config of a run against the emulators and a generated company (the demo's, the
+    benchmark's): ``zoho`` adds keys to ``[zoho]``; ``webhook=False`` leaves the receiver off."""
+    config: dict[str, Any] = {
         "zoho": {
             "accounts_url": emu.zoho_url,
             "api_domain": emu.zoho_url,
             "client_id": "demo-client",
             "client_secret": "demo-secret",
             "refresh_token": "demo-refresh-token",
+            **(zoho or {}),
         },
         "ringostat": {
             "base_url": emu.ringostat_url,
@@ -67,13 +79,14 @@ def write_config(workdir: Path, emu: Emulators, dataset: DemoDataset, days: int)
             "company_numbers": list(dataset.company_numbers),
         },
         "employees": [dict(e) for e in dataset.employees],
-        "webhook": {"token": webhook_token()},
         "store": {
             "url": f"sqlite:///{(workdir / 'state.db').resolve()}",
             "duckdb_path": str((workdir / "reports.duckdb").resolve()),
             "data_docs_dir": str((workdir / "data_docs").resolve()),
         },
     }
+    if webhook:
+        config["webhook"] = {"token": webhook_token()}
     path = workdir / "config.toml"
     path.write_bytes(tomli_w.dumps(config).encode())
     return path

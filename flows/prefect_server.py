@@ -49,6 +49,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from flows.watchdog import pid_alive
 from models.settings import Settings
 
 RECORD_NAME = "server.json"
@@ -121,21 +122,6 @@ def healthy(api_url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> bool:
             return bool(answer.status == 200)
     except (OSError, ValueError):
         return False
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, exited but not yet reaped by its parent, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc (macOS): signal 0 is all we have
-    return state not in ("Z", "X")
 
 
 def free_port() -> int:

@@ -40,7 +40,8 @@ def watch_parent(parent: int | None = None, poll_s: float = POLL_S) -> None:
     threading.Thread(target=watch, name="callsync-parent-watch", daemon=True).start()
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped by its parent, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -49,16 +50,17 @@ def _alive(pid: int) -> bool:
         return True
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+            state = fh.read().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
-        return True
+        return True  # no /proc (macOS): signal 0 is all we have
+    return state not in ("Z", "X")
 
 
 def watch_parent_if_asked() -> None:
     value = os.environ.get(ENV, "")
     if not value.isdigit():
         return
-    if not _alive(int(value)):
+    if not pid_alive(int(value)):
         os.kill(os.getpid(), signal.SIGTERM)  # serve is already gone
         return
     watch_parent()

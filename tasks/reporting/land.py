@@ -295,8 +295,21 @@ def _create(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[Column
 def _insert(
     con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[Column], rows: Iterable[Row]
 ) -> int:
-    """Insert store rows in chunks through a registered DataFrame; returns the row count."""
+    """Create the table and insert the store rows in chunks; returns the row count."""
     _create(con, table, columns)
+    return _load_chunks(con, table, columns, rows)
+
+
+def _load_chunks(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[Column],
+    rows: Iterable[Row],
+    *,
+    replace_key: str | None = None,
+) -> int:
+    """Insert store rows in chunks through a registered DataFrame; with ``replace_key``, the
+    landed rows with the same keys are deleted first. Returns the row count."""
     select = ", ".join(f"CAST({c.name} AS {c.sql_type})" for c in columns)
     total = 0
     for batch in _batches(rows, CHUNK_ROWS):
@@ -305,6 +318,11 @@ def _insert(
         )
         con.register("_landing_chunk", frame)
         try:
+            if replace_key is not None:
+                con.execute(
+                    f"DELETE FROM {table} WHERE {replace_key} IN "
+                    f"(SELECT {replace_key} FROM _landing_chunk)"
+                )
             con.execute(f"INSERT INTO {table} SELECT {select} FROM _landing_chunk")
         finally:
             con.unregister("_landing_chunk")
@@ -407,20 +425,7 @@ def _replace_rows(
     rows: Iterable[Row],
 ) -> int:
     """Replace the landed rows of these store rows (delete by key, insert); returns the count."""
-    select = ", ".join(f"CAST({c.name} AS {c.sql_type})" for c in columns)
-    total = 0
-    for batch in _batches(rows, CHUNK_ROWS):
-        frame = pd.DataFrame(
-            {c.name: _series([c.get(r) for r in batch], c.sql_type) for c in columns}
-        )
-        con.register("_landing_chunk", frame)
-        try:
-            con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM _landing_chunk)")
-            con.execute(f"INSERT INTO {table} SELECT {select} FROM _landing_chunk")
-        finally:
-            con.unregister("_landing_chunk")
-        total += len(batch)
-    return total
+    return _load_chunks(con, table, columns, rows, replace_key=key)
 
 
 def land_reports(
