@@ -27,6 +27,7 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from flows.context import RunContext, open_context, utc_now
 from flows.preflight import check_window
+from flows.render import GX_OFFLINE_NOTE
 from flows.reports import land, publish_conversion_table
 from flows.secrets import load_run_settings
 from flows.timeparse import parse_when
@@ -466,7 +467,7 @@ async def _publish(summary: SyncSummary) -> None:
         f"- Zoho requests: {summary.zoho_requests}, credits: {summary.zoho_credits}",
         f"- quarantined: {len(summary.quarantined)}; rejected by Zoho: {len(summary.failures)}",
         *([f"- **stopped**: {summary.stopped}"] if summary.stopped else []),
-        f"- Great Expectations Data Docs: `{summary.data_docs}`",
+        f"- Great Expectations Data Docs: `{summary.data_docs}` ({GX_OFFLINE_NOTE})",
         f"- DuckDB reports: `{summary.duckdb_path}`",
     ]
     for q in summary.quarantined[:50]:
