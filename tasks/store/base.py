@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import Engine, Table, inspect
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel
 
 from models.tables import (
@@ -83,6 +84,19 @@ def chunks(values: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
             batch = []
     if batch:
         yield batch
+
+
+def values_by_key(
+    session: Session, key: Any, columns: Sequence[Any], keys: Iterable[str]
+) -> dict[str, tuple[Any, ...]]:
+    """``key`` value -> the values of ``columns``, for the stored rows among ``keys`` (chunked
+    ``IN`` queries, each key asked once)."""
+    found: dict[str, tuple[Any, ...]] = {}
+    conn = session.connection()
+    for batch in chunks(unique(list(keys))):
+        for row in conn.execute(sa_select(key, *columns).where(key.in_(batch))):
+            found[row[0]] = tuple(row[1:])
+    return found
 
 
 class StoreBase:

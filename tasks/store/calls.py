@@ -31,7 +31,7 @@ from sqlmodel import Session, col, select
 from models.call import Call, Unprocessable
 from models.plan import CallPlan, CallStatus, PlanStatus, Reason
 from models.tables import CallRecord, QuarantineRecord, WriteRecord
-from tasks.store.base import StoreBase, chunks, unique
+from tasks.store.base import StoreBase, chunks, unique, values_by_key
 from tasks.store.results import CallCount, IngestResult, RequeueResult
 from tasks.store.rows import call_id, content_changes, fingerprint, recording_changed, to_json
 
@@ -135,28 +135,15 @@ def _close_quarantine(session: Session, uniqueids: Sequence[str], now: datetime)
 
 def _fingerprints(session: Session, uniqueids: Iterable[str]) -> dict[str, str]:
     """uniqueid -> fingerprint of the stored calls among ``uniqueids``."""
-    found: dict[str, str] = {}
-    for batch in chunks(unique(list(uniqueids))):
-        rows = session.exec(
-            select(CallRecord.uniqueid, CallRecord.fingerprint).where(
-                col(CallRecord.uniqueid).in_(batch)
-            )
-        )
-        found.update((uid, fp) for uid, fp in rows)
-    return found
+    found = values_by_key(session, CallRecord.uniqueid, [CallRecord.fingerprint], uniqueids)
+    return {uid: fp for uid, (fp,) in found.items()}
 
 
 def _call_states(session: Session, uniqueids: Iterable[str]) -> dict[str, tuple[str, int]]:
     """uniqueid -> (status, attempts) of the stored calls among ``uniqueids``."""
-    found: dict[str, tuple[str, int]] = {}
-    for batch in chunks(unique(list(uniqueids))):
-        rows = session.exec(
-            select(CallRecord.uniqueid, CallRecord.status, CallRecord.attempts).where(
-                col(CallRecord.uniqueid).in_(batch)
-            )
-        )
-        found.update((uid, (status, attempts)) for uid, status, attempts in rows)
-    return found
+    columns = [CallRecord.status, CallRecord.attempts]
+    found = values_by_key(session, CallRecord.uniqueid, columns, uniqueids)
+    return {uid: (status, attempts) for uid, (status, attempts) in found.items()}
 
 
 def _update_calls(session: Session, changes: Sequence[Mapping[str, Any]]) -> None:

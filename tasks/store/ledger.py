@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from models.plan import PlannedWrite
 from models.tables import WriteRecord
-from tasks.store.base import StoreBase, chunks, unique
+from tasks.store.base import StoreBase, chunks, unique, values_by_key
 from tasks.store.results import WriteOutcome
 from tasks.store.rows import to_json
 
@@ -34,15 +34,9 @@ def _load_writes(session: Session, keys: Iterable[str]) -> dict[str, WriteRecord
 
 def _statuses(session: Session, keys: Iterable[str]) -> dict[str, tuple[str, int]]:
     """sync_key -> (status, attempts) of the keys in the ledger."""
-    found: dict[str, tuple[str, int]] = {}
-    for batch in chunks(unique(list(keys))):
-        rows = session.exec(
-            select(WriteRecord.sync_key, WriteRecord.status, WriteRecord.attempts).where(
-                col(WriteRecord.sync_key).in_(batch)
-            )
-        )
-        found.update((key, (status, attempts)) for key, status, attempts in rows)
-    return found
+    columns = [WriteRecord.status, WriteRecord.attempts]
+    found = values_by_key(session, WriteRecord.sync_key, columns, keys)
+    return {key: (status, attempts) for key, (status, attempts) in found.items()}
 
 
 def _update_by_key(sample: Mapping[str, Any]) -> Update:
