@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 from emulators.serve import BackgroundServer
-from flows.listen import receiver_parts
+from flows.runtime.listen import receiver_parts
 from models.settings import load_settings
 from tasks.webhooks.process import Handled
 from tasks.webhooks.receiver import Parts, create_receiver

@@ -3,6 +3,6 @@
 A flow-run process started by ``callsync serve`` ends when ``serve`` is gone (flows/watchdog.py).
 """
 
-from flows.watchdog import watch_parent_if_asked
+from flows.runtime.watchdog import watch_parent_if_asked
 
 watch_parent_if_asked()

@@ -14,11 +14,11 @@ from typing import Any
 from prefect import flow, get_run_logger, runtime
 
 from flows.context import RunContext, open_context, utc_now
-from flows.secrets import load_run_settings
+from flows.runtime.secrets import load_run_settings
 from flows.sync import SyncSummary, run_sync
-from flows.timeparse import TimeError, parse_when
 from tasks.lease import LeaseBusy, run_lease
 from tasks.ringostat.cursor import Window, split_window
+from tasks.timeparse import TimeError, parse_when
 
 
 def merge(total: SyncSummary, part: SyncSummary) -> None:

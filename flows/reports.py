@@ -19,9 +19,8 @@ from prefect.artifacts import acreate_table_artifact
 from rich.console import Console
 
 from flows.context import open_context
-from flows.paths import DEMO_WORKDIR
-from flows.secrets import load_run_settings
-from flows.timeparse import parse_when
+from flows.runtime.paths import DEMO_WORKDIR
+from flows.runtime.secrets import load_run_settings
 from models.settings import CONFIG_ENV, Settings, load_settings
 from tasks import steps
 from tasks.lease import LeaseBusy, run_lease
@@ -35,6 +34,7 @@ from tasks.reporting.render import (
     view,
     write_csv_files,
 )
+from tasks.timeparse import parse_when
 
 
 def land(settings: Settings, engine: Any) -> None:

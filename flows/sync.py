@@ -25,12 +25,11 @@ from typing import Any
 from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
+from flows.cli.preflight import check_window
+from flows.cli.render import GX_OFFLINE_NOTE
 from flows.context import RunContext, open_context, utc_now
-from flows.preflight import check_window
-from flows.render import GX_OFFLINE_NOTE
 from flows.reports import land, publish_conversion_table
-from flows.secrets import load_run_settings
-from flows.timeparse import parse_when
+from flows.runtime.secrets import load_run_settings
 from models.crm import ZohoUser
 from models.plan import PlannedWrite, PlanStatus, Reason
 from models.settings import Settings
@@ -42,6 +41,7 @@ from tasks.lease import LeaseBusy, run_lease
 from tasks.ringostat.cursor import IngestCursor, Window, advance, plan_window
 from tasks.scenario import plan_recording_updates
 from tasks.store import IngestResult, Store
+from tasks.timeparse import parse_when
 from tasks.webhooks.steps import finish_webhooks
 from tasks.zoho.errors import CreditsExhausted
 from tasks.zoho.writer import WriteReport

@@ -35,7 +35,7 @@ def _stop_installation_servers(tmp_path_factory: pytest.TempPathFactory) -> Iter
     server beside the test's state store and leaves it running, as the product does: stop every
     such server under this session's temporary directory when the session ends."""
     yield
-    from flows.prefect_server import RECORD_NAME, InstallationServer
+    from flows.runtime.prefect_server import RECORD_NAME, InstallationServer
 
     for record in tmp_path_factory.getbasetemp().rglob(RECORD_NAME):
         InstallationServer(record.parent).stop()

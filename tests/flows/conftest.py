@@ -17,7 +17,7 @@ import tomli_w
 from emulators.ringostat.app import create_app as create_ringostat
 from emulators.serve import BackgroundServer
 from emulators.zoho.app import create_app as create_zoho
-from flows.prefect_server import LocalPrefectServer, drain_prefect_clients
+from flows.runtime.prefect_server import LocalPrefectServer, drain_prefect_clients
 
 FIXED_NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

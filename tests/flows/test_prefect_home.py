@@ -18,7 +18,7 @@ import tomli_w
 from emulators.ringostat.app import create_app as create_ringostat
 from emulators.serve import BackgroundServer
 from emulators.zoho.app import create_app as create_zoho
-from flows.prefect_server import pid_alive
+from flows.runtime.prefect_server import pid_alive
 from tests.support.processes import Command, prefect_api, session_members, session_of
 
 

@@ -22,7 +22,7 @@ import tomli_w
 from emulators.ringostat.app import create_app as create_ringostat
 from emulators.serve import BackgroundServer
 from emulators.zoho.app import create_app as create_zoho
-from flows.prefect_server import LocalPrefectServer
+from flows.runtime.prefect_server import LocalPrefectServer
 from tests.support.processes import WAIT_S, Command, prefect_api, session_members
 
 pytestmark = pytest.mark.slow
@@ -184,7 +184,7 @@ def test_prefect_deploy_keeps_secrets_in_blocks_and_serve_does_not_overwrite_it(
         "import json, sys\nfrom prefect.blocks.system import Secret\n"
         "for name, value in json.loads(sys.argv[1]).items():\n"
         "    Secret(value=value).save(name, overwrite=True)\n"
-        "from flows.deploy import build_deployments\n"
+        "from flows.runtime.deploy import build_deployments\n"
         "for d in build_deployments(sys.argv[2]):\n    d.apply()\n"
     )
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from flows.deploy import SERVED, build_deployments
+from flows.runtime.deploy import SERVED, build_deployments
 
 PREFECT_YAML = Path(__file__).resolve().parents[2] / "deployments" / "prefect.yaml"
 

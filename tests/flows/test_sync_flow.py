@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from flows.bench import run_bench
+from benchmarks.flow_bench import run_bench
 from tests.flows.conftest import FIXED_NOW, World
 
 # Prefect's engine lets go of a keep-alive socket to the emulators without closing it; the

@@ -17,7 +17,7 @@ import httpx
 
 from emulators.serve import BackgroundServer
 from emulators.zoho.app import create_app as create_zoho
-from flows.listen import receiver_parts
+from flows.runtime.listen import receiver_parts
 from models.settings import Settings, load_settings
 from tasks.store import Store
 from tasks.webhooks.inbox import Inbox

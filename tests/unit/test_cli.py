@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from flows.cli.app import app
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "plan"
 COMMANDS = ["demo", "sync", "plan", "emulate", "report", "requeue", "doctor", "backfill", "serve"]

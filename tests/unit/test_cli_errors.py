@@ -23,8 +23,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.oneline import describe, quiet_console_tracebacks
+from flows.cli.app import app
+from flows.cli.oneline import describe, quiet_console_tracebacks
 from models.settings import ConfigError
 from tasks.reachability import REACH_TIMEOUT_S, Endpoint, ServiceUnreachable, check_reachable
 from tasks.zoho.errors import from_transport_error
@@ -80,7 +80,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 _SCRIPT = """
 import json, sys
 from typer.testing import CliRunner
-from flows.cli import app
+from flows.cli.app import app
 out = []
 for args in json.loads(sys.argv[1]):
     r = CliRunner().invoke(app, args)

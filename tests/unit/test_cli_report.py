@@ -12,8 +12,8 @@ import pytest
 from test_report_render import _landed
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.paths import DEMO_WORKDIR
+from flows.cli.app import app
+from flows.runtime.paths import DEMO_WORKDIR
 from tasks.reporting.render import VIEWS
 
 

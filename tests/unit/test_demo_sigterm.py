@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from flows.demo import sigterm_as_interrupt
+from flows.demo.run import sigterm_as_interrupt
 
 
 def test_sigterm_becomes_keyboard_interrupt_and_the_handler_is_restored() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.prefect_server import (
+from flows.runtime.prefect_server import (
     PrefectServerError,
     PrefectTarget,
     configured_api_url,

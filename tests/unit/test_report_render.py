@@ -413,7 +413,7 @@ def test_at_80_columns_the_agents_stay_a_table_and_a_too_wide_view_goes_vertical
 
 
 def test_the_sync_summary_fits_80_columns() -> None:
-    from flows.render import print_summary
+    from flows.cli.render import print_summary
 
     console = Console(record=True, width=80, color_system=None)
     print_summary(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from flows.render import print_summary
+from flows.cli.render import print_summary
 
 
 def test_summary_names_employee_entries_that_map_nobody() -> None:

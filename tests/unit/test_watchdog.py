@@ -10,8 +10,8 @@ import subprocess
 import sys
 import time
 
-from flows.prefect_server import pid_alive
-from flows.watchdog import ENV
+from flows.runtime.prefect_server import pid_alive
+from flows.runtime.watchdog import ENV
 
 # The parent, like serve, names itself in the environment, starts a quiet child that imports
 # flows, prints the child's pid, and waits.

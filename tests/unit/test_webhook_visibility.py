@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from flows.listen import receiver_service
+from flows.runtime.listen import receiver_service
 from tasks.webhooks.events import EventKind, WebhookEvent
 from tasks.webhooks.process import Handled
 from tasks.webhooks.steps import prefect_event

@@ -49,7 +49,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from flows.watchdog import pid_alive
+from flows.runtime.watchdog import pid_alive
 from models.settings import Settings
 
 RECORD_NAME = "server.json"

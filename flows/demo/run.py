@@ -7,7 +7,7 @@
    SIGTERM) unless ``PREFECT_API_URL`` names one;
 3. replay the call log as it grows (calls in progress that finish later, late recordings) and run
    the real sync flow after each step, as the every-minute schedule would;
-4. real time (:mod:`flows.demo_live`): live calls through Ringostat's webhooks — leads during the
+4. real time (:mod:`flows.demo.live`): live calls through Ringostat's webhooks — leads during the
    calls, a receiver outage the log sync heals, the counts that prove nothing was written twice;
 5. let sales happen in the CRM (some new leads converted, some deals won);
 6. run the reports flow (pull-back from Zoho, DuckDB) and print the summary and conversion table.
@@ -32,17 +32,17 @@ import tomli_w
 from rich.console import Console
 
 from emulators.demo_data import DemoDataset, generate_demo
-from flows.demo_live import webhook_token
-from flows.emulate import Emulators, post_calls, running_emulators
-from flows.paths import DEMO_WORKDIR
-from flows.prefect_server import (
+from flows.cli.render import GX_OFFLINE_NOTE
+from flows.demo.emulate import Emulators, post_calls, running_emulators
+from flows.demo.live import webhook_token
+from flows.runtime.paths import DEMO_WORKDIR
+from flows.runtime.prefect_server import (
     InstallationServer,
     PrefectTarget,
     drain_prefect_clients,
     point_prefect_at,
     resolve_prefect_home,
 )
-from flows.render import GX_OFFLINE_NOTE
 
 DEMO_TIMEZONE = "Europe/Kyiv"
 
@@ -207,8 +207,8 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, days: int) -> None:
-    from flows.demo_live import run_live
-    from flows.render import print_summary
+    from flows.cli.render import print_summary
+    from flows.demo.live import run_live
     from flows.reports import refresh_reports
     from flows.sync import sync_calls
     from tasks.reporting.render import load_report, render_terminal, to_html

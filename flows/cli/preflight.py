@@ -21,9 +21,9 @@ from pathlib import Path
 
 import httpx
 
-from flows.timeparse import TimeError, parse_when
 from models.settings import CONFIG_ENV, ConfigError, Settings, load_settings
 from tasks.reachability import REACH_TIMEOUT_S, Endpoint, check_reachable
+from tasks.timeparse import TimeError, parse_when
 
 ZOHO_KEYS = ("zoho.client_id", "zoho.client_secret", "zoho.refresh_token")
 RINGOSTAT_KEYS = ("ringostat.auth_key",)

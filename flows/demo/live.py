@@ -33,7 +33,7 @@ from rich.table import Table
 from emulators.demo_data import DemoDataset
 from emulators.ringostat.fields import KNOWN_FIELDS
 from emulators.serve import BackgroundServer
-from flows.emulate import Emulators, post_calls
+from flows.demo.emulate import Emulators, post_calls
 from models.call import mask_phone
 
 Row = dict[str, Any]
@@ -131,8 +131,8 @@ def run_live(
     console: Console, http: httpx.Client, emu: Emulators, dataset: DemoDataset, config: Path
 ) -> datetime:
     """The real-time part of the demo; returns the moment the next sync runs as of."""
-    from flows.listen import receiver_parts
-    from flows.render import print_summary
+    from flows.cli.render import print_summary
+    from flows.runtime.listen import receiver_parts
     from flows.sync import sync_calls
     from models.settings import load_settings
     from tasks.webhooks.process import Handled

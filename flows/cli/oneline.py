@@ -26,13 +26,13 @@ _QUIET_ATTR = "_callsync_quiet"
 
 def known_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is written for the operator: shown as they are."""
-    from flows.prefect_server import PrefectServerError
-    from flows.timeparse import TimeError
+    from flows.runtime.prefect_server import PrefectServerError
     from models.settings import ConfigError
     from tasks.offline_plan import InputError
     from tasks.reachability import ServiceUnreachable
     from tasks.ringostat.errors import RingostatError
     from tasks.scenario import TopManagerError
+    from tasks.timeparse import TimeError
     from tasks.zoho.errors import ZohoError
 
     return (

@@ -2,7 +2,7 @@
 
 The deployments have the names, parameters, schedules and time zones of ``prefect.yaml``
 (tests/flows/test_serve.py keeps the two in step) and go to the installation's Prefect server
-(``PREFECT_API_URL``, or the local one callsync runs; see flows/prefect_server.py), so the UI the
+(``PREFECT_API_URL``, or the local one callsync runs; see flows/runtime/prefect_server.py), so the UI the
 command prints shows them and their runs, and a failed run can be retried there.
 
 Their flows are registered under their own names (``callsync-serve-sync`` …, tag ``serve``):
@@ -26,9 +26,9 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Interval, Schedule
 
-from flows import watchdog
 from flows.backfill import backfill_calls
 from flows.reports import refresh_reports
+from flows.runtime import watchdog
 from flows.sync import sync_calls
 
 SERVE_TAGS = ["callsync", "serve"]
@@ -101,7 +101,7 @@ async def serve_deployments(
     when ``[webhook] token`` is set) until stopped."""
     from prefect.runner import Runner
 
-    from flows.listen import receiver_service
+    from flows.runtime.listen import receiver_service
 
     # What prefect.aserve does, with the lines printed once the deployments are registered.
     runner = Runner(pause_on_shutdown=True)

@@ -16,7 +16,7 @@ ratios, and, on a sample of calls, what a per-call integration (a search and an 
 record) would have cost against a fresh copy of the same org. One JSON object on stdout.
 
     callsync bench --calls 10000 [--latency-ms 150] [--concurrency 10] [--idle-runs 3]
-    python -m flows.bench --calls 10000          # the same, without the CLI
+    python -m benchmarks.flow_bench --calls 10000          # the same, without the CLI
 
 The figures depend on the machine: compare runs made side by side.
 """
@@ -160,7 +160,7 @@ def _prefect_server(home: Path, *, in_process: bool) -> Iterator[dict[str, str]]
     if in_process:
         yield {}
         return
-    from flows.prefect_server import LocalPrefectServer
+    from flows.runtime.prefect_server import LocalPrefectServer
 
     server = LocalPrefectServer(home).start()
     try:
@@ -218,7 +218,7 @@ class Runner:
 
     def _child(self, params: dict[str, Any]) -> dict[str, Any]:
         proc = subprocess.run(
-            [sys.executable, "-m", "flows.bench", CHILD_FLAG, json.dumps(params)],
+            [sys.executable, "-m", "benchmarks.flow_bench", CHILD_FLAG, json.dumps(params)],
             env=self.env,
             cwd=Path(__file__).resolve().parents[1],
             capture_output=True,
@@ -323,8 +323,8 @@ def run_bench(
     import httpx
 
     from emulators.demo_data import generate_demo
-    from flows.demo import write_config
-    from flows.emulate import post_calls, running_emulators
+    from flows.demo.emulate import post_calls, running_emulators
+    from flows.demo.run import write_config
 
     tmp = Path(tempfile.mkdtemp(prefix="callsync-bench-")) if workdir is None else workdir
     tmp.mkdir(parents=True, exist_ok=True)
@@ -479,7 +479,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run_child(json.loads(args_list[1])), default=str))
         return
     parser = argparse.ArgumentParser(
-        prog="python -m flows.bench", description=__doc__.splitlines()[0]
+        prog="python -m benchmarks.flow_bench", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--calls", type=int, default=10000)
     parser.add_argument("--latency-ms", type=float, default=150.0)

@@ -16,8 +16,8 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from flows.oneline import OneLineUsageErrors
-from flows.paths import DEMO_WORKDIR
+from flows.cli.oneline import OneLineUsageErrors
+from flows.runtime.paths import DEMO_WORKDIR
 
 app = typer.Typer(
     name="callsync",
@@ -75,7 +75,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def guarded(fn: Callable[[], T]) -> T:
     """Run a command body; any failure becomes one line on stderr and exit status 1 (with
     ``--debug``, the exception and its traceback instead)."""
-    from flows.oneline import describe
+    from flows.cli.oneline import describe
 
     try:
         return fn()
@@ -92,8 +92,8 @@ def guarded(fn: Callable[[], T]) -> T:
 def connect_prefect(config: Path | None) -> None:
     """Point Prefect at this installation's server before any flow module is imported:
     ``PREFECT_API_URL`` when set, else the local server beside the state store (started when
-    needed and left running for the next command; see flows/prefect_server.py)."""
-    from flows.prefect_server import use_prefect
+    needed and left running for the next command; see flows/runtime/prefect_server.py)."""
+    from flows.runtime.prefect_server import use_prefect
     from models.settings import load_settings
 
     target = guarded(lambda: use_prefect(load_settings(config)))
@@ -115,7 +115,7 @@ def _report_config(config: Path | None) -> Path | None:
 
 def run_async(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     if not _debug and "prefect" in sys.modules:
-        from flows.oneline import quiet_console_tracebacks
+        from flows.cli.oneline import quiet_console_tracebacks
 
         quiet_console_tracebacks()
     return guarded(lambda: asyncio.run(coro_fn()))
@@ -132,7 +132,7 @@ def checked(
     """Configuration, arguments and reachability, before Prefect or any run starts."""
     from datetime import UTC, datetime
 
-    from flows.preflight import preflight
+    from flows.cli.preflight import preflight
 
     guarded(
         lambda: preflight(
@@ -160,7 +160,7 @@ def demo(
     ] = False,
 ) -> None:
     """Run the whole pipeline on the bundled emulators with a generated company: no account needed."""
-    from flows.demo import run_demo, sigterm_as_interrupt
+    from flows.demo.run import run_demo, sigterm_as_interrupt
 
     with sigterm_as_interrupt():
         guarded(
@@ -175,7 +175,7 @@ def sync(config: ConfigOpt = None, from_: FromOpt = None, to: ToOpt = None) -> N
     """Run one sync: read calls since the cursor (or --from/--to), write them to Zoho, report."""
     checked(config, date_from=from_, date_to=to)
     connect_prefect(config)
-    from flows.render import print_summary
+    from flows.cli.render import print_summary
     from flows.sync import sync_calls
 
     result = run_async(
@@ -209,7 +209,7 @@ def plan(
     if (calls is None) != (crm is None):
         fail("--calls and --crm go together (an offline plan needs both files)")
     if calls is not None and crm is not None:
-        from flows.preflight import SCENARIO_KEYS, require
+        from flows.cli.preflight import SCENARIO_KEYS, require
         from models.settings import load_settings
         from tasks.offline_plan import plan_files
 
@@ -256,7 +256,7 @@ def emulate(
     """Serve both emulators on 127.0.0.1 until stopped (Ctrl-C); prints their base URLs."""
     if data not in ("demo", "empty"):
         fail("--data is 'demo' or 'empty'")
-    from flows.emulate import serve_emulators
+    from flows.demo.emulate import serve_emulators
 
     guarded(
         lambda: serve_emulators(
@@ -394,7 +394,7 @@ def backfill(
     checked(config, date_from=from_, date_to=to)
     connect_prefect(config)
     from flows.backfill import backfill_calls
-    from flows.render import print_summary
+    from flows.cli.render import print_summary
 
     result = run_async(
         lambda: backfill_calls(
@@ -422,7 +422,7 @@ def bench(
     seed: Annotated[int, typer.Option(help="Seed of the generated company and calls.")] = 7,
 ) -> None:
     """Benchmark the real sync flow (Prefect, GX) against both emulators; print one JSON object."""
-    from flows.bench import run_bench
+    from benchmarks.flow_bench import run_bench
 
     result = guarded(
         lambda: run_bench(
@@ -444,7 +444,7 @@ def serve(config: ConfigOpt = None) -> None:
     backfill, hourly reports) against this installation's Prefect server, whose UI it prints."""
     checked(config)
     connect_prefect(config)
-    from flows.deploy import serve_all
+    from flows.runtime.deploy import serve_all
 
     ui_url = os.environ["PREFECT_API_URL"].removesuffix("/api")
     # Absolute: the runs are started in other processes, maybe from another directory.
@@ -460,7 +460,7 @@ def ui(
 ) -> None:
     """Print the address of this installation's Prefect UI (every run of every command is there),
     starting its server if needed; --stop stops it."""
-    from flows.prefect_server import InstallationServer, configured_api_url, prefect_home
+    from flows.runtime.prefect_server import InstallationServer, configured_api_url, prefect_home
     from models.settings import load_settings
 
     if stop:
@@ -486,14 +486,14 @@ def listen(
     ] = None,
 ) -> None:
     """Receive Ringostat's webhooks: a lead at pickup, the rest of the call's records after it."""
-    from flows.preflight import require
+    from flows.cli.preflight import require
     from models.settings import load_settings
 
     settings = guarded(lambda: load_settings(config))
     guarded(lambda: require(settings, ["webhook.token"], config=config))
     checked(config, ringostat=False)
     connect_prefect(config)  # each event handled goes to this installation's Prefect UI
-    from flows.listen import listen as run_listener
+    from flows.runtime.listen import listen as run_listener
 
     run_async(lambda: run_listener(settings, host=host, port=port))
 

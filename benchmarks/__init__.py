@@ -1,0 +1,1 @@
+"""Repeatable performance runs that print their figures (``callsync bench`` is ``flow_bench``)."""

@@ -1,0 +1,5 @@
+"""The ``callsync`` command line (``app``), its one-line errors, pre-flight checks and output."""
+
+from flows.cli.app import app
+
+__all__ = ["app"]

@@ -1,0 +1,1 @@
+"""``callsync demo`` and ``callsync emulate``: the product on the bundled emulators."""
