@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import DateTime, Index, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlmodel import Column, Field, SQLModel
 
@@ -38,6 +38,7 @@ class CallRecord(SQLModel, table=True):
     """One Ringostat call and what became of it."""
 
     __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_work", "status", "calldate", "uniqueid"),)
 
     uniqueid: str = Field(primary_key=True)
     status: str = Field(index=True)
@@ -46,6 +47,9 @@ class CallRecord(SQLModel, table=True):
     fingerprint: str
     """Hash of the raw row: a re-read with changed fields (final disposition, recording) differs."""
     raw_json: str
+    calldate: str | None = None
+    """Ringostat's ``calldate`` text as read (fixed-width local time): the work set is read in
+    (``calldate``, ``uniqueid``) order, chunk by chunk, through ``ix_calls_work``."""
     started_at: datetime | None = Field(default=None, sa_column=_dt(index=True))
     ended_at: datetime | None = Field(default=None, sa_column=_dt())
     call_type: str | None = None
@@ -155,6 +159,17 @@ class CrmIndexRecord(SQLModel, table=True):
     deleted: bool = False
 
 
+class CrmPhoneKeyRecord(SQLModel, table=True):
+    """One phone key of one indexed CRM record: how a chunk of calls finds its candidates
+    without reading the whole index (the primary key leads with the phone key)."""
+
+    __tablename__ = "crm_phone_keys"
+
+    phone_key: str = Field(primary_key=True)
+    module: str = Field(primary_key=True)
+    record_id: str = Field(primary_key=True)
+
+
 class RunRecord(SQLModel, table=True):
     """One sync run: its window and its summary counts."""
 
@@ -180,6 +195,8 @@ class UserRecord(SQLModel, table=True):
     full_name: str
     active: bool = True
     role: str | None = None
+    api_user: bool | None = None
+    """The user callsync's refresh token acts as (its writes are callsync's own)."""
 
 
 class WebhookEventRecord(SQLModel, table=True):

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Engine, Table, inspect
+from sqlalchemy import Engine, Table, bindparam, insert, inspect, update
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from models.tables import (
     CallRecord,
     CrmIndexRecord,
+    CrmPhoneKeyRecord,
     CursorRecord,
     LeaseRecord,
     QuarantineRecord,
@@ -37,6 +39,7 @@ TABLE_NAMES = tuple(
         QuarantineRecord,
         CursorRecord,
         CrmIndexRecord,
+        CrmPhoneKeyRecord,
         RunRecord,
         UserRecord,
         TokenRecord,
@@ -68,6 +71,44 @@ def add_missing_columns(engine: Engine, tables: Sequence[Table]) -> list[str]:
             kind = column.type.compile(dialect=engine.dialect)
             conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
     return [f"{table.name}.{column.name}" for table, column in missing]
+
+
+def fill_derived_columns(engine: Engine) -> None:
+    """Fill what a store written by an older callsync lacks and a newer one derives: the calls'
+    ``calldate`` (from the raw row) and the phone-key rows of the index (from its text column).
+    Each runs once: afterwards nothing is missing."""
+    with engine.begin() as conn:
+        missing = conn.execute(
+            sa_select(col(CallRecord.uniqueid), col(CallRecord.raw_json)).where(
+                col(CallRecord.calldate).is_(None)
+            )
+        ).all()
+        if missing:
+            conn.execute(
+                update(CallRecord)
+                .where(col(CallRecord.uniqueid) == bindparam("b_uid"))
+                .values(calldate=bindparam("calldate")),
+                [
+                    {"b_uid": uid, "calldate": str(json.loads(raw).get("calldate") or "")}
+                    for uid, raw in missing
+                ],
+            )
+        has_keys = conn.execute(sa_select(col(CrmPhoneKeyRecord.phone_key)).limit(1)).first()
+        if has_keys is None:
+            rows = conn.execute(
+                sa_select(
+                    col(CrmIndexRecord.module),
+                    col(CrmIndexRecord.id),
+                    col(CrmIndexRecord.phone_keys),
+                )
+            ).all()
+            keys = [
+                {"phone_key": key, "module": module, "record_id": rid}
+                for module, rid, text in rows
+                for key in sorted(set((text or "").split()))
+            ]
+            if keys:
+                conn.execute(insert(CrmPhoneKeyRecord), keys)
 
 
 def utc_now() -> datetime:
@@ -110,6 +151,10 @@ class StoreBase:
         tables = [metadata.tables[name] for name in TABLE_NAMES]
         metadata.create_all(self._engine, tables=tables)
         add_missing_columns(self._engine, tables)
+        for table in tables:
+            for index in table.indexes:
+                index.create(self._engine, checkfirst=True)
+        fill_derived_columns(self._engine)
 
     def _now(self) -> datetime:
         now = self._clock()
