@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -100,12 +100,25 @@ def _dedupe_key(row: Row) -> tuple[str, ...]:
     return ("content", *sorted(f"{k}={v}" for k, v in row.items()))
 
 
-def _merge(merged: dict[tuple[str, ...], Row], rows: Sequence[Row]) -> None:
+def _fresh(rows: Sequence[Row], seen: Mapping[tuple[str, ...], Row]) -> list[Row]:
+    """``rows`` in canonical form, without those already read identically (``seen``); within
+    the answer itself, a row repeated keeps its last copy."""
+    page: dict[tuple[str, ...], Row] = {}
     for raw in rows:
         row = canonical_row(raw)
         key = _dedupe_key(row)
-        merged.pop(key, None)  # re-insert: the dict keeps the order of the last read
-        merged[key] = row
+        if seen.get(key) == row:
+            continue
+        page.pop(key, None)
+        page[key] = row
+    return list(page.values())
+
+
+def _wall_or_none(row: Row) -> int | None:
+    try:
+        return parse_wall(str(row.get("calldate") or ""))
+    except ValueError:
+        return None
 
 
 def _continue_from(rows: Sequence[Row]) -> int | None:
@@ -153,10 +166,24 @@ class RingostatClient:
         """HTTP requests sent so far, retries included (for run statistics)."""
 
     async def fetch_window(self, start: datetime, end: datetime) -> list[Row]:
-        """Every call with ``start <= calldate <= end``, each once, newest read winning.
+        """Every call with ``start <= calldate <= end``, each once, newest read winning (all of
+        :meth:`pages` in one list: for windows known to be small)."""
+        merged: dict[tuple[str, ...], Row] = {}
+        async for page in self.pages(start, end):
+            for row in page:
+                key = _dedupe_key(row)
+                merged.pop(key, None)  # re-insert: the dict keeps the order of the last read
+                merged[key] = row
+        return list(merged.values())
+
+    async def pages(self, start: datetime, end: datetime) -> AsyncIterator[list[Row]]:
+        """The calls with ``start <= calldate <= end``, one answer at a time (at most
+        ``max_rows_per_request`` rows each), in ``calldate`` order as far as Ringostat keeps it.
 
         ``start``/``end`` must be aware; they are written on the wire as wall-clock time in
-        ``ringostat.timezone``, floored to the second. Rows come back in canonical text form.
+        ``ringostat.timezone``, floored to the second. Rows come back in canonical text form. A
+        row read again at the second where a full answer is continued is left out when it is the
+        same as before (it is yielded again, as its newest state, when it changed).
         """
         require_aware(start, "start")
         require_aware(end, "end")
@@ -165,8 +192,10 @@ class RingostatClient:
                 f"window end {end.isoformat()} is before its start {start.isoformat()}"
             )
         lo, hi = wall_span(start, end, self._zone)
-        merged: dict[tuple[str, ...], Row] = {}
         requests_before = self.requests_made
+        rows_read = 0
+        tail: dict[tuple[str, ...], Row] = {}
+        """Rows of the second the previous full answer is continued from."""
         pending = [(lo, hi)]
         while pending:
             a, b = pending.pop()
@@ -184,7 +213,12 @@ class RingostatClient:
                 if last is not None and a < last <= b:
                     # Ordered by calldate: every second before the last row's is complete, the
                     # last one may be cut. Keep the rows, read on from that second.
-                    _merge(merged, rows)
+                    page = _fresh(rows, tail)
+                    tail = {_dedupe_key(r): r for r in page if _wall_or_none(r) == last} | {
+                        k: v for k, v in tail.items() if _wall_or_none(v) == last
+                    }
+                    rows_read += len(page)
+                    yield page
                     pending.append((last, b))
                     continue
                 mid = (a + b) // 2
@@ -198,16 +232,19 @@ class RingostatClient:
                 pending.append((mid + 1, b))
                 pending.append((a, mid))
                 continue
-            _merge(merged, rows)
+            page = _fresh(rows, tail)
+            tail = {}
+            rows_read += len(page)
+            if page:
+                yield page
         logger.info(
             "Read %d calls from Ringostat for %s..%s (%s) in %d requests",
-            len(merged),
+            rows_read,
             format_wall(lo),
             format_wall(hi),
             self._settings.timezone,
             self.requests_made - requests_before,
         )
-        return list(merged.values())
 
     async def _read(self, a: int, b: int) -> list[Row]:
         """One window, one logical request: retried on transient failures, parsed (values as

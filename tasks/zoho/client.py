@@ -666,6 +666,18 @@ class ZohoClient:
             params={"type": "ActiveUsers" if active_only else "AllUsers"},
         )
 
+    async def current_user_id(self) -> str | None:
+        """The Zoho user callsync's refresh token acts as (``type=CurrentUser``): the index
+        leaves out what that user changed since it created it (callsync's own writes)."""
+        rows = await self._pages(
+            "/crm/v8/users",
+            route="GET /crm/v8/users",
+            key="users",
+            params={"type": "CurrentUser"},
+            limit=1,
+        )
+        return str(rows[0]["id"]) if rows and rows[0].get("id") else None
+
     async def roles(self) -> list[dict[str, Any]]:
         response = await self._request(
             "GET", "/crm/v8/settings/roles", route="GET /crm/v8/settings/roles"

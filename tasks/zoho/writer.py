@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from models.crm import CrmRecord
 from models.plan import CallPlan, CallStatus, PlannedWrite, PlanStatus, Reason
 from tasks.store import Store, WriteOutcome
 from tasks.zoho.fit import fit_records
@@ -44,6 +45,10 @@ OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
 ENTITY_MODULES = ("Leads", "Contacts", "Deals")
 """Inserted first: activities (Tasks, Calls) link to them."""
 ACTIVITY_MODULES = ("Tasks", "Calls")
+
+Learn = Callable[[PlannedWrite, str], CrmRecord | None]
+"""The record an insert created, as the phone index keeps it (given the write and its Zoho id);
+None for writes the index does not hold (tasks, calls)."""
 
 State = Literal["success", "reused", "failed", "blocked", "unknown", "waiting"]
 """``reused``: a ledger hit, not sent. ``unknown``: Zoho may or may not have it (still pending).
@@ -114,6 +119,8 @@ class WriteReport:
     duplicates: int = 0
     requests: int = 0
     call_statuses: dict[str, int] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
+    """Sync keys whose record Zoho holds after this execution (sent now or found before)."""
 
     def count(self, module: str, op: str, state: State) -> int:
         return self.counts.get(f"{module}/{op}/{state}", 0)
@@ -163,6 +170,7 @@ class _Execution:
         client: WriterClient,
         store: Store,
         sync_key_field: str,
+        learn: Learn | None = None,
     ) -> None:
         self.writes = list(writes)
         self.by_key = {w.sync_key: (uid, w) for uid, w in self.writes}
@@ -173,8 +181,12 @@ class _Execution:
         self.client = client
         self.store = store
         self.key_field = sync_key_field
+        self.learn = learn
         self.ids: dict[str, str] = {}
         self.states: dict[str, State] = {}
+        self.pending_deps: set[str] = set()
+        """Links to writes of an earlier execution whose outcome is still unknown (pending in
+        the ledger): what waits on them waits, it is not blocked."""
         self.codes: dict[str, str] = {}
         self.report = WriteReport()
 
@@ -187,6 +199,8 @@ class _Execution:
     def _settle(self, write: PlannedWrite, state: State, code: str = "", message: str = "") -> None:
         self.states[write.sync_key] = state
         self._count(write, state)
+        if state in ("success", "reused"):
+            self.report.done.add(write.sync_key)
         if state in ("failed", "blocked"):
             self.codes[write.sync_key] = code
             uid = self.by_key[write.sync_key][0]
@@ -203,6 +217,8 @@ class _Execution:
         for key, rec in ledger.items():
             if rec.status == "success" and rec.zoho_id:
                 self.ids[key] = rec.zoho_id
+            elif rec.status == "pending" and key not in self.by_key:
+                self.pending_deps.add(key)
         todo: list[PlannedWrite] = []
         for _, write in self.writes:
             if write.sync_key in self.ids:
@@ -258,7 +274,7 @@ class _Execution:
                     continue
                 dep = missing[0]
                 dep_state = self.states.get(dep)
-                if dep_state in ("unknown", "waiting"):
+                if dep_state in ("unknown", "waiting") or dep in self.pending_deps:
                     waiting.append(w)
                 else:
                     why = f"depends on {dep}, which has no Zoho id"
@@ -342,7 +358,10 @@ class _Execution:
                 self.ids[write.sync_key] = zoho_id
                 self._settle(write, "success")
                 self.report.duplicates += int(res.duplicate)
-                outcomes.append(WriteOutcome.success(write.sync_key, zoho_id))
+                learned = (
+                    self.learn(write, zoho_id) if self.learn and write.op == "insert" else None
+                )
+                outcomes.append(WriteOutcome.success(write.sync_key, zoho_id, learned))
             elif res.code == OUTCOME_UNKNOWN:
                 self._settle(write, "unknown")  # the ledger keeps it pending
             else:
@@ -374,6 +393,7 @@ async def execute_writes(
     store: Store,
     *,
     sync_key_field: str = "rs_sync_key",
+    learn: Learn | None = None,
 ) -> WriteReport:
     """Execute writes that belong to no plan (e.g. late-recording updates of synced calls).
 
@@ -383,7 +403,7 @@ async def execute_writes(
     pairs = [
         item if isinstance(item, tuple) else (uniqueid_of(item.sync_key), item) for item in writes
     ]
-    return await _Execution(pairs, client, store, sync_key_field).run()
+    return await _Execution(pairs, client, store, sync_key_field, learn).run()
 
 
 async def execute_plans(
@@ -392,6 +412,7 @@ async def execute_plans(
     store: Store,
     *,
     sync_key_field: str = "rs_sync_key",
+    learn: Learn | None = None,
 ) -> WriteReport:
     """Write every planned call's records to Zoho exactly once and set the calls' statuses.
 
@@ -400,7 +421,7 @@ async def execute_plans(
     """
     planned = [p for p in plans if p.status is PlanStatus.PLANNED]
     execution = _Execution(
-        [(p.uniqueid, w) for p in planned for w in p.writes], client, store, sync_key_field
+        [(p.uniqueid, w) for p in planned for w in p.writes], client, store, sync_key_field, learn
     )
     report = await execution.run()
 
