@@ -8,10 +8,17 @@
 """
 
 from tasks.scenario.planner import (
+    PlannerMemory,
     TopManagerError,
     plan_calls,
     plan_recording_updates,
     resolve_top_manager,
 )
 
-__all__ = ["TopManagerError", "plan_calls", "plan_recording_updates", "resolve_top_manager"]
+__all__ = [
+    "PlannerMemory",
+    "TopManagerError",
+    "plan_calls",
+    "plan_recording_updates",
+    "resolve_top_manager",
+]

@@ -27,7 +27,7 @@ Decisions taken here (beyond the SPEC's own **(decided)** points):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -69,6 +69,32 @@ def resolve_top_manager(scenario: ScenarioSettings, users: Sequence[ZohoUser]) -
 
 
 @dataclass
+class PlannerMemory:
+    """What planning remembers from one chunk of a run to the next (SPEC 5: two calls from one
+    new number never make two leads, however the window is cut).
+
+    ``planned_leads``: the leads planned for earlier calls, by phone key, until the index holds
+    them (:meth:`settle` forgets those written); ``utm_overlay``: the UTM values an enrich mode
+    planned onto a record, until the index holds them too.
+    """
+
+    planned_leads: dict[str, list[PlannedLead]] = field(default_factory=dict)
+    utm_overlay: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+
+    def settle(self, written: Collection[str], updated: Collection[tuple[str, str]] = ()) -> None:
+        """Forget the leads whose sync keys were ``written`` (the index has them now) and the
+        UTM values of the ``updated`` (module, id) records."""
+        for key in list(self.planned_leads):
+            left = [p for p in self.planned_leads[key] if p.sync_key not in written]
+            if left:
+                self.planned_leads[key] = left
+            else:
+                del self.planned_leads[key]
+        for ident in updated:
+            self.utm_overlay.pop(ident, None)
+
+
+@dataclass
 class _Run:
     """What one planning run knows and accumulates."""
 
@@ -80,8 +106,15 @@ class _Run:
     rows: dict[int, RowActions]
     tz: ZoneInfo
     active_ids: frozenset[str]
-    planned_leads: dict[str, list[PlannedLead]] = field(default_factory=dict)
-    utm_overlay: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    memory: PlannerMemory = field(default_factory=PlannerMemory)
+
+    @property
+    def planned_leads(self) -> dict[str, list[PlannedLead]]:
+        return self.memory.planned_leads
+
+    @property
+    def utm_overlay(self) -> dict[tuple[str, str], dict[str, str]]:
+        return self.memory.utm_overlay
 
     @property
     def scenario(self) -> ScenarioSettings:
@@ -106,11 +139,13 @@ def plan_calls(
     settings: Settings,
     *,
     now: datetime,
+    memory: PlannerMemory | None = None,
 ) -> list[CallPlan]:
     """Plan every call; plans come back in processing order ``(started_at, uniqueid)``.
 
-    Raises :class:`TopManagerError` before planning anything when the TOP manager is not an
-    active Zoho user of ``crm.users``.
+    ``memory`` carries the leads and UTM values planned by earlier chunks of the same run (a
+    fresh one when not given). Raises :class:`TopManagerError` before planning anything when the
+    TOP manager is not an active Zoho user of ``crm.users``.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -123,6 +158,7 @@ def plan_calls(
         rows=effective_rows(settings.scenario),
         tz=ZoneInfo(settings.scenario.company_timezone),
         active_ids=frozenset(u.id for u in crm.users if u.active),
+        memory=memory if memory is not None else PlannerMemory(),
     )
     latest = {call.uniqueid: call for call in calls}
     ordered = sorted(latest.values(), key=lambda c: c.sort_key)

@@ -17,11 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from flows.context import open_context
+from tasks.pipeline import Pipeline
+from tasks.pipeline.context import open_context
+from tasks.pipeline.webhooks import LiveCrm, WebhookProcessor
 from tasks.store import Store
 from tasks.webhooks.events import EventKind, read_event
 from tasks.webhooks.inbox import Inbox
-from tasks.webhooks.process import LiveCrm, WebhookProcessor
 from tests.integration.webhook_support import (
     ANNA,
     EXISTING_LEAD,
@@ -246,10 +247,8 @@ def test_spent_credits_fail_events_for_a_while_then_the_receiver_tries_again(
     async def scenario() -> tuple[list[str], list[str]]:
         async with open_context(settings) as ctx:
             inbox = Inbox(ctx.store)
-            crm = LiveCrm(ctx.zoho, ctx.store, settings, refresh_s=60)
-            processor = WebhookProcessor(
-                settings, ctx.store, ctx.zoho, crm, inbox=inbox, revive_after_s=0
-            )
+            crm = LiveCrm(ctx, refresh_s=60)
+            processor = WebhookProcessor(Pipeline(ctx), crm, inbox=inbox, revive_after_s=0)
             inbox.add(event("c-1", "+380501140001"))
             world.faults(credit_budget=0)
             spent = [f"{h.status}/{h.detail}" for h in await processor.handle_waiting()]

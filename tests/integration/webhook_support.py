@@ -19,9 +19,9 @@ from emulators.serve import BackgroundServer
 from emulators.zoho.app import create_app as create_zoho
 from flows.runtime.listen import receiver_parts
 from models.settings import Settings, load_settings
+from tasks.pipeline.webhooks import Handled
 from tasks.store import Store
 from tasks.webhooks.inbox import Inbox
-from tasks.webhooks.process import Handled
 from tasks.webhooks.receiver import Parts, create_receiver
 
 TOKEN = "s3cret-webhook-token"
