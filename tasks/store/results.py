@@ -7,8 +7,6 @@ from typing import Literal
 
 from models.plan import Reason
 
-WriteStatus = Literal["pending", "success", "failed", "blocked"]
-
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:

@@ -162,14 +162,3 @@ class Inbox:
             key = f"{event}/{status}" + (f"/{outcome}" if outcome else "")
             out[key] = int(n)
         return out
-
-    def latencies(self, kind: EventKind, outcome: str) -> list[float]:
-        """Seconds from arrival to handled, of the events of ``kind`` that came to ``outcome``."""
-        with self.store._tx() as session:
-            rows = session.exec(
-                select(WebhookEventRecord.received_at, WebhookEventRecord.processed_at).where(
-                    WebhookEventRecord.event == kind.value,
-                    WebhookEventRecord.outcome == outcome,
-                )
-            ).all()
-        return [(done - got).total_seconds() for got, done in rows if done is not None]
