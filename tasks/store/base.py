@@ -20,6 +20,7 @@ from models.tables import (
     RunRecord,
     TokenRecord,
     UserRecord,
+    WebhookEventRecord,
     WriteRecord,
 )
 from tasks.store.engine import open_engine
@@ -41,6 +42,7 @@ TABLE_NAMES = tuple(
         UserRecord,
         TokenRecord,
         LeaseRecord,
+        WebhookEventRecord,
     )
 )
 """The store's tables (models/tables.py): created on open, other SQLModel tables left alone."""
