@@ -24,8 +24,7 @@ from prefect.utilities.annotations import quote
 
 from tasks.pipeline.run import StageRunner
 from tasks.pipeline.stages import RETRIED, STAGES
-from tasks.ringostat.errors import RetriableError as RingostatRetriable
-from tasks.zoho.errors import RetriableError as ZohoRetriable
+from tasks.vendor.errors import RetriableError
 
 T = TypeVar("T")
 
@@ -47,7 +46,7 @@ def retriable_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -
 
     Prefect hands over a Failed state whose ``data`` is the exception the stage raised.
     """
-    return isinstance(state.data, (ZohoRetriable, RingostatRetriable))
+    return isinstance(state.data, RetriableError)
 
 
 def retry_delays(raw: str | None) -> list[float]:

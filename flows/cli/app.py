@@ -496,8 +496,3 @@ def listen(
     from flows.runtime.listen import listen as run_listener
 
     run_async(lambda: run_listener(settings, host=host, port=port))
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()
-    sys.exit(0)

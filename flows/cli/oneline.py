@@ -30,17 +30,15 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from models.settings import ConfigError
     from tasks.offline_plan import InputError
     from tasks.reachability import ServiceUnreachable
-    from tasks.ringostat.errors import RingostatError
     from tasks.scenario import TopManagerError
     from tasks.timeparse import TimeError
-    from tasks.zoho.errors import ZohoError
+    from tasks.vendor.errors import VendorError
 
     return (
         ConfigError,
         TimeError,
         TopManagerError,
-        ZohoError,
-        RingostatError,
+        VendorError,  # Zoho's and Ringostat's errors alike
         ServiceUnreachable,
         InputError,
         PrefectServerError,

@@ -20,8 +20,9 @@ Vendor quirks handled here (Ringostat's API documentation and help centre):
   ``""`` for null (see :mod:`tasks.ringostat.wire`).
 - **Errors.** 401/403/``incorrect field``/errors inside a 200 body are mapped by
   :func:`tasks.ringostat.errors.classify`; 408/429/5xx, timeouts and dropped connections are
-  retried here (``ringostat.max_retries``, exponential backoff with jitter, ``Retry-After`` when
-  sent) through the injected ``sleep``; nothing above this layer retries a single request.
+  retried here (``ringostat.max_retries``, exponential backoff with equal jitter, ``Retry-After``
+  as a floor: :class:`tasks.vendor.backoff.Backoff`) through the injected ``sleep``; nothing
+  above this layer retries a single request.
 - **The key is a header.** ``Auth-key`` travels only in the header, never in the URL, and is
   never logged; vendor error text is scrubbed of it.
 """
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -55,6 +56,7 @@ from tasks.ringostat.wire import (
     require_aware,
     wall_span,
 )
+from tasks.vendor.backoff import Backoff, Sleep
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +90,6 @@ CALL_FIELDS: tuple[str, ...] = (
 """The fields callsync reads (SPEC section 2); ``refferrer`` is Ringostat's own spelling."""
 
 ExportType = Literal["json", "csv"]
-Sleep = Callable[[float], Awaitable[None]]
 Row = dict[str, Any]
 
 
@@ -154,12 +155,15 @@ class RingostatClient:
     ) -> None:
         self._settings = settings
         self._http = http
-        self._sleep = sleep
-        self._rng = rng if rng is not None else random.Random()
+        self._backoff = Backoff(
+            backoff_base_s,
+            backoff_max_s,
+            jitter="equal",  # Ringostat fails by being slow: never retry at once
+            sleep=sleep,
+            rng=rng if rng is not None else random.Random(),
+        )
         self._fields = tuple(fields)
         self._export_type: ExportType = export_type
-        self._backoff_base_s = backoff_base_s
-        self._backoff_max_s = backoff_max_s
         self._zone = ZoneInfo(settings.timezone)
         self._url = settings.base_url.rstrip("/") + "/calls/list"
         self.requests_made = 0
@@ -263,16 +267,13 @@ class RingostatClient:
             except RetriableError as exc:
                 if attempt >= self._settings.max_retries:
                     raise
-                delay = self._backoff(attempt, exc.retry_after)
-                attempt += 1
-                logger.warning(
-                    "Ringostat request failed (%s); retry %d of %d in %.2f s",
-                    exc.message,
+                await self._backoff.pause(
                     attempt,
-                    self._settings.max_retries,
-                    delay,
+                    why=f"Ringostat request failed ({exc.message})",
+                    retries=self._settings.max_retries,
+                    at_least=exc.retry_after,
                 )
-                await self._sleep(delay)
+                attempt += 1
 
     async def _request(self, params: dict[str, str]) -> list[Row]:
         secret = self._settings.auth_key.get_secret_value()
@@ -306,11 +307,3 @@ class RingostatClient:
                 f"Ringostat answered HTTP {response.status_code} with an unreadable body: {exc}",
                 status_code=response.status_code,
             ) from exc
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff with "equal jitter"; a server's ``Retry-After`` is a floor."""
-        ceiling: float = min(self._backoff_max_s, self._backoff_base_s * 2.0**attempt)
-        delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self._backoff_max_s))
-        return delay

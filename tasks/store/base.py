@@ -22,6 +22,7 @@ from models.tables import (
     RunRecord,
     TokenRecord,
     UserRecord,
+    WebhookEventRecord,
     WriteRecord,
 )
 from tasks.store.engine import open_engine
@@ -44,6 +45,7 @@ TABLE_NAMES = tuple(
         UserRecord,
         TokenRecord,
         LeaseRecord,
+        WebhookEventRecord,
     )
 )
 """The store's tables (models/tables.py): created on open, other SQLModel tables left alone."""

@@ -8,8 +8,6 @@ from typing import Literal
 from models.crm import CrmRecord
 from models.plan import Reason
 
-WriteStatus = Literal["pending", "success", "failed", "blocked"]
-
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:

@@ -6,7 +6,8 @@ Quirks handled (Zoho CRM v8 API documentation):
   per 10 minutes, ``api_domain`` from the token answer). A 401 ``INVALID_TOKEN`` or
   ``AUTHENTICATION_FAILURE`` refreshes the token once, then is fatal.
 - 429 ``TOO_MANY_REQUESTS`` comes with no ``Retry-After`` and no rate headers: exponential backoff
-  with full jitter, for 429, 5xx and transport errors only, never a 4xx, at most ``max_retries``.
+  with full jitter (:class:`tasks.vendor.backoff.Backoff`), for 429, 5xx and transport errors
+  only, never a 4xx, at most ``max_retries``.
 - The same 429 also means "the 24-hour credit budget is spent". That is told apart by its message,
   or by a 429 that persists (:data:`LONE_429_LIMIT` answers in a row) while this client had one
   request in flight — too many in flight cannot be the reason then. It raises
@@ -40,7 +41,7 @@ import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -50,6 +51,7 @@ import httpx
 
 from models.call import mask_phone
 from models.settings import ZohoSettings
+from tasks.vendor.backoff import Backoff, Sleep
 from tasks.zoho.auth import AccessToken, Clock, ZohoAuth
 from tasks.zoho.coql import (
     MAX_IN,
@@ -84,7 +86,6 @@ from tasks.zoho.token_store import SharedTokens
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[None]]
 
 MAX_WRITE_BATCH = 100
 LONE_429_LIMIT = 3
@@ -177,9 +178,14 @@ class ZohoClient:
     ) -> None:
         self._settings = settings
         self._http = http
-        self._sleep = sleep
         self.clock = clock
-        self._rng = rng or random.Random()
+        self._backoff = Backoff(
+            settings.backoff_base_s,
+            settings.backoff_max_s,
+            jitter="full",  # Zoho's 429 is mostly a crowd in flight: spread the retries wide
+            sleep=sleep,
+            rng=rng or random.Random(),
+        )
         self._auth = ZohoAuth(settings, http, clock=clock, shared=tokens, sleep=sleep)
         self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._in_flight = 0
@@ -206,10 +212,6 @@ class ZohoClient:
         return await self._auth.token()
 
     # -- the one request path -------------------------------------------------------------
-
-    def _backoff(self, attempt: int) -> float:
-        s = self._settings
-        return self._rng.uniform(0.0, min(s.backoff_max_s, s.backoff_base_s * 2**attempt))
 
     async def _send(
         self,
@@ -309,11 +311,11 @@ class ZohoClient:
                 self._auth.discard(token)
                 continue
             if isinstance(err, RetriableError) and attempt < self._settings.max_retries:
-                delay = self._backoff(attempt)
-                attempt += 1
                 self.stats.retries += 1
-                log.warning("Zoho %s: %s; retry %d in %.2fs", route, err, attempt, delay)
-                await self._sleep(delay)
+                await self._backoff.pause(
+                    attempt, why=f"Zoho {route}: {err}", retries=self._settings.max_retries
+                )
+                attempt += 1
                 continue
             if isinstance(err, AuthError) and err.refreshable:
                 raise AuthError(
