@@ -105,7 +105,8 @@ class Unprocessable:
     """A row that is not turned into a Call: quarantined, skipped or deferred, with a reason code.
 
     ``status`` is ``quarantined`` (bad data, can be requeued), ``skipped`` (not a client call:
-    ``transit_call``, ``own_number``) or ``deferred`` (``in_progress``: read again later).
+    ``transit_call``, ``internal_call``, ``anonymous_caller``, ``own_number``) or ``deferred``
+    (``in_progress``: read again later).
     """
 
     uniqueid: str | None

@@ -37,6 +37,8 @@ class Reason(StrEnum):
     UNKNOWN_CALL_TYPE = "unknown_call_type"
     UNKNOWN_DISPOSITION = "unknown_disposition"
     NO_CLIENT_NUMBER = "no_client_number"
+    INTERNAL_CALL = "internal_call"
+    ANONYMOUS_CALLER = "anonymous_caller"
     OWN_NUMBER = "own_number"
     TRANSIT_CALL = "transit_call"
     IN_PROGRESS = "in_progress"
