@@ -431,6 +431,39 @@ def test_field_map_from_the_config_file(tmp_path: Path) -> None:
     assert (fm.Leads, fm.Tasks) == ({"rs_landing_page": "landing"}, {"rs_referrer": "refferrer"})
 
 
+@pytest.mark.parametrize(
+    ("template", "utm", "last_name"),
+    [
+        # a placeholder without a value renders empty, and the brackets it leaves go with it
+        ("Call {phone} ({utm_source})", {}, "Call +380501112233"),
+        ("Call {phone} ({utm_source})", {"utm_source": "fb"}, "Call +380501112233 (fb)"),
+        ("Call {phone} ({utm_source}, {utm_medium})", {}, "Call +380501112233"),
+        ("Call {phone} ({utm_source}, {utm_medium})", {"utm_medium": "cpc"}, "Call +380501112233 (cpc)"),
+        ("{phone} [{utm_source} / {utm_campaign}]", {"utm_campaign": "winter"}, "+380501112233 [winter]"),
+        ("{utm_source} - {phone}", {}, "+380501112233"),
+        ("{phone}, {utm_source}, {utm_campaign}, web", {}, "+380501112233, web"),
+        ("{utm_source}", {}, "+380501112233"),  # nothing left: the number, never an empty name
+        # the admin's own text is never touched; an unknown name stays visible
+        ("Call {phone} (web) ()", {}, "Call +380501112233 (web) ()"),
+        ("Call {phone} ({nope})", {}, "Call +380501112233 ({nope})"),
+    ],
+)  # fmt: skip
+def test_lead_name_template_with_missing_values(
+    template: str, utm: dict[str, str], last_name: str
+) -> None:
+    # was "Call +380501112233 ({utm_source})": the placeholder stayed in the lead's name
+    cfg = settings(lead_name_template=template)
+    fields = plan_one(call(config=cfg, **utm), config=cfg).writes[0].fields
+    assert fields["Last_Name"] == last_name
+
+
+def test_subject_template_with_missing_values() -> None:
+    task = {"status": "open", "owner": "top", "subject": "Call back {phone} ({utm_source})"}
+    cfg = settings(rows={7: {"tasks": [task]}})
+    (w,) = plan_one(call(client=KNOWN, disposition="BUSY", config=cfg), [lead()], cfg).writes
+    assert w.fields["Subject"] == "Call back +380671112233"
+
+
 def test_broken_lead_name_template_is_used_verbatim_not_raised() -> None:
     cfg = settings(lead_name_template="Client {phone")
     fields = plan_one(call(config=cfg), config=cfg).writes[0].fields
