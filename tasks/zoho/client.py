@@ -49,6 +49,8 @@ import anyio
 import httpx
 
 from models.call import mask_phone
+from models.crm import ZOHO_DEFAULT_CLOSED_STAGES
+from models.hours import WorkingHours
 from models.settings import ZohoSettings
 from tasks.zoho.auth import AccessToken, Clock, ZohoAuth
 from tasks.zoho.coql import (
@@ -79,6 +81,7 @@ from tasks.zoho.errors import (
     response_json,
 )
 from tasks.zoho.fit import text_limits
+from tasks.zoho.org_settings import OrgSettingsError, closed_stages, working_hours
 from tasks.zoho.token_store import SharedTokens
 
 log = logging.getLogger(__name__)
@@ -707,6 +710,43 @@ class ZohoClient:
         if response.status_code == 204:
             return []
         return [dict(f) for f in self._json(response).get("fields") or []]
+
+    async def deal_closed_stages(self) -> frozenset[str]:
+        """The Deal stages the org counts as closed won or lost (both names of each, as Zoho
+        shows and stores them), from the ``Stage`` field's metadata (``forecast_type``, see
+        :mod:`.org_settings`). Without readable metadata: Zoho's default closed stages, with a
+        warning."""
+        try:
+            stages = closed_stages(await self.fields("Deals"))
+        except (AuthError, FatalError, RecordRejected) as exc:
+            log.warning("Zoho Deals fields unreadable (%s): Zoho's default closed stages", exc.code)
+            stages = None
+        if stages is None:
+            return ZOHO_DEFAULT_CLOSED_STAGES
+        return stages
+
+    async def business_hours(self) -> WorkingHours:
+        """The org's Business Hours settings as working hours (24×7 when none are configured).
+
+        Needs the scope ``ZohoCRM.settings.business_hours.READ``; without it (or with an answer
+        that cannot be read) deadlines count 24×7, with a warning saying how to fix it — a
+        config's ``[scenario.business_hours]`` wins anyway and makes this call unnecessary.
+        """
+        try:
+            response = await self._request(
+                "GET",
+                "/crm/v8/settings/business_hours",
+                route="GET /crm/v8/settings/business_hours",
+            )
+            return working_hours(None if response.status_code == 204 else self._json(response))
+        except (AuthError, FatalError, RecordRejected, OrgSettingsError) as exc:
+            code = exc.code if isinstance(exc, ZohoError) else str(exc)
+            log.warning(
+                "Zoho business hours unreadable (%s): deadlines count 24x7; grant "
+                "ZohoCRM.settings.business_hours.READ or set [scenario.business_hours]",
+                code,
+            )
+            return WorkingHours.always()
 
     async def search_phone(self, module: str, phone: str) -> list[dict[str, Any]]:
         """Zoho's phone search (exact match on its phone fields); 204 → []. Index lag applies."""
