@@ -242,3 +242,17 @@ class LeaseRecord(SQLModel, table=True):
     acquired_at: datetime | None = Field(default=None, sa_column=_dt())
     heartbeat_at: datetime | None = Field(default=None, sa_column=_dt())
     expires_at: datetime | None = Field(default=None, sa_column=_dt())
+
+
+class RotationRecord(SQLModel, table=True):
+    """The call-back rotation's turn (``[scenario.rotation]``): who was given the last task.
+
+    Kept between runs so the turn is fair over time; both the log sync and the real-time
+    receiver read and advance it (compare-and-swap, see ``tasks.store.rotation``).
+    """
+
+    __tablename__ = "rotation_turns"
+
+    name: str = Field(primary_key=True)
+    last_user_id: str | None = None
+    updated_at: datetime | None = Field(default=None, sa_column=_dt())

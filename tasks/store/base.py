@@ -17,6 +17,7 @@ from models.tables import (
     CursorRecord,
     LeaseRecord,
     QuarantineRecord,
+    RotationRecord,
     RunRecord,
     TokenRecord,
     UserRecord,
@@ -41,6 +42,7 @@ TABLE_NAMES = tuple(
         UserRecord,
         TokenRecord,
         LeaseRecord,
+        RotationRecord,
     )
 )
 """The store's tables (models/tables.py): created on open, other SQLModel tables left alone."""
