@@ -80,6 +80,18 @@ class PlannedWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class RotationTurn:
+    """Where the call-back rotation stands: the Zoho user who was given the last task.
+
+    The planner takes it in and hands the new one back; the caller keeps it in the state store
+    between runs, so the turn is fair over time. Kept as a user rather than a position, so
+    adding or removing someone in ``[scenario.rotation] employees`` does not shift the turn.
+    """
+
+    last_user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Attachment:
     """The CRM record a call is attached to (SPEC section 5)."""
 

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -371,6 +372,15 @@ def parse_each(rows: Iterable[Mapping[str, Any]], settings: Settings) -> list[Ca
     """Parse many rows: one result per row, in input order."""
     parser = _RowParser(settings)
     return [parser.parse(row) for row in rows]
+
+
+def with_first_answerers(calls: Iterable[Call], first: Mapping[str, str]) -> list[Call]:
+    """The calls, each with the employee its pickup webhook named (``first``: uniqueid → the
+    pickup's ``connected_with``), for the transfer rule of the planner."""
+    return [
+        replace(c, first_answered_by=first[c.uniqueid]) if first.get(c.uniqueid) else c
+        for c in calls
+    ]
 
 
 def parse_rows(

@@ -161,8 +161,16 @@ def subject(template: str | None, call: Call, employee: ZohoUser | None, status:
     return text[:SUBJECT_MAX]
 
 
-def description(call: Call, employee: ZohoUser | None, tz: ZoneInfo, tz_name: str) -> str:
-    """The multi-line task/call description (SPEC 7)."""
+def description(
+    call: Call,
+    employee: ZohoUser | None,
+    tz: ZoneInfo,
+    tz_name: str,
+    *,
+    first_answerer: str | None = None,
+) -> str:
+    """The multi-line task/call description. ``first_answerer``: who took a transferred call
+    first (the pickup's employee), when not the call log's employee."""
     outcome = _OUTCOME_WORDS[call.outcome]
     lines = [
         f"{call.direction.value.capitalize()} call, {outcome} ({call.disposition})",
@@ -182,6 +190,9 @@ def description(call: Call, employee: ZohoUser | None, tz: ZoneInfo, tz_name: st
         lines.append("Employee: not reported by Ringostat")
     else:
         lines.append("Employee: nobody answered")
+    if first_answerer:
+        last = employee_text(call, employee)
+        lines.append(f"Transferred: answered first by {first_answerer}, then by {last}")
     if call.recording_url:
         label = "Voicemail" if call.outcome is Outcome.VOICEMAIL else "Recording"
         lines.append(f"{label}: {call.recording_url}")
