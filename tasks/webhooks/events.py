@@ -177,6 +177,16 @@ def read_event(
     return WebhookEvent(kind=kind, uniqueid=uniqueid, row=row, received_at=received_at)
 
 
+EMPLOYEE_FIELDS = ("connected_with", "employee_number")
+"""Where a pickup names the employee who answered (the call log's own names)."""
+
+
+def first_answerer(row: Mapping[str, str]) -> str | None:
+    """The employee a pickup event names as the one who answered, or None. In a transferred call
+    that is the first one; the call log names the last (the planner's transfer rule)."""
+    return next((row[f].strip() for f in EMPLOYEE_FIELDS if (row.get(f) or "").strip()), None)
+
+
 def pickup_row(event: WebhookEvent) -> dict[str, str]:
     """The row the planner reads for a pickup: the call as answered (the handset is picked up).
 

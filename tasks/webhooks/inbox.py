@@ -16,7 +16,7 @@ A webhook that cannot be read goes to the store's quarantine with reason ``bad_w
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from models.tables import QuarantineRecord, WebhookEventRecord
 from tasks.store import Store
 from tasks.store.base import chunks
 from tasks.store.rows import fingerprint, to_json
-from tasks.webhooks.events import EventKind, WebhookEvent
+from tasks.webhooks.events import EventKind, WebhookEvent, first_answerer
 
 PENDING = "pending"
 DONE = "done"
@@ -137,6 +137,25 @@ class Inbox:
                     rec.attempts += 1
                     rec.processed_at = now
                     session.add(rec)
+
+    def first_answerers(self, uniqueids: Iterable[str]) -> dict[str, str]:
+        """uniqueid → the employee its pickup webhook named (who answered first), for the calls
+        among ``uniqueids`` that had a pickup naming one. Feed it to
+        :func:`tasks.calls.with_first_answerers` before planning."""
+        keys = [f"{EventKind.PICKUP.value}:{u}" for u in dict.fromkeys(uniqueids)]
+        out: dict[str, str] = {}
+        with self.store._tx() as session:
+            for batch in chunks(keys):
+                rows = session.exec(
+                    select(WebhookEventRecord.uniqueid, WebhookEventRecord.row_json).where(
+                        col(WebhookEventRecord.event_key).in_(batch)
+                    )
+                ).all()
+                for uniqueid, row_json in rows:
+                    who = first_answerer(json.loads(row_json))
+                    if who is not None:
+                        out[uniqueid] = who
+        return out
 
     def get(self, event_key: str) -> WebhookEventRecord | None:
         with self.store._tx() as session:
