@@ -51,6 +51,7 @@ from models.hours import WorkingHours
 from models.plan import Attachment, CallPlan, PlannedWrite, PlanStatus, Reason, RotationTurn
 from models.settings import RowActions, ScenarioSettings, Settings, TaskAction
 from models.sync_key import sync_key
+from tasks.calls import employee_ident
 from tasks.employees import EmployeeMap, find_user
 from tasks.scenario import records
 from tasks.scenario.assign import Assigner
@@ -180,9 +181,10 @@ def transfer_note(call: Call, employees: EmployeeMap, employee: ZohoUser | None)
         if employee is not None and employee.id == first_user.id:
             return None
         return first_user.full_name
-    if employee is None and first.strip().lower() in {i.lower() for i in call.employee_ids}:
+    ident = employee_ident(first)
+    if employee is None and ident.lower() in {i.lower() for i in call.employee_ids}:
         return None
-    return f"{first.strip()} (not in the employee map)"
+    return f"{ident} (not in the employee map)"
 
 
 def _plan_one(call: Call, run: _Run) -> CallPlan:
