@@ -14,10 +14,10 @@ from expectations.assignment import validate_plans
 from expectations.phones import validate_calls
 from expectations.runner import GxRunner
 from models.call import Call
-from models.crm import ZohoUser
 from models.plan import CallPlan
 from models.settings import Settings
 from tasks.pipeline.checks import CheckResult
+from tasks.pipeline.crm import People
 
 
 class GxChecks:
@@ -32,19 +32,16 @@ class GxChecks:
         return CheckResult(outcome.success, outcome.failed)
 
     def plans(
-        self,
-        plans: Sequence[CallPlan],
-        calls: Sequence[Call],
-        users: Sequence[ZohoUser],
-        top_manager: ZohoUser,
+        self, plans: Sequence[CallPlan], calls: Sequence[Call], people: People
     ) -> CheckResult:
         outcome = validate_plans(
             self.runner,
             plans,
             {c.uniqueid: c for c in calls},
-            active_user_ids={u.id for u in users if u.active},
-            top_manager_id=top_manager.id,
+            active_user_ids={u.id for u in people.users if u.active},
+            top_manager_id=people.top_manager.id,
             settings=self._settings,
+            hours=people.hours,
         )
         return CheckResult(outcome.success, outcome.failed)
 

@@ -185,6 +185,17 @@ class RunRecord(SQLModel, table=True):
     summary_json: str = "{}"
 
 
+class OrgCacheRecord(SQLModel, table=True):
+    """Zoho org metadata kept between runs (fields, closed stages, business hours, users): read
+    again when older than its own limit, so a run every minute does not pay for it every time."""
+
+    __tablename__ = "zoho_cache"
+
+    name: str = Field(primary_key=True)
+    value_json: str
+    fetched_at: datetime = Field(sa_column=_dt(nullable=False))
+
+
 class UserRecord(SQLModel, table=True):
     """Zoho users as last seen: the reports show names instead of ids."""
 
@@ -259,3 +270,17 @@ class LeaseRecord(SQLModel, table=True):
     acquired_at: datetime | None = Field(default=None, sa_column=_dt())
     heartbeat_at: datetime | None = Field(default=None, sa_column=_dt())
     expires_at: datetime | None = Field(default=None, sa_column=_dt())
+
+
+class RotationRecord(SQLModel, table=True):
+    """The call-back rotation's turn (``[scenario.rotation]``): who was given the last task.
+
+    Kept between runs so the turn is fair over time; both the log sync and the real-time
+    receiver read and advance it (compare-and-swap, see ``tasks.store.rotation``).
+    """
+
+    __tablename__ = "rotation_turns"
+
+    name: str = Field(primary_key=True)
+    last_user_id: str | None = None
+    updated_at: datetime | None = Field(default=None, sa_column=_dt())

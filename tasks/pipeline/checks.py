@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from models.call import Call
-from models.crm import ZohoUser
 from models.plan import CallPlan
+
+if TYPE_CHECKING:
+    from tasks.pipeline.crm import People
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,10 @@ class Checks(Protocol):
         ...
 
     def plans(
-        self,
-        plans: Sequence[CallPlan],
-        calls: Sequence[Call],
-        users: Sequence[ZohoUser],
-        top_manager: ZohoUser,
+        self, plans: Sequence[CallPlan], calls: Sequence[Call], people: People
     ) -> CheckResult:
-        """Who owns the planned writes, and what they say."""
+        """Who owns the planned writes, and what they say (``people``: the users, the TOP
+        manager and the working hours the planner was given)."""
         ...
 
     def build_docs(self) -> str | None:
@@ -56,11 +55,7 @@ class NoChecks:
         return PASSED
 
     def plans(
-        self,
-        plans: Sequence[CallPlan],
-        calls: Sequence[Call],
-        users: Sequence[ZohoUser],
-        top_manager: ZohoUser,
+        self, plans: Sequence[CallPlan], calls: Sequence[Call], people: People
     ) -> CheckResult:
         return PASSED
 

@@ -66,6 +66,7 @@ async def open_context(
                 zoho_http,
                 clock=clock,
                 tokens=SharedTokens(store, settings.zoho, owner=process_identity()),
+                cache=store,
             ),
             ringostat=RingostatClient(settings.ringostat, ringostat_http),
         )

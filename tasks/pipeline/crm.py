@@ -16,42 +16,71 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Protocol
 
-from models.crm import CrmRecord, CrmSnapshot, ZohoUser
+from models.crm import ZOHO_DEFAULT_CLOSED_STAGES, CrmRecord, CrmSnapshot, ZohoUser
+from models.hours import WorkingHours
 from models.settings import Settings
 from tasks.crm_records import user_from_zoho
-from tasks.employees import EmployeeMap
+from tasks.employees import EmployeeMap, find_user
 from tasks.scenario import resolve_top_manager
 from tasks.store import Store
 from tasks.zoho.client import ZohoClient
 from tasks.zoho.index import IndexDelta
 from tasks.zoho.index import refresh_index as read_index_changes
 
+USERS = "users:active"
+USERS_MAX_AGE = timedelta(minutes=5)
+"""How long the active users are kept between runs: a run every minute reads them from Zoho
+every five (a user added in Zoho counts within five minutes; a TOP manager or employee the
+config names and the kept list lacks makes the run read them at once)."""
+
 
 @dataclass(frozen=True)
 class People:
     """The run's Zoho users, its TOP manager (an active user, or the run fails before writing
-    anything), the employee map built from them, and the user callsync's token acts as."""
+    anything), the employee map built from them, the user callsync's token acts as, and the org
+    settings the planner follows: the Deal stages that are closed, the working hours."""
 
     users: tuple[ZohoUser, ...]
     top_manager: ZohoUser
     employees: EmployeeMap
     api_user_id: str | None = None
+    closed_stages: frozenset[str] = ZOHO_DEFAULT_CLOSED_STAGES
+    hours: WorkingHours | None = None
+    """Zoho's business hours (None when the config's ``[scenario.business_hours]`` is set)."""
 
 
 async def load_people(zoho: ZohoClient, store: Store | None, settings: Settings) -> People:
     """Active users and the TOP manager (``TopManagerError`` before anything is written); the
     users are remembered in the store (names for the reports) with callsync's own user."""
-    users = [user_from_zoho(u) for u in await zoho.users(active_only=True)]
-    top = resolve_top_manager(settings.scenario, users)
+    sc = settings.scenario
+    users = await _active_users(zoho, store, settings)
+    top = resolve_top_manager(sc, users)
     me = store.api_user_id() if store is not None else None
     if me is None or me not in {u.id for u in users}:
         me = await zoho.current_user_id()
     if store is not None:
         store.save_users(users, api_user_id=me)
-    employees = EmployeeMap.build(settings.employees, users, settings.scenario)
-    return People(tuple(users), top, employees, me)
+    employees = EmployeeMap.build(settings.employees, users, sc)
+    hours = None if sc.business_hours is not None else await zoho.business_hours()
+    return People(tuple(users), top, employees, me, await zoho.deal_closed_stages(), hours)
+
+
+async def _active_users(
+    zoho: ZohoClient, store: Store | None, settings: Settings
+) -> list[ZohoUser]:
+    kept = store.cache_get(USERS, USERS_MAX_AGE) if store is not None else None
+    if isinstance(kept, list):
+        users = [user_from_zoho(u) for u in kept]
+        named = [settings.scenario.top_manager, *(e.zoho_user for e in settings.employees)]
+        if all(find_user(ident, users) is not None for ident in named if ident.strip()):
+            return users
+    raw = await zoho.users(active_only=True)
+    if store is not None:
+        store.cache_put(USERS, raw)
+    return [user_from_zoho(u) for u in raw]
 
 
 async def refresh_index(
@@ -125,7 +154,10 @@ class StoredCrm:
             found.pop(key, None)
         ids = [rid for _, rid in found]
         return CrmSnapshot.build(
-            self.people.users, found.values(), self.store.created_keys_for(ids)
+            self.people.users,
+            found.values(),
+            self.store.created_keys_for(ids),
+            closed_stages=self.people.closed_stages,
         )
 
 

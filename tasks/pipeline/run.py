@@ -201,7 +201,7 @@ class Pipeline:
             for rows in chunks(page, self.chunk_size):
                 calls, bad = await self.run_stage("parse-calls", rows, ctx.settings)
                 plans: list[CallPlan] = await self.run_stage(
-                    "plan-writes", calls, crm, ctx.settings, now, memory
+                    "plan-writes", ctx, calls, crm, now, memory, False
                 )
                 summary.plans += [p.to_json() for p in plans] + [
                     {
@@ -240,9 +240,7 @@ class Pipeline:
         summary.phone_suite_success = phones.success
         calls = self._drop_failed(calls, phones, run_id, summary)
 
-        plans: list[CallPlan] = await self.run_stage(
-            "plan-writes", calls, crm, ctx.settings, now, memory
-        )
+        plans: list[CallPlan] = await self.run_stage("plan-writes", ctx, calls, crm, now, memory)
         store.record_calls(calls, plans, run_id=run_id)
 
         assignment: CheckResult = await self.run_stage(
@@ -280,7 +278,7 @@ class Pipeline:
         ctx = self.ctx
         calls, bad = await self.run_stage("parse-calls", rows, ctx.settings)
         plans: list[CallPlan] = await self.run_stage(
-            "plan-writes", calls, crm, ctx.settings, now, PlannerMemory()
+            "plan-writes", ctx, calls, crm, now, PlannerMemory(), False
         )
         leads: list[tuple[str, PlannedWrite]] = [
             (p.uniqueid, lead)

@@ -8,6 +8,7 @@ thousand calls, or a run's worth of small work — never one call.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,14 +18,15 @@ from models.call import Call, Unprocessable
 from models.crm import CrmRecord, CrmSnapshot
 from models.plan import CallPlan, PlannedWrite
 from models.settings import Settings
-from tasks.calls import parse_rows
+from tasks.calls import parse_rows, with_first_answerers
 from tasks.crm_records import RecordShapeError, record_from_zoho
 from tasks.pipeline.checks import CheckResult, Checks
 from tasks.pipeline.context import RunContext
 from tasks.pipeline.crm import CrmView, People, load_people, refresh_index
 from tasks.ringostat.cursor import Window
-from tasks.scenario import PlannerMemory, plan_calls, plan_recording_updates
+from tasks.scenario import PlannerMemory, plan_batch, plan_recording_updates
 from tasks.store import IngestResult
+from tasks.webhooks.inbox import Inbox
 from tasks.zoho.index import MODULES, IndexDelta
 from tasks.zoho.writer import Learn, WriteReport, execute_plans, execute_writes
 
@@ -109,21 +111,50 @@ def check_phones(checks: Checks, calls: Sequence[Call]) -> CheckResult:
     return checks.phones(calls)
 
 
+ROTATION_TRIES = 3
+
+
 def plan_writes(
+    ctx: RunContext,
     calls: Sequence[Call],
     crm: CrmView,
-    settings: Settings,
     now: datetime,
     memory: PlannerMemory,
+    keep_turn: bool = True,
 ) -> list[CallPlan]:
+    """Plan a chunk: the candidates its phone keys can match, who answered first (a pickup
+    webhook's employee), the org's working hours and closed stages, the call-back rotation's
+    turn (kept in the store: ``keep_turn``; a turn another process moved meanwhile is read
+    again and the chunk planned again)."""
+    store, people = ctx.store, crm.people
     snapshot: CrmSnapshot = crm.snapshot({c.client.key for c in calls})
-    return plan_calls(calls, snapshot, crm.people.employees, settings, now=now, memory=memory)
+    calls = with_first_answerers(calls, Inbox(store).first_answerers(c.uniqueid for c in calls))
+    for _ in range(ROTATION_TRIES):
+        turn = store.rotation_turn()
+        trial = copy.deepcopy(memory)
+        batch = plan_batch(
+            calls,
+            snapshot,
+            people.employees,
+            ctx.settings,
+            now=now,
+            hours=people.hours,
+            rotation=turn,
+            memory=trial,
+        )
+        if not keep_turn or batch.rotation == turn:
+            break
+        if store.save_rotation_turn(batch.rotation, expected=turn):
+            break
+    memory.planned_leads, memory.utm_overlay = trial.planned_leads, trial.utm_overlay
+    memory.reassigned = trial.reassigned
+    return batch.plans
 
 
 def check_plans(
     checks: Checks, plans: Sequence[CallPlan], calls: Sequence[Call], people: People
 ) -> CheckResult:
-    return checks.plans(plans, calls, people.users, people.top_manager)
+    return checks.plans(plans, calls, people)
 
 
 def learner(settings: Settings, clock: Callable[[], datetime]) -> Learn:

@@ -18,7 +18,9 @@ from models.tables import (
     CrmPhoneKeyRecord,
     CursorRecord,
     LeaseRecord,
+    OrgCacheRecord,
     QuarantineRecord,
+    RotationRecord,
     RunRecord,
     TokenRecord,
     UserRecord,
@@ -46,6 +48,8 @@ TABLE_NAMES = tuple(
         TokenRecord,
         LeaseRecord,
         WebhookEventRecord,
+        RotationRecord,
+        OrgCacheRecord,
     )
 )
 """The store's tables (models/tables.py): created on open, other SQLModel tables left alone."""

@@ -17,7 +17,7 @@ into webhook events.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -139,6 +139,17 @@ class InboxMixin(StoreBase):
                     rec.attempts += 1
                     rec.processed_at = now
                     session.add(rec)
+
+    def inbox_rows(self, event_keys: Iterable[str]) -> dict[str, WebhookEventRecord]:
+        """The stored events among ``event_keys`` (``<event>:<uniqueid>``), by key."""
+        found: dict[str, WebhookEventRecord] = {}
+        with self._tx() as session:
+            for batch in chunks(list(dict.fromkeys(event_keys))):
+                rows = session.exec(
+                    select(WebhookEventRecord).where(col(WebhookEventRecord.event_key).in_(batch))
+                )
+                found.update((r.event_key, r) for r in rows)
+        return found
 
     def inbox_counts(self) -> dict[str, int]:
         """``{"<event>/<status>[/<outcome>]": n}``, for summaries, the demo and tests."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Connection, Update, and_, bindparam, delete, func, insert, update
@@ -17,7 +17,14 @@ from sqlmodel import Session, col, select
 
 from models.call import Phone
 from models.crm import CrmModule, CrmRecord, ZohoUser
-from models.tables import CrmIndexRecord, CrmPhoneKeyRecord, CursorRecord, RunRecord, UserRecord
+from models.tables import (
+    CrmIndexRecord,
+    CrmPhoneKeyRecord,
+    CursorRecord,
+    OrgCacheRecord,
+    RunRecord,
+    UserRecord,
+)
 from tasks.store.base import StoreBase, chunks, require_aware, unique
 from tasks.store.rows import to_json
 
@@ -343,6 +350,26 @@ class StateMixin(StoreBase):
             return session.exec(
                 select(UserRecord.id).where(col(UserRecord.api_user).is_(True)).limit(1)
             ).first()
+
+    # -- Zoho metadata kept between runs ---------------------------------------------------
+
+    def cache_get(self, name: str, max_age: timedelta) -> Any | None:
+        """The value kept under ``name`` when it was fetched less than ``max_age`` ago."""
+        with self._tx() as session:
+            rec = session.get(OrgCacheRecord, name)
+        if rec is None or self._now() - rec.fetched_at >= max_age:
+            return None
+        return json.loads(rec.value_json)
+
+    def cache_put(self, name: str, value: Any) -> None:
+        """Keep ``value`` (JSON-serializable) under ``name``, fetched now."""
+        now = self._now()
+        with self._tx() as session:
+            rec = session.get(OrgCacheRecord, name) or OrgCacheRecord(
+                name=name, value_json="null", fetched_at=now
+            )
+            rec.value_json, rec.fetched_at = to_json(value), now
+            session.add(rec)
 
     # -- runs ------------------------------------------------------------------------------
 

@@ -13,13 +13,13 @@ A webhook that cannot be read goes to the store's quarantine with reason ``bad_w
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from models.tables import WebhookEventRecord
 from tasks.store import Store
 from tasks.store.inbox import BAD_WEBHOOK, DONE, FAILED, PENDING, Finished
-from tasks.webhooks.events import EventKind, WebhookEvent
+from tasks.webhooks.events import EventKind, WebhookEvent, first_answerer
 
 __all__ = ["BAD_WEBHOOK", "DONE", "FAILED", "PENDING", "Finished", "Inbox"]
 
@@ -62,6 +62,22 @@ class Inbox:
     def finish(self, results: Sequence[Finished]) -> None:
         """Record how each event was handled (``attempts`` + 1)."""
         self.store.inbox_finish(results)
+
+    def first_answerers(self, uniqueids: Iterable[str]) -> dict[str, str]:
+        """uniqueid → the employee its pickup webhook named (who answered first), for the calls
+        among ``uniqueids`` that had a pickup naming one. Feed it to
+        :func:`tasks.calls.with_first_answerers` before planning."""
+        keys = {f"{EventKind.PICKUP.value}:{u}": u for u in uniqueids}
+        out: dict[str, str] = {}
+        for key, rec in self.store.inbox_rows(keys).items():
+            who = first_answerer(json.loads(rec.row_json))
+            if who is not None:
+                out[keys[key]] = who
+        return out
+
+    def get(self, event_key: str) -> WebhookEventRecord | None:
+        """One stored event by its key (``<event>:<uniqueid>``)."""
+        return self.store.inbox_rows([event_key]).get(event_key)
 
     def counts(self) -> dict[str, int]:
         """``{"<event>/<status>[/<outcome>]": n}``, for summaries, the demo and tests."""
