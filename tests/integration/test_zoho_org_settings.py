@@ -19,14 +19,16 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from models.crm import ZOHO_DEFAULT_CLOSED_STAGES, CrmSnapshot
+from models.crm import ZOHO_DEFAULT_CLOSED_STAGES
 from models.hours import WorkingHours
 from models.settings import Settings, ZohoSettings
 from tasks.calls import parse_row
 from tasks.employees import EmployeeMap
+from tasks.pipeline import StoredCrm
+from tasks.pipeline.crm import load_people, refresh_index
 from tasks.scenario import plan_calls
+from tasks.store import Store
 from tasks.zoho.client import ZohoClient
-from tasks.zoho.index import IndexState, load_users, refresh_index, snapshot
 from tests.support.zoho_harness import BASE_URL, FakeClock, client_for, yield_sleep
 
 pytestmark = pytest.mark.anyio
@@ -128,15 +130,11 @@ async def test_a_lost_deal_is_not_where_the_call_goes(org: Org) -> None:
             ]
         }
     )
-    state = await refresh_index(org.client, IndexState(), SETTINGS.scenario)
-    users = await load_users(org.client)
-    base = snapshot(state, users)
-    crm = CrmSnapshot.build(
-        base.users,
-        base.records,
-        base.ledger_keys,
-        closed_stages=await org.client.deal_closed_stages(),
-    )
+    with Store("sqlite://") as store:
+        people = await load_people(org.client, store, SETTINGS)
+        await refresh_index(org.client, store, SETTINGS, people)
+        crm = StoredCrm(store, people).snapshot(["501112233"])
+    users = list(people.users)
     row = {
         "uniqueid": "c1",
         "calldate": "2026-01-18 10:00:00",
@@ -223,9 +221,11 @@ async def test_zohos_hours_make_the_deadline(org: Org) -> None:
             "Leads": [{"Last_Name": "L", "Phone": "+380671112233"}],
         }
     )
-    hours = await org.client.business_hours()
-    state = await refresh_index(org.client, IndexState(), SETTINGS.scenario)
-    users = await load_users(org.client)
+    with Store("sqlite://") as store:
+        people = await load_people(org.client, store, SETTINGS)
+        await refresh_index(org.client, store, SETTINGS, people)
+        crm = StoredCrm(store, people).snapshot(["671112233"])
+    hours, users = people.hours, list(people.users)
     row = {
         "uniqueid": "c1",
         "calldate": "2026-01-16 19:30:00",
@@ -236,7 +236,6 @@ async def test_zohos_hours_make_the_deadline(org: Org) -> None:
     }
     call = parse_row(row, SETTINGS)
     employees = EmployeeMap.build((), users, SETTINGS.scenario)
-    crm = snapshot(state, users)
     (plan,) = plan_calls([call], crm, employees, SETTINGS, now=NOW, hours=hours)
     (task,) = plan.writes
     assert task.due_at == datetime(2026, 1, 19, 13, 0, tzinfo=KYIV)
