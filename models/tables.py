@@ -242,3 +242,8 @@ class LeaseRecord(SQLModel, table=True):
     acquired_at: datetime | None = Field(default=None, sa_column=_dt())
     heartbeat_at: datetime | None = Field(default=None, sa_column=_dt())
     expires_at: datetime | None = Field(default=None, sa_column=_dt())
+    holder_host: str | None = None
+    """The holder's process (host, pid, start mark): a holder on this host whose process is gone
+    is taken over at once instead of at ``expires_at`` (migration 2)."""
+    holder_pid: int | None = None
+    holder_started: str | None = None

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import func, insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
 from models.tables import QuarantineRecord, WebhookEventRecord
 from tasks.store import Store
@@ -48,12 +48,10 @@ class Finished:
 
 
 class Inbox:
-    """The ``webhook_inbox`` table of a :class:`~tasks.store.Store` (created on first use)."""
+    """The ``webhook_inbox`` table of a :class:`~tasks.store.Store` (created with the store)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        table = SQLModel.metadata.tables[str(WebhookEventRecord.__tablename__)]
-        SQLModel.metadata.create_all(store.engine, tables=[table])
 
     def add(self, event: WebhookEvent) -> bool:
         """Store the event durably; False when it was already there (a repeat: nothing changes)."""
