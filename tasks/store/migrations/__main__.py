@@ -12,7 +12,7 @@ import re
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
@@ -39,7 +39,7 @@ def upgrade(op: Operations) -> None:
 '''
 
 
-def _render_item(kind: str, obj: Any, _context: Any) -> str | bool:
+def _render_item(kind: str, obj: Any, _context: Any) -> str | Literal[False]:
     """Our column types as plain SQLAlchemy types (the DDL is the same, the module stays free
     of SQLModel and of models.tables, which keep changing)."""
     if kind == "type" and isinstance(obj, AutoString):
