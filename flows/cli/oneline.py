@@ -28,6 +28,8 @@ def known_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is written for the operator: shown as they are."""
     from flows.runtime.prefect_server import PrefectServerError
     from models.settings import ConfigError
+    from tasks.lease import LeaseLost
+    from tasks.store.migrations import StoreTooNew
     from tasks.offline_plan import InputError
     from tasks.reachability import ServiceUnreachable
     from tasks.ringostat.errors import RingostatError
@@ -44,6 +46,8 @@ def known_errors() -> tuple[type[BaseException], ...]:
         ServiceUnreachable,
         InputError,
         PrefectServerError,
+        LeaseLost,
+        StoreTooNew,
         OSError,
     )
 

@@ -1,19 +1,23 @@
 """What every process of one installation shares through the store: the Zoho token, run leases.
 
 Both are a row with an owner and an expiry, taken by compare-and-swap: one ``UPDATE ... WHERE``
-naming the state the row must be in, whose row count says whether this process won. That works
-the same on SQLite (writers serialized by ``BEGIN IMMEDIATE``) and PostgreSQL (row locks), with
-no advisory locks or server features. A missing row is inserted first; on PostgreSQL two
-inserters can race, and the loser simply finds the row there.
+naming the state the row must be in, whose row count says whether this process won (writers are
+serialized by ``BEGIN IMMEDIATE`` on SQLite, by row locks on PostgreSQL). A missing row is
+inserted first; on PostgreSQL two inserters can race, and the loser simply finds the row there.
 
 Leases expire: a process killed with SIGKILL holds nothing for longer than its lease's ``ttl``.
 A live holder renews its lease (:meth:`SharedMixin.renew_lease`, the heartbeat) well before then.
+The row names its holder's process (:class:`HolderProcess`), so that :mod:`tasks.lease` can take
+over at once from a holder on the same host whose process is gone (``evict``). On PostgreSQL the
+lease is a session-held advisory lock instead (:meth:`SharedMixin.take_session_lock`), and the
+row only says who holds it, since when.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -21,15 +25,50 @@ from sqlmodel import Session, col
 
 from models.tables import LeaseRecord, TokenRecord
 from tasks.store.base import StoreBase
+from tasks.store.locks import SessionLock, take_session_lock
+
+
+@dataclass(frozen=True, slots=True)
+class HolderProcess:
+    """The process holding a lease: enough to tell, on its host, whether it still runs."""
+
+    host: str
+    pid: int
+    started: str | None
+    """The process's start mark (boot and start time): a pid reused later differs here."""
 
 
 @dataclass(frozen=True, slots=True)
 class LeaseHeld:
-    """Someone else holds the lease: who, since when, until when unless renewed."""
+    """Someone else holds the lease: who, since when, until when unless renewed (None: until
+    the holder ends, a session lock), and the holder's process when it was recorded."""
 
     label: str
-    since: datetime
-    expires_at: datetime
+    since: datetime | None
+    expires_at: datetime | None
+    holder: str = ""
+    process: HolderProcess | None = None
+
+
+def _held(rec: LeaseRecord, now: datetime, *, expires: bool = True) -> LeaseHeld:
+    process = None
+    if rec.holder_host is not None and rec.holder_pid is not None:
+        process = HolderProcess(rec.holder_host, rec.holder_pid, rec.holder_started)
+    return LeaseHeld(
+        rec.label or rec.holder or "?",
+        rec.acquired_at or now,
+        (rec.expires_at or now) if expires else None,
+        rec.holder or "",
+        process,
+    )
+
+
+def _process_columns(process: HolderProcess | None) -> dict[str, Any]:
+    return {
+        "holder_host": process.host if process else None,
+        "holder_pid": process.pid if process else None,
+        "holder_started": process.started if process else None,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,36 +157,91 @@ class SharedMixin(StoreBase):
 
     # -- run leases ---------------------------------------------------------------------
 
-    def acquire_lease(self, name: str, holder: str, label: str, ttl: timedelta) -> LeaseHeld | None:
-        """Take the lease ``name`` for ``ttl``; None when taken, else who holds it."""
+    def acquire_lease(
+        self,
+        name: str,
+        holder: str,
+        label: str,
+        ttl: timedelta,
+        *,
+        process: HolderProcess | None = None,
+        evict: str | None = None,
+    ) -> LeaseHeld | None:
+        """Take the lease ``name`` for ``ttl``; None when taken, else who holds it.
+
+        ``evict`` names a holder known to be dead (its process is gone): the lease is taken from
+        it even before it expires — from it only, so a live run that took the lease meanwhile
+        keeps it."""
         now = self._now()
+        free = [
+            col(LeaseRecord.holder).is_(None),
+            col(LeaseRecord.holder) == holder,
+            col(LeaseRecord.expires_at) < now,
+        ]
+        if evict is not None:
+            free.append(col(LeaseRecord.holder) == evict)
         with self._tx() as session:
             _ensure_row(session, LeaseRecord, name)
             result = session.connection().execute(
                 update(LeaseRecord)
-                .where(
-                    col(LeaseRecord.name) == name,
-                    or_(
-                        col(LeaseRecord.holder).is_(None),
-                        col(LeaseRecord.holder) == holder,
-                        col(LeaseRecord.expires_at) < now,
-                    ),
-                )
+                .where(col(LeaseRecord.name) == name, or_(*free))
                 .values(
                     holder=holder,
                     label=label,
                     acquired_at=now,
                     heartbeat_at=now,
                     expires_at=now + ttl,
+                    **_process_columns(process),
                 )
             )
             if result.rowcount == 1:
                 return None
             rec = session.get(LeaseRecord, name)
             assert rec is not None
-            return LeaseHeld(
-                rec.label or rec.holder or "?", rec.acquired_at or now, rec.expires_at or now
+            return _held(rec, now)
+
+    def lease_holder(self, name: str) -> LeaseHeld | None:
+        """Who the lease row names as holder (None: nobody). With a session lock, the row says
+        who took the lock last; it expires with that holder's session, not at ``expires_at``."""
+        now = self._now()
+        with self._tx() as session:
+            rec = session.get(LeaseRecord, name)
+            if rec is None or rec.holder is None:
+                return None
+            return _held(rec, now, expires=not self.session_locks)
+
+    def record_lease_holder(
+        self, name: str, holder: str, label: str, process: HolderProcess | None
+    ) -> None:
+        """Write who holds the lease (whoever holds its session lock is the holder)."""
+        now = self._now()
+        with self._tx() as session:
+            _ensure_row(session, LeaseRecord, name)
+            session.connection().execute(
+                update(LeaseRecord)
+                .where(col(LeaseRecord.name) == name)
+                .values(
+                    holder=holder,
+                    label=label,
+                    acquired_at=now,
+                    heartbeat_at=now,
+                    expires_at=None,
+                    **_process_columns(process),
+                )
             )
+
+    @property
+    def session_locks(self) -> bool:
+        """Whether this database holds locks per session (PostgreSQL advisory locks)."""
+        return self._engine.dialect.name == "postgresql"
+
+    def take_session_lock(self, name: str, *, wait: timedelta | None = None) -> SessionLock | None:
+        """PostgreSQL: the advisory lock ``name``, held by a session of its own until released
+        or until this process dies (:mod:`tasks.store.locks`); None when another session holds
+        it (after waiting up to ``wait``)."""
+        if not self.session_locks:
+            raise RuntimeError(f"{self._engine.dialect.name} has no session-held locks")
+        return take_session_lock(self._engine, name, wait=wait)
 
     def renew_lease(self, name: str, holder: str, ttl: timedelta) -> bool:
         """The heartbeat: push the expiry forward; False when the lease is no longer ours."""
@@ -165,5 +259,5 @@ class SharedMixin(StoreBase):
             session.connection().execute(
                 update(LeaseRecord)
                 .where(col(LeaseRecord.name) == name, col(LeaseRecord.holder) == holder)
-                .values(holder=None, label=None, expires_at=None)
+                .values(holder=None, label=None, expires_at=None, **_process_columns(None))
             )

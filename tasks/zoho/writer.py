@@ -20,6 +20,10 @@ How one execution goes (SPEC sections 7, 9 and 10; ARCHITECTURE habit 6):
 5. :func:`execute_plans` then sets each call's final status: ``synced`` when every write of the
    call succeeded, ``failed`` with the first error code otherwise.
 
+``fence`` (optional) is called before every write request and raises when this run may no
+longer write — :meth:`tasks.lease.RunLease.check`, which raises ``LeaseLost`` once another run
+took the store's run lease over: the run stops before its next write.
+
 A :class:`~tasks.zoho.errors.RetriableError`, ``AuthError`` or ``FatalError`` from the client
 propagates: the Prefect task decides about retries. Whatever was recorded stays recorded, and
 re-running is safe because every insert carries its unique ``rs_sync_key`` (Zoho answers
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -163,6 +167,7 @@ class _Execution:
         client: WriterClient,
         store: Store,
         sync_key_field: str,
+        fence: Callable[[], None] | None = None,
     ) -> None:
         self.writes = list(writes)
         self.by_key = {w.sync_key: (uid, w) for uid, w in self.writes}
@@ -173,6 +178,7 @@ class _Execution:
         self.client = client
         self.store = store
         self.key_field = sync_key_field
+        self.fence = fence
         self.ids: dict[str, str] = {}
         self.states: dict[str, State] = {}
         self.codes: dict[str, str] = {}
@@ -311,6 +317,8 @@ class _Execution:
 
     async def _insert(self, module: str, group: Sequence[PlannedWrite]) -> None:
         records = await self._fitted(module, group)
+        if self.fence is not None:
+            self.fence()
         self.report.requests += 1
         results = await self.client.insert(module, records, sync_key_field=self.key_field)
         self._apply(group, results)
@@ -328,6 +336,8 @@ class _Execution:
         if not group:
             return
         records = await self._fitted(module, group)
+        if self.fence is not None:
+            self.fence()
         self.report.requests += 1
         results = await self.client.update(module, records)
         self._apply(group, results)
@@ -374,16 +384,17 @@ async def execute_writes(
     store: Store,
     *,
     sync_key_field: str = "rs_sync_key",
+    fence: Callable[[], None] | None = None,
 ) -> WriteReport:
     """Execute writes that belong to no plan (e.g. late-recording updates of synced calls).
 
     Each item is a write, or (uniqueid, write); a bare write's call is read from its sync key.
-    Call statuses are left as they are.
+    Call statuses are left as they are. ``fence``: see the module docstring.
     """
     pairs = [
         item if isinstance(item, tuple) else (uniqueid_of(item.sync_key), item) for item in writes
     ]
-    return await _Execution(pairs, client, store, sync_key_field).run()
+    return await _Execution(pairs, client, store, sync_key_field, fence).run()
 
 
 async def execute_plans(
@@ -392,15 +403,17 @@ async def execute_plans(
     store: Store,
     *,
     sync_key_field: str = "rs_sync_key",
+    fence: Callable[[], None] | None = None,
 ) -> WriteReport:
     """Write every planned call's records to Zoho exactly once and set the calls' statuses.
 
     Plans that are not ``planned`` (skipped, deferred) are ignored: their status was recorded
-    with the plan. A planned call with no writes is ``synced`` at once.
+    with the plan. A planned call with no writes is ``synced`` at once. ``fence``: see the
+    module docstring.
     """
     planned = [p for p in plans if p.status is PlanStatus.PLANNED]
     execution = _Execution(
-        [(p.uniqueid, w) for p in planned for w in p.writes], client, store, sync_key_field
+        [(p.uniqueid, w) for p in planned for w in p.writes], client, store, sync_key_field, fence
     )
     report = await execution.run()
 
