@@ -44,10 +44,15 @@ class SessionLock:
         return int(self._conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
 
     def release(self) -> None:
-        """End the session, which frees the lock (the connection is not returned to the pool)."""
+        """Unlock, then end the session (the connection is not returned to the pool). The
+        unlock is what the next holder can count on: a closed connection's server session ends
+        a moment later, not when ``close`` returns."""
         try:
-            self._conn.invalidate()
+            self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+        except SQLAlchemyError:
+            pass  # the session is gone already, and its lock with it
         finally:
+            self._conn.invalidate()
             self._conn.close()
 
 

@@ -15,16 +15,17 @@ row only says who holds it, since when.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, update
+from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from models.tables import LeaseRecord, TokenRecord
-from tasks.store.base import StoreBase
+from tasks.store.base import StoreBase, utc_now
 from tasks.store.locks import SessionLock, take_session_lock
 
 
@@ -92,6 +93,11 @@ def _ensure_row(session: Session, model: type[TokenRecord] | type[LeaseRecord], 
 class SharedMixin(StoreBase):
     """The ``zoho_tokens`` and ``run_leases`` tables."""
 
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = utc_now) -> None:
+        super().__init__(url, clock=clock)
+        self._token_claims: dict[tuple[str, str], Connection] = {}
+        """PostgreSQL: the open transactions holding a token row lock, per (name, owner)."""
+
     # -- the Zoho access token ----------------------------------------------------------
 
     def stored_token(self, name: str) -> StoredToken | None:
@@ -104,7 +110,14 @@ class SharedMixin(StoreBase):
             )
 
     def claim_token_refresh(self, name: str, owner: str, ttl: timedelta) -> bool:
-        """Become the one process that mints the next token (for ``ttl`` at most)."""
+        """Become the one process that mints the next token (for ``ttl`` at most).
+
+        PostgreSQL: the claim is a row lock (``SELECT ... FOR UPDATE SKIP LOCKED``) held by an
+        open transaction until :meth:`save_token` commits or :meth:`release_token_refresh` rolls
+        it back — a process killed while minting loses it at once, where the CAS claim blocks
+        the others for ``ttl``. Elsewhere: the compare-and-swap on ``refresh_owner``."""
+        if self.session_locks:
+            return self._lock_token_row(name, owner)
         now = self._now()
         with self._tx() as session:
             _ensure_row(session, TokenRecord, name)
@@ -122,9 +135,53 @@ class SharedMixin(StoreBase):
             )
             return result.rowcount == 1
 
+    def _lock_token_row(self, name: str, owner: str) -> bool:
+        claims = self._token_claims
+        if (name, owner) in claims:
+            return True
+        with self._tx() as session:
+            _ensure_row(session, TokenRecord, name)
+        conn = self._engine.connect()
+        try:
+            row = conn.execute(
+                select(col(TokenRecord.name))
+                .where(col(TokenRecord.name) == name)
+                .with_for_update(skip_locked=True)
+            ).first()
+        except BaseException:
+            conn.close()
+            raise
+        if row is None:  # another process holds the row: it is minting
+            conn.close()
+            return False
+        claims[(name, owner)] = conn
+        return True
+
+    def _token_claim(self, name: str, owner: str) -> Connection | None:
+        return self._token_claims.pop((name, owner), None)
+
     def save_token(self, name: str, owner: str, token: StoredToken) -> None:
         """Keep a freshly minted token and release the refresh claim (if still ours)."""
         now = self._now()
+        held = self._token_claim(name, owner)
+        if held is not None:  # PostgreSQL: written under the row lock, which the commit frees
+            try:
+                held.execute(
+                    update(TokenRecord)
+                    .where(col(TokenRecord.name) == name)
+                    .values(
+                        token_enc=token.token_enc,
+                        fingerprint=token.fingerprint,
+                        api_domain=token.api_domain,
+                        expires_at=token.expires_at,
+                        minted_at=now,
+                        mints=col(TokenRecord.mints) + 1,
+                    )
+                )
+                held.commit()
+            finally:
+                held.close()
+            return
         with self._tx() as session:
             _ensure_row(session, TokenRecord, name)
             rec = session.get(TokenRecord, name)
@@ -138,6 +195,10 @@ class SharedMixin(StoreBase):
             session.add(rec)
 
     def release_token_refresh(self, name: str, owner: str) -> None:
+        held = self._token_claim(name, owner)
+        if held is not None:
+            held.close()  # rolls back: the row lock is free
+            return
         with self._tx() as session:
             session.connection().execute(
                 update(TokenRecord)
