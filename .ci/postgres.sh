@@ -4,7 +4,7 @@
 # start_postgres: installs Debian's `postgresql` package when no server binaries are found,
 # creates a cluster in a temporary folder (as the `postgres` user when run as root: initdb and
 # the server refuse to run as root), starts it on a free port of 127.0.0.1 only, exports
-# CALLSYNC_TEST_POSTGRES_URL (a superuser URL: the tests create one database each) and stops
+# TEST_POSTGRES_URL (a superuser URL: the tests create one database each) and stops
 # and removes it when the shell exits. Any failure is fatal: CI must not pass without PostgreSQL.
 
 _pg_bin() {
@@ -57,6 +57,6 @@ start_postgres() {
     -o "-h 127.0.0.1 -p $port -k $_PG_DIR -c fsync=off -c synchronous_commit=off \
         -c full_page_writes=off -c max_connections=200" >/dev/null ||
     { cat "$_PG_DIR/server.log" >&2; return 1; }
-  export CALLSYNC_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$port/postgres"
+  export TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$port/postgres"
   echo "==> $("$_PG_BIN/pg_ctl" --version) on 127.0.0.1:$port"
 }

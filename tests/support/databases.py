@@ -1,10 +1,10 @@
 """The databases a state-store test runs on: SQLite, and PostgreSQL when a server is given.
 
-``CALLSYNC_TEST_POSTGRES_URL`` names a PostgreSQL server on 127.0.0.1 whose user may create
+``TEST_POSTGRES_URL`` names a PostgreSQL server on 127.0.0.1 whose user may create
 databases (``.ci/run`` starts a throwaway one; ``source .ci/postgres.sh && start_postgres`` does
 the same for a developer). Each test gets a database of its own, dropped after it. Without the
 variable the PostgreSQL cases are skipped with that reason, unless
-``CALLSYNC_TEST_POSTGRES_REQUIRED`` is set (CI), where a missing server fails them.
+``TEST_POSTGRES_REQUIRED`` is set (CI), where a missing server fails them.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-POSTGRES_ENV = "CALLSYNC_TEST_POSTGRES_URL"
-REQUIRED_ENV = "CALLSYNC_TEST_POSTGRES_REQUIRED"
+# Not CALLSYNC_*: callsync reads every CALLSYNC_ variable as a setting and refuses unknown ones.
+POSTGRES_ENV = "TEST_POSTGRES_URL"
+REQUIRED_ENV = "TEST_POSTGRES_REQUIRED"
 BACKENDS = ("sqlite", "postgresql")
 
 
