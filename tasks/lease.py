@@ -1,4 +1,4 @@
-"""One run at a time per state store: the run lease (SPEC 13).
+"""One run at a time per state store: the run lease.
 
 A sync, a backfill and a reports refresh each take the store's run lease before they write
 anything. A run that finds it held by a live run stops at once with :class:`LeaseBusy` — one

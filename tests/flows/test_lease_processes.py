@@ -1,4 +1,4 @@
-"""The run lease between real ``callsync sync`` processes, on SQLite and PostgreSQL (SPEC 13).
+"""The run lease between real ``callsync sync`` processes, on SQLite and PostgreSQL.
 
 A gate in front of the Zoho emulator holds the first write request that arrives, so a test
 knows the holder is inside its run (lease taken, plan recorded, writing). Then:
