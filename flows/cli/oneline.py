@@ -29,11 +29,11 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from flows.runtime.prefect_server import PrefectServerError
     from models.settings import ConfigError
     from tasks.lease import LeaseLost
-    from tasks.store.migrations import StoreTooNew
     from tasks.offline_plan import InputError
     from tasks.reachability import ServiceUnreachable
     from tasks.ringostat.errors import RingostatError
     from tasks.scenario import TopManagerError
+    from tasks.store.migrations import StoreTooNew
     from tasks.timeparse import TimeError
     from tasks.zoho.errors import ZohoError
 
