@@ -171,7 +171,7 @@ def test_postgresql_the_lease_is_a_session_lock_freed_when_the_session_ends(
         # The session ends (killed holder, server restart, an operator): the lock is free...
         with psycopg.connect(libpq_url(url), autocommit=True) as admin:
             ended = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                "SELECT pg_terminate_backend(pid, 60000) FROM pg_locks WHERE locktype = 'advisory'"
             ).fetchall()
         assert ended == [(True,)]
         with run_lease(b, what="sync", run_id="r-2") as successor:
@@ -185,7 +185,7 @@ def _end_token_claim_sessions(url: str) -> int:
     """PostgreSQL: end the sessions holding a token row lock (what killing the process does)."""
     with psycopg.connect(libpq_url(url), autocommit=True) as admin:
         ended = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity "
             "WHERE datname = current_database() AND state = 'idle in transaction'"
         ).fetchall()
     return len(ended)
