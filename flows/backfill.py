@@ -69,7 +69,8 @@ async def backfill_calls(
             last = number == len(windows)
             while True:
                 try:
-                    with run_lease(ctx.store, what="backfill", run_id=run_id):
+                    with run_lease(ctx.store, what="backfill", run_id=run_id) as lease:
+                        pipeline.guard = lease.check
                         part = await pipeline.sync(
                             now=now, run_id=f"{run_id}:{number}", window=window, land=last
                         )

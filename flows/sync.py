@@ -134,7 +134,8 @@ async def sync_calls(
         if dry_run:  # writes nothing: no lease needed
             return (await pipeline.plan(now=now, window=window)).to_dict()
         try:
-            with run_lease(ctx.store, what="sync", run_id=run_id):
+            with run_lease(ctx.store, what="sync", run_id=run_id) as lease:
+                pipeline.guard = lease.check  # a run that lost its lease stops before writing
                 summary = await pipeline.sync(now=now, run_id=run_id, window=window)
         except LeaseBusy as busy:
             get_run_logger().info("%s", busy)

@@ -150,7 +150,7 @@ class CrmIndexRecord(SQLModel, table=True):
     stage: str | None = None
     amount: float | None = None
     closing_date: str | None = None
-    contact_id: str | None = None
+    contact_id: str | None = Field(default=None, index=True)
     name: str | None = None
     lead_status: str | None = None
     utm_json: str = "{}"
@@ -270,6 +270,11 @@ class LeaseRecord(SQLModel, table=True):
     acquired_at: datetime | None = Field(default=None, sa_column=_dt())
     heartbeat_at: datetime | None = Field(default=None, sa_column=_dt())
     expires_at: datetime | None = Field(default=None, sa_column=_dt())
+    holder_host: str | None = None
+    """The holder's process (host, pid, start mark): a holder on this host whose process is gone
+    is taken over at once instead of at ``expires_at`` (migration 2)."""
+    holder_pid: int | None = None
+    holder_started: str | None = None
 
 
 class RotationRecord(SQLModel, table=True):

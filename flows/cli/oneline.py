@@ -28,9 +28,11 @@ def known_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is written for the operator: shown as they are."""
     from flows.runtime.prefect_server import PrefectServerError
     from models.settings import ConfigError
+    from tasks.lease import LeaseLost
     from tasks.offline_plan import InputError
     from tasks.reachability import ServiceUnreachable
     from tasks.scenario import TopManagerError
+    from tasks.store.migrations import StoreTooNew
     from tasks.timeparse import TimeError
     from tasks.vendor.errors import VendorError
 
@@ -42,6 +44,8 @@ def known_errors() -> tuple[type[BaseException], ...]:
         ServiceUnreachable,
         InputError,
         PrefectServerError,
+        LeaseLost,
+        StoreTooNew,
         OSError,
     )
 

@@ -182,14 +182,13 @@ def learner(settings: Settings, clock: Callable[[], datetime]) -> Learn:
 async def write_to_zoho(
     ctx: RunContext, plans: Sequence[CallPlan], guard: Callable[[], None] | None = None
 ) -> WriteReport:
-    if guard is not None:
-        guard()
     return await execute_plans(
         plans,
         ctx.zoho,
         ctx.store,
         sync_key_field=ctx.settings.scenario.sync_key_field,
         learn=learner(ctx.settings, ctx.zoho.clock),
+        fence=guard,
     )
 
 
@@ -197,14 +196,13 @@ async def write_leads(
     ctx: RunContext, writes: Sequence[tuple[str, PlannedWrite]], guard: Callable[[], None] | None
 ) -> WriteReport:
     """Writes that belong to no finished call (the lead at pickup): the calls keep their status."""
-    if guard is not None:
-        guard()
     return await execute_writes(
         writes,
         ctx.zoho,
         ctx.store,
         sync_key_field=ctx.settings.scenario.sync_key_field,
         learn=learner(ctx.settings, ctx.zoho.clock),
+        fence=guard,
     )
 
 
@@ -229,10 +227,12 @@ async def update_recordings(
         )
     if not writes:
         return WriteReport()
-    if guard is not None:
-        guard()
     return await execute_writes(
-        writes, ctx.zoho, ctx.store, sync_key_field=ctx.settings.scenario.sync_key_field
+        writes,
+        ctx.zoho,
+        ctx.store,
+        sync_key_field=ctx.settings.scenario.sync_key_field,
+        fence=guard,
     )
 
 

@@ -1,120 +1,24 @@
-"""The store's shared plumbing: engine, clock, one transaction per method, chunked IN queries."""
+"""The store's shared plumbing: engine, schema, clock, one transaction per method, chunked IN
+queries."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Engine, Table, bindparam, insert, inspect, update
+from sqlalchemy import Engine
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import Session
 
-from models.tables import (
-    CallRecord,
-    CrmIndexRecord,
-    CrmPhoneKeyRecord,
-    CursorRecord,
-    LeaseRecord,
-    OrgCacheRecord,
-    QuarantineRecord,
-    RotationRecord,
-    RunRecord,
-    TokenRecord,
-    UserRecord,
-    WebhookEventRecord,
-    WriteRecord,
-)
 from tasks.store.engine import open_engine
+from tasks.store.migrations import upgrade_store
 
 T = TypeVar("T")
 
 IN_CHUNK = 500
 """Values per ``IN (...)`` clause: far below SQLite's variable limit, one query per 500 ids."""
-
-TABLE_NAMES = tuple(
-    str(model.__tablename__)
-    for model in (
-        CallRecord,
-        WriteRecord,
-        QuarantineRecord,
-        CursorRecord,
-        CrmIndexRecord,
-        CrmPhoneKeyRecord,
-        RunRecord,
-        UserRecord,
-        TokenRecord,
-        LeaseRecord,
-        WebhookEventRecord,
-        RotationRecord,
-        OrgCacheRecord,
-    )
-)
-"""The store's tables (models/tables.py): created on open, other SQLModel tables left alone."""
-
-
-def add_missing_columns(engine: Engine, tables: Sequence[Table]) -> list[str]:
-    """Add the nullable columns a newer callsync defines to a store an older one created.
-
-    ``create_all`` creates missing tables but never alters existing ones; a column added to a
-    table later is always nullable (or has a server default), so ``ALTER TABLE ... ADD COLUMN``
-    is all an upgrade needs, on SQLite and PostgreSQL alike. Returns ``table.column`` added.
-    """
-    inspector = inspect(engine)
-    have = {t.name: {c["name"] for c in inspector.get_columns(t.name)} for t in tables}
-    missing = [
-        (table, column)
-        for table in tables
-        for column in table.columns
-        if column.nullable and column.name not in have[table.name]
-    ]
-    if not missing:
-        return []
-    with engine.begin() as conn:
-        for table, column in missing:
-            kind = column.type.compile(dialect=engine.dialect)
-            conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
-    return [f"{table.name}.{column.name}" for table, column in missing]
-
-
-def fill_derived_columns(engine: Engine) -> None:
-    """Fill what a store written by an older callsync lacks and a newer one derives: the calls'
-    ``calldate`` (from the raw row) and the phone-key rows of the index (from its text column).
-    Each runs once: afterwards nothing is missing."""
-    with engine.begin() as conn:
-        missing = conn.execute(
-            sa_select(col(CallRecord.uniqueid), col(CallRecord.raw_json)).where(
-                col(CallRecord.calldate).is_(None)
-            )
-        ).all()
-        if missing:
-            conn.execute(
-                update(CallRecord)
-                .where(col(CallRecord.uniqueid) == bindparam("b_uid"))
-                .values(calldate=bindparam("calldate")),
-                [
-                    {"b_uid": uid, "calldate": str(json.loads(raw).get("calldate") or "")}
-                    for uid, raw in missing
-                ],
-            )
-        has_keys = conn.execute(sa_select(col(CrmPhoneKeyRecord.phone_key)).limit(1)).first()
-        if has_keys is None:
-            rows = conn.execute(
-                sa_select(
-                    col(CrmIndexRecord.module),
-                    col(CrmIndexRecord.id),
-                    col(CrmIndexRecord.phone_keys),
-                )
-            ).all()
-            keys = [
-                {"phone_key": key, "module": module, "record_id": rid}
-                for module, rid, text in rows
-                for key in sorted(set((text or "").split()))
-            ]
-            if keys:
-                conn.execute(insert(CrmPhoneKeyRecord), keys)
 
 
 def utc_now() -> datetime:
@@ -153,14 +57,13 @@ class StoreBase:
         self.url = url
         self._clock = clock
         self._engine: Engine = open_engine(url)
-        metadata = SQLModel.metadata
-        tables = [metadata.tables[name] for name in TABLE_NAMES]
-        metadata.create_all(self._engine, tables=tables)
-        add_missing_columns(self._engine, tables)
-        for table in tables:
-            for index in table.indexes:
-                index.create(self._engine, checkfirst=True)
-        fill_derived_columns(self._engine)
+        try:
+            # A new store gets its tables, an older one its missing revisions (under a lock:
+            # any number of processes may open it at once); see tasks/store/migrations.
+            upgrade_store(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
 
     def _now(self) -> datetime:
         now = self._clock()

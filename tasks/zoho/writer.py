@@ -20,6 +20,10 @@ How one execution goes (SPEC sections 7, 9 and 10; ARCHITECTURE habit 6):
 5. :func:`execute_plans` then sets each call's final status: ``synced`` when every write of the
    call succeeded, ``failed`` with the first error code otherwise.
 
+``fence`` (optional) is called before every write request and raises when this run may no
+longer write — :meth:`tasks.lease.RunLease.check`, which raises ``LeaseLost`` once another run
+took the store's run lease over: the run stops before its next write.
+
 A :class:`~tasks.zoho.errors.RetriableError`, ``AuthError`` or ``FatalError`` from the client
 propagates: the Prefect task decides about retries. Whatever was recorded stays recorded, and
 re-running is safe because every insert carries its unique ``rs_sync_key`` (Zoho answers
@@ -171,6 +175,7 @@ class _Execution:
         store: Store,
         sync_key_field: str,
         learn: Learn | None = None,
+        fence: Callable[[], None] | None = None,
     ) -> None:
         self.writes = list(writes)
         self.by_key = {w.sync_key: (uid, w) for uid, w in self.writes}
@@ -182,6 +187,7 @@ class _Execution:
         self.store = store
         self.key_field = sync_key_field
         self.learn = learn
+        self.fence = fence
         self.ids: dict[str, str] = {}
         self.states: dict[str, State] = {}
         self.pending_deps: set[str] = set()
@@ -327,6 +333,8 @@ class _Execution:
 
     async def _insert(self, module: str, group: Sequence[PlannedWrite]) -> None:
         records = await self._fitted(module, group)
+        if self.fence is not None:
+            self.fence()
         self.report.requests += 1
         results = await self.client.insert(module, records, sync_key_field=self.key_field)
         self._apply(group, results)
@@ -344,6 +352,8 @@ class _Execution:
         if not group:
             return
         records = await self._fitted(module, group)
+        if self.fence is not None:
+            self.fence()
         self.report.requests += 1
         results = await self.client.update(module, records)
         self._apply(group, results)
@@ -394,16 +404,17 @@ async def execute_writes(
     *,
     sync_key_field: str = "rs_sync_key",
     learn: Learn | None = None,
+    fence: Callable[[], None] | None = None,
 ) -> WriteReport:
     """Execute writes that belong to no plan (e.g. late-recording updates of synced calls).
 
     Each item is a write, or (uniqueid, write); a bare write's call is read from its sync key.
-    Call statuses are left as they are.
+    Call statuses are left as they are. ``fence``: see the module docstring.
     """
     pairs = [
         item if isinstance(item, tuple) else (uniqueid_of(item.sync_key), item) for item in writes
     ]
-    return await _Execution(pairs, client, store, sync_key_field, learn).run()
+    return await _Execution(pairs, client, store, sync_key_field, learn, fence).run()
 
 
 async def execute_plans(
@@ -413,15 +424,22 @@ async def execute_plans(
     *,
     sync_key_field: str = "rs_sync_key",
     learn: Learn | None = None,
+    fence: Callable[[], None] | None = None,
 ) -> WriteReport:
     """Write every planned call's records to Zoho exactly once and set the calls' statuses.
 
     Plans that are not ``planned`` (skipped, deferred) are ignored: their status was recorded
-    with the plan. A planned call with no writes is ``synced`` at once.
+    with the plan. A planned call with no writes is ``synced`` at once. ``fence``: see the
+    module docstring.
     """
     planned = [p for p in plans if p.status is PlanStatus.PLANNED]
     execution = _Execution(
-        [(p.uniqueid, w) for p in planned for w in p.writes], client, store, sync_key_field, learn
+        [(p.uniqueid, w) for p in planned for w in p.writes],
+        client,
+        store,
+        sync_key_field,
+        learn,
+        fence,
     )
     report = await execution.run()
 

@@ -43,8 +43,8 @@ async def sync_once(
     holds the store."""
     async with open_context(settings, clock=clock, zoho_transport=zoho_transport) as ctx:
         try:
-            with run_lease(ctx.store, what="sync", run_id=run_id):
-                summary = await Pipeline(ctx).sync(
+            with run_lease(ctx.store, what="sync", run_id=run_id) as lease:
+                summary = await Pipeline(ctx, guard=lease.check).sync(
                     now=clock(), run_id=run_id, window=Window(*WINDOW), land=False
                 )
         except LeaseBusy as busy:
