@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,6 +42,19 @@ NOW = datetime(2026, 1, 19, 12, 0, tzinfo=KYIV)
 class Org:
     http: httpx.AsyncClient
     client: ZohoClient
+    clock: FakeClock
+    settings: ZohoSettings
+
+    def client_with(self, *, cache: Store) -> ZohoClient:
+        """Another client of the same org (a later run), keeping its metadata in ``cache``."""
+        return ZohoClient(
+            self.settings,
+            self.http,
+            sleep=yield_sleep,
+            clock=self.clock,
+            rng=random.Random(0),
+            cache=cache,
+        )
 
     async def seed(self, body: dict[str, Any]) -> dict[str, list[str]]:
         response = await self.http.post("/__emulator__/seed", json=body)
@@ -62,7 +75,7 @@ async def org(app: FastAPI, clock: FakeClock) -> AsyncIterator[Org]:
             max_retries=1,
         )
         client = ZohoClient(settings, http, sleep=yield_sleep, clock=clock, rng=random.Random(0))
-        yield Org(http, client)
+        yield Org(http, client, clock, settings)
 
 
 # -- closed Deal stages ------------------------------------------------------------------------
@@ -261,3 +274,23 @@ async def test_bad_seeds_are_refused(org: Org) -> None:
 async def _auth(client: ZohoClient) -> dict[str, str]:
     token = await client.access_token()
     return {"Authorization": f"Zoho-oauthtoken {token.value}"}
+
+
+async def test_org_metadata_is_kept_in_the_store_between_runs(org: Org) -> None:
+    """Fields metadata and business hours are read once an hour, not once a run: a second
+    client (the next run) over the same store asks Zoho for neither."""
+    with Store("sqlite://", clock=org.clock) as store:
+        first = org.client_with(cache=store)
+        await first.deal_closed_stages()
+        await first.business_hours()
+        await first.text_limits("Leads")
+        second = org.client_with(cache=store)
+        await second.deal_closed_stages()
+        await second.business_hours()
+        await second.text_limits("Leads")
+        assert "GET /crm/v8/settings/fields" not in second.stats.by_route
+        assert "GET /crm/v8/settings/business_hours" not in second.stats.by_route
+        org.clock.now += timedelta(hours=1)
+        third = org.client_with(cache=store)
+        await third.deal_closed_stages()
+        assert third.stats.by_route["GET /crm/v8/settings/fields"] == 1
