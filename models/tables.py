@@ -1,5 +1,11 @@
 """The state store's tables (SQLModel). SQLite by default, any SQLAlchemy URL in production.
 
+Every table but the schema's own record holds the rows of many tenants (companies): its first
+column is ``tenant`` and its primary key starts with it, so two companies may have calls,
+cursors or sync keys of the same name. The store is opened for one tenant and every statement it
+runs is scoped to that tenant in one place (:mod:`tasks.store.tenancy`); the indexes lead with
+``tenant`` for the same reason.
+
 Every datetime column is stored in UTC and read back timezone-aware (:class:`AwareDateTime`),
 because SQLite keeps no offset and a naive datetime is a bug waiting for DST.
 """
@@ -30,19 +36,42 @@ class AwareDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _dt(*, nullable: bool = True, index: bool = False) -> Column[datetime]:
-    return Column(AwareDateTime(), nullable=nullable, index=index)
+def _dt(*, nullable: bool = True) -> Column[datetime]:
+    return Column(AwareDateTime(), nullable=nullable)
 
 
-class CallRecord(SQLModel, table=True):
+DEFAULT_TENANT = "default"
+"""The tenant of a single-company installation (one ``--config`` file), and of every row a store
+held before it had tenants."""
+
+
+class TenantRow(SQLModel):
+    """The ``tenant`` column every state table starts with (part of its primary key). Code never
+    sets it: the store's tenant scope fills it in on insert and filters every read and write
+    (the empty default is replaced before a row is written)."""
+
+    tenant: str = Field(default="", primary_key=True)
+
+
+def _ix(table: str, *columns: str) -> Index:
+    """An index led by ``tenant``: every query of the store is one tenant's."""
+    return Index(f"ix_{table}_{'_'.join(columns)}", "tenant", *columns)
+
+
+class CallRecord(TenantRow, table=True):
     """One Ringostat call and what became of it."""
 
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_work", "status", "calldate", "uniqueid"),)
+    __table_args__ = (
+        Index("ix_calls_work", "tenant", "status", "calldate", "uniqueid"),
+        _ix("calls", "reason"),
+        _ix("calls", "phone_key"),
+        _ix("calls", "started_at"),
+    )
 
     uniqueid: str = Field(primary_key=True)
-    status: str = Field(index=True)
-    reason: str | None = Field(default=None, index=True)
+    status: str = Field()
+    reason: str | None = Field(default=None)
     detail: str | None = None
     fingerprint: str
     """Hash of the raw row: a re-read with changed fields (final disposition, recording) differs."""
@@ -50,7 +79,7 @@ class CallRecord(SQLModel, table=True):
     calldate: str | None = None
     """Ringostat's ``calldate`` text as read (fixed-width local time): the work set is read in
     (``calldate``, ``uniqueid``) order, chunk by chunk, through ``ix_calls_work``."""
-    started_at: datetime | None = Field(default=None, sa_column=_dt(index=True))
+    started_at: datetime | None = Field(default=None, sa_column=_dt())
     ended_at: datetime | None = Field(default=None, sa_column=_dt())
     call_type: str | None = None
     direction: str | None = None
@@ -59,7 +88,7 @@ class CallRecord(SQLModel, table=True):
     duration: int | None = None
     billsec: int | None = None
     client_e164: str | None = None
-    phone_key: str | None = Field(default=None, index=True)
+    phone_key: str | None = Field(default=None)
     employee_user_id: str | None = None
     employee_label: str | None = None
     scenario_row: int | None = None
@@ -84,21 +113,26 @@ class CallRecord(SQLModel, table=True):
     run_id: str | None = None
 
 
-class WriteRecord(SQLModel, table=True):
+class WriteRecord(TenantRow, table=True):
     """The write ledger: intent is recorded before the request, the Zoho id after it."""
 
     __tablename__ = "crm_writes"
+    __table_args__ = (
+        _ix("crm_writes", "status"),
+        _ix("crm_writes", "uniqueid"),
+        _ix("crm_writes", "zoho_id"),
+    )
 
     sync_key: str = Field(primary_key=True)
-    uniqueid: str = Field(index=True)
+    uniqueid: str = Field()
     module: str
     op: str
     kind: str
     owner_id: str | None = None
     target_id: str | None = None
     """For updates: the record updated."""
-    zoho_id: str | None = Field(default=None, index=True)
-    status: str = Field(index=True)
+    zoho_id: str | None = Field(default=None)
+    status: str = Field()
     """``pending`` (intent recorded), ``success``, ``failed`` (Zoho rejected it), ``blocked``."""
     attempts: int = 0
     error_code: str | None = None
@@ -108,21 +142,25 @@ class WriteRecord(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_dt(nullable=False))
 
 
-class QuarantineRecord(SQLModel, table=True):
+class QuarantineRecord(TenantRow, table=True):
     """A call row that could not be processed, kept with its reason until requeued."""
 
     __tablename__ = "quarantine"
+    __table_args__ = (
+        _ix("quarantine", "reason"),
+        _ix("quarantine", "uniqueid"),
+    )
 
     row_hash: str = Field(primary_key=True)
-    uniqueid: str | None = Field(default=None, index=True)
-    reason: str = Field(index=True)
+    uniqueid: str | None = Field(default=None)
+    reason: str = Field()
     detail: str
     raw_json: str
     created_at: datetime = Field(sa_column=_dt(nullable=False))
     requeued_at: datetime | None = Field(default=None, sa_column=_dt())
 
 
-class CursorRecord(SQLModel, table=True):
+class CursorRecord(TenantRow, table=True):
     """Named positions: the ingest cursor and the CRM index watermarks."""
 
     __tablename__ = "cursors"
@@ -132,17 +170,21 @@ class CursorRecord(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_dt(nullable=False))
 
 
-class CrmIndexRecord(SQLModel, table=True):
+class CrmIndexRecord(TenantRow, table=True):
     """The phone index: phone-bearing CRM records, refreshed incrementally by Modified_Time."""
 
     __tablename__ = "crm_index"
+    __table_args__ = (
+        _ix("crm_index", "phone_keys"),
+        _ix("crm_index", "contact_id"),
+    )
 
     module: str = Field(primary_key=True)
     id: str = Field(primary_key=True)
     owner_id: str
     modified_time: datetime = Field(sa_column=_dt(nullable=False))
     phones_json: str = "[]"
-    phone_keys: str = Field(default="", index=True)
+    phone_keys: str = Field(default="")
     converted: bool = False
     converted_contact_id: str | None = None
     converted_deal_id: str | None = None
@@ -150,7 +192,7 @@ class CrmIndexRecord(SQLModel, table=True):
     stage: str | None = None
     amount: float | None = None
     closing_date: str | None = None
-    contact_id: str | None = Field(default=None, index=True)
+    contact_id: str | None = Field(default=None)
     name: str | None = None
     lead_status: str | None = None
     utm_json: str = "{}"
@@ -159,7 +201,7 @@ class CrmIndexRecord(SQLModel, table=True):
     deleted: bool = False
 
 
-class CrmPhoneKeyRecord(SQLModel, table=True):
+class CrmPhoneKeyRecord(TenantRow, table=True):
     """One phone key of one indexed CRM record: how a chunk of calls finds its candidates
     without reading the whole index (the primary key leads with the phone key)."""
 
@@ -170,7 +212,7 @@ class CrmPhoneKeyRecord(SQLModel, table=True):
     record_id: str = Field(primary_key=True)
 
 
-class RunRecord(SQLModel, table=True):
+class RunRecord(TenantRow, table=True):
     """One sync run: its window and its summary counts."""
 
     __tablename__ = "runs"
@@ -185,7 +227,7 @@ class RunRecord(SQLModel, table=True):
     summary_json: str = "{}"
 
 
-class OrgCacheRecord(SQLModel, table=True):
+class OrgCacheRecord(TenantRow, table=True):
     """Zoho org metadata kept between runs (fields, closed stages, business hours, users): read
     again when older than its own limit, so a run every minute does not pay for it every time."""
 
@@ -196,7 +238,7 @@ class OrgCacheRecord(SQLModel, table=True):
     fetched_at: datetime = Field(sa_column=_dt(nullable=False))
 
 
-class UserRecord(SQLModel, table=True):
+class UserRecord(TenantRow, table=True):
     """Zoho users as last seen: the reports show names instead of ids."""
 
     __tablename__ = "zoho_users"
@@ -210,7 +252,7 @@ class UserRecord(SQLModel, table=True):
     """The user callsync's refresh token acts as (its writes are callsync's own)."""
 
 
-class WebhookEventRecord(SQLModel, table=True):
+class WebhookEventRecord(TenantRow, table=True):
     """The webhook inbox (SPEC 12): every accepted Ringostat webhook, until it is handled.
 
     One row per (event, call): a repeated webhook finds its row and changes nothing. ``status``
@@ -219,15 +261,20 @@ class WebhookEventRecord(SQLModel, table=True):
     """
 
     __tablename__ = "webhook_inbox"
+    __table_args__ = (
+        _ix("webhook_inbox", "event"),
+        _ix("webhook_inbox", "status"),
+        _ix("webhook_inbox", "uniqueid"),
+    )
 
     event_key: str = Field(primary_key=True)
     """``<event>:<uniqueid>``."""
-    event: str = Field(index=True)
-    uniqueid: str = Field(index=True)
+    event: str = Field()
+    uniqueid: str = Field()
     row_json: str
     """The event's parameters under the call log's own field names (the token is never kept)."""
     received_at: datetime = Field(sa_column=_dt(nullable=False))
-    status: str = Field(index=True)
+    status: str = Field()
     outcome: str | None = None
     detail: str | None = None
     zoho_id: str | None = None
@@ -235,7 +282,7 @@ class WebhookEventRecord(SQLModel, table=True):
     processed_at: datetime | None = Field(default=None, sa_column=_dt())
 
 
-class TokenRecord(SQLModel, table=True):
+class TokenRecord(TenantRow, table=True):
     """The Zoho access token every process of one installation shares (SPEC 13).
 
     ``name`` is a hash of the accounts URL, client id and refresh token, never a secret; the
@@ -258,7 +305,7 @@ class TokenRecord(SQLModel, table=True):
     refresh_until: datetime | None = Field(default=None, sa_column=_dt())
 
 
-class LeaseRecord(SQLModel, table=True):
+class LeaseRecord(TenantRow, table=True):
     """A run lease: one sync (backfill, reports) at a time per state store (SPEC 13)."""
 
     __tablename__ = "run_leases"
@@ -277,7 +324,7 @@ class LeaseRecord(SQLModel, table=True):
     holder_started: str | None = None
 
 
-class RotationRecord(SQLModel, table=True):
+class RotationRecord(TenantRow, table=True):
     """The call-back rotation's turn (``[scenario.rotation]``): who was given the last task.
 
     Kept between runs so the turn is fair over time; both the log sync and the real-time

@@ -1,8 +1,15 @@
-"""The store's shared plumbing: engine, schema, clock, one transaction per method, chunked IN
-queries."""
+"""The store's shared plumbing: engine, tenant, schema, clock, one transaction per method, chunked
+IN queries.
+
+Stores of one database in one process share one engine (its connection pool), whatever their
+tenant: a receiver serving two hundred companies holds a pool, not two hundred. The engine is
+opened (and the schema brought to the head revision) by the first store of a URL and disposed of
+when the last one closes. An in-memory SQLite database is never shared: each store's is its own.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -10,10 +17,12 @@ from typing import Any, Self, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy import select as sa_select
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from tasks.store.engine import open_engine
+from tasks.store.engine import _in_memory, open_engine
 from tasks.store.migrations import upgrade_store
+from tasks.store.tenancy import DEFAULT_TENANT, TenantSession, check_tenant, scoped
 
 T = TypeVar("T")
 
@@ -50,20 +59,66 @@ def values_by_key(
     return found
 
 
-class StoreBase:
-    """Engine and clock. Every public method of the store runs in one :meth:`_tx` transaction."""
+class _Engines:
+    """The engines of this process, one per database URL, counted by the stores using them."""
 
-    def __init__(self, url: str, *, clock: Callable[[], datetime] = utc_now) -> None:
-        self.url = url
-        self._clock = clock
-        self._engine: Engine = open_engine(url)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[str, tuple[Engine, int]] = {}
+
+    def acquire(self, url: str) -> Engine:
+        if _in_memory(make_url(url).database) and url.startswith("sqlite"):
+            return self._open_new(url)
+        with self._lock:
+            engine, users = self._open.get(url) or (None, 0)
+            if engine is None:
+                engine = self._open_new(url)
+            self._open[url] = (engine, users + 1)
+            return engine
+
+    def release(self, url: str, engine: Engine) -> None:
+        with self._lock:
+            held, users = self._open.get(url) or (None, 0)
+            if held is engine and users > 1:
+                self._open[url] = (held, users - 1)
+                return
+            if held is engine:
+                del self._open[url]
+        engine.dispose()
+
+    @staticmethod
+    def _open_new(url: str) -> Engine:
+        engine = open_engine(url)
         try:
             # A new store gets its tables, an older one its missing revisions (under a lock:
             # any number of processes may open it at once); see tasks/store/migrations.
-            upgrade_store(self._engine)
+            upgrade_store(engine)
         except BaseException:
-            self._engine.dispose()
+            engine.dispose()
             raise
+        return engine
+
+
+ENGINES = _Engines()
+
+
+class StoreBase:
+    """Engine, tenant and clock. Every public method of the store runs in one :meth:`_tx`
+    transaction, scoped to the store's tenant (:mod:`tasks.store.tenancy`)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.url = url
+        self.tenant = check_tenant(tenant)
+        self._clock = clock
+        self._shared: Engine = ENGINES.acquire(url)
+        self._engine: Engine = scoped(self._shared, tenant)
+        self._closed = False
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -78,17 +133,28 @@ class StoreBase:
         Objects stay readable after the commit (``expire_on_commit=False``), so methods can
         return the rows they loaded.
         """
-        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+        with (
+            TenantSession(self._engine, self.tenant, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session
 
     @property
     def engine(self) -> Engine:
-        """The SQLAlchemy engine (reporting reads the tables through it)."""
+        """The engine scoped to this store's tenant (reporting reads the tables through it)."""
         return self._engine
+
+    @property
+    def shared_engine(self) -> Engine:
+        """The engine over every tenant's rows (cross-tenant reports, ``callsync tenants``);
+        nothing is ever inserted through it."""
+        return self._shared
 
     def close(self) -> None:
         """Release the connections (an in-memory database is gone after this)."""
-        self._engine.dispose()
+        if not self._closed:
+            self._closed = True
+            ENGINES.release(self.url, self._shared)
 
     def __enter__(self) -> Self:
         return self

@@ -1,4 +1,5 @@
-"""What every process of one installation shares through the store: the Zoho token, run leases.
+"""What every process of one installation shares through the store: the Zoho token, run leases
+(each tenant's own: the store is scoped to one tenant).
 
 Both are a row with an owner and an expiry, taken by compare-and-swap: one ``UPDATE ... WHERE``
 naming the state the row must be in, whose row count says whether this process won (writers are
@@ -27,6 +28,7 @@ from sqlmodel import Session, col
 from models.tables import LeaseRecord, TokenRecord
 from tasks.store.base import StoreBase, utc_now
 from tasks.store.locks import SessionLock, take_session_lock
+from tasks.store.tenancy import DEFAULT_TENANT
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +95,10 @@ def _ensure_row(session: Session, model: type[TokenRecord] | type[LeaseRecord], 
 class SharedMixin(StoreBase):
     """The ``zoho_tokens`` and ``run_leases`` tables."""
 
-    def __init__(self, url: str, *, clock: Callable[[], datetime] = utc_now) -> None:
-        super().__init__(url, clock=clock)
+    def __init__(
+        self, url: str, *, tenant: str = DEFAULT_TENANT, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        super().__init__(url, tenant=tenant, clock=clock)
         self._token_claims: dict[tuple[str, str], Connection] = {}
         """PostgreSQL: the open transactions holding a token row lock, per (name, owner)."""
 
@@ -302,7 +306,10 @@ class SharedMixin(StoreBase):
         it (after waiting up to ``wait``)."""
         if not self.session_locks:
             raise RuntimeError(f"{self._engine.dialect.name} has no session-held locks")
-        return take_session_lock(self._engine, name, wait=wait)
+        # Per tenant: two companies sync at once. The default tenant's lock keeps the name it
+        # had before tenants, so a store shared with a process of the previous release is safe.
+        lock = name if self.tenant == DEFAULT_TENANT else f"{name}@{self.tenant}"
+        return take_session_lock(self._engine, lock, wait=wait)
 
     def renew_lease(self, name: str, holder: str, ttl: timedelta) -> bool:
         """The heartbeat: push the expiry forward; False when the lease is no longer ours."""

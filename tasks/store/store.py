@@ -15,6 +15,8 @@ class Store(CallsMixin, LedgerMixin, StateMixin, SharedMixin, InboxMixin, Rotati
     phone index, runs, the shared Zoho token and run leases, the webhook inbox, the call-back
     rotation's turn, in any SQLAlchemy database (SQLite file by default).
 
-    ``Store(url, clock=...)`` opens the database and creates the tables. Each public method is
+    ``Store(url, tenant=..., clock=...)`` opens the database (creating or upgrading its tables)
+    for one tenant: every method reads and writes that tenant's rows only (``default``: the one
+    company of a single-config installation; see :mod:`tasks.store.tenancy`). Each public method is
     one transaction sized for a batch (one ingest page, one run's plans), never one call.
     """
