@@ -145,7 +145,7 @@ def test_a_select_nested_over_a_tenant_table_is_refused(pair: Pair) -> None:
 
 def test_a_row_without_its_tenant_is_never_written(pair: Pair) -> None:
     acme, _ = pair
-    with pytest.raises(Exception, match="(?i)null"), acme.shared_engine.begin() as conn:
+    with pytest.raises(Exception, match=r"(?i)null"), acme.shared_engine.begin() as conn:
         conn.execute(
             text("INSERT INTO cursors (name, position, updated_at) VALUES ('c', :t, :t)"),
             {"t": T0.replace(tzinfo=None)},
