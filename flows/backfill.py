@@ -36,6 +36,8 @@ async def backfill_calls(
     days_back: float | None = None,
     window_hours: float = 6.0,
     secret_blocks: dict[str, str] | None = None,
+    tenant: str | None = None,
+    tenants_dir: str | None = None,
 ) -> dict[str, Any]:
     """Re-sync a past range window by window.
 
@@ -45,10 +47,16 @@ async def backfill_calls(
         date_to: end (default: now).
         days_back: the range is the last N days up to now (the nightly deployment uses 2).
         window_hours: size of each window.
-        secret_blocks: setting → Prefect Secret block name, read at run time (deployments).
+        secret_blocks: setting → Prefect Secret block name, read at run time (deployments);
+            ``{tenant}`` in a name is the run's tenant.
+        tenant: the company, in the tenants directory (``tenants_dir``, else
+            ``$CALLSYNC_TENANTS_DIR``); without a directory, the single config is ``default``.
+        tenants_dir: the tenants directory (default: ``$CALLSYNC_TENANTS_DIR``).
     """
     log = get_run_logger()
-    settings = await load_run_settings(config, secret_blocks)
+    settings = await load_run_settings(
+        config, secret_blocks, tenant=tenant, tenants_dir=tenants_dir
+    )
     now = utc_now()
     tz = settings.ringostat.timezone
     end = min(parse_when(date_to, tz, end=True), now) if date_to else now

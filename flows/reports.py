@@ -58,14 +58,21 @@ async def publish_conversion_table(settings: Settings) -> list[dict[str, Any]]:
 
 @flow(name="callsync-reports", log_prints=False)
 async def refresh_reports(
-    config: str | None = None, secret_blocks: dict[str, str] | None = None
+    config: str | None = None,
+    secret_blocks: dict[str, str] | None = None,
+    tenant: str | None = None,
+    tenants_dir: str | None = None,
 ) -> dict[str, Any]:
     """Pull conversions and deal outcomes back from Zoho, then rebuild the DuckDB reports.
 
-    ``secret_blocks``: setting → Prefect Secret block name, read at run time (deployments).
+    ``secret_blocks``: setting → Prefect Secret block name, read at run time (deployments;
+    ``{tenant}`` in a name is the run's tenant). ``tenant``/``tenants_dir``: the company, as for
+    ``callsync-sync``.
     """
     log = get_run_logger()
-    settings = await load_run_settings(config, secret_blocks)
+    settings = await load_run_settings(
+        config, secret_blocks, tenant=tenant, tenants_dir=tenants_dir
+    )
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     async with open_context(settings) as ctx:
         try:

@@ -113,6 +113,8 @@ async def sync_calls(
     as_of: datetime | None = None,
     dry_run: bool = False,
     secret_blocks: dict[str, str] | None = None,
+    tenant: str | None = None,
+    tenants_dir: str | None = None,
 ) -> dict[str, Any]:
     """Sync Ringostat calls to Zoho CRM for one window (default: since the cursor, up to now).
 
@@ -123,9 +125,15 @@ async def sync_calls(
         window_to: ISO 8601 end (default: now).
         as_of: the run's "now" (default: the clock) — backfills and tests pin it.
         dry_run: plan and return the planned writes; write nothing.
-        secret_blocks: setting → Prefect Secret block name, read at run time (deployments).
+        secret_blocks: setting → Prefect Secret block name, read at run time (deployments);
+            ``{tenant}`` in a name is the run's tenant.
+        tenant: the company, in the tenants directory (``tenants_dir``, else
+            ``$CALLSYNC_TENANTS_DIR``); without a directory, the single config is ``default``.
+        tenants_dir: the tenants directory (default: ``$CALLSYNC_TENANTS_DIR``).
     """
-    settings = await load_run_settings(config, secret_blocks)
+    settings = await load_run_settings(
+        config, secret_blocks, tenant=tenant, tenants_dir=tenants_dir
+    )
     now = as_of or utc_now()
     window = explicit_window(settings, window_from, window_to, now)
     run_id = str(runtime.flow_run.id or uuid.uuid4())

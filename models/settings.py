@@ -39,6 +39,8 @@ from models.hours import parse_hhmm
 
 ENV_PREFIX = "CALLSYNC_"
 CONFIG_ENV = "CALLSYNC_CONFIG"
+TENANTS_DIR_ENV = "CALLSYNC_TENANTS_DIR"
+"""The tenants directory (``--tenants-dir``): one config file per company (:mod:`models.tenants`)."""
 STEP_RETRY_DELAYS_ENV = "CALLSYNC_STEP_RETRY_DELAYS_S"
 """Pauses before Prefect retries a failed step, e.g. ``10,60`` (read by :mod:`tasks.steps`)."""
 
@@ -391,6 +393,9 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
+    tenant: str = "default"
+    """Which company these settings are: the file's name in a tenants directory
+    (:mod:`models.tenants`), ``default`` for a single config file. Never a key of a file."""
     zoho: ZohoSettings = ZohoSettings()
     ringostat: RingostatSettings = RingostatSettings()
     scenario: ScenarioSettings = ScenarioSettings()
@@ -435,6 +440,16 @@ def _format_error(exc: ValidationError, source: str) -> str:
     return f"invalid configuration ({source}): " + "; ".join(parts)
 
 
+def refuse_tenant_key(data: Mapping[str, Any], path: str | Path | None) -> None:
+    """``tenant`` is the name of a tenant's file, never a key in it."""
+    if "tenant" in data:
+        where = path if path is not None else "the configuration"
+        raise ConfigError(
+            f"invalid configuration ({where}): unknown key 'tenant' (a company's name is its "
+            "file's name in a tenants directory: <tenants-dir>/<tenant>.toml)"
+        )
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
@@ -459,6 +474,7 @@ def load_settings(
     if path is None and os.environ.get(CONFIG_ENV):
         path = os.environ[CONFIG_ENV]
     data: dict[str, Any] = _read_toml(Path(path)) if path is not None else {}
+    refuse_tenant_key(data, path)
     if overrides:
         data = _deep_merge(data, overrides)
     _check_env_keys(os.environ)
@@ -505,7 +521,11 @@ _SECTIONS = {"ZOHO", "RINGOSTAT", "SCENARIO", "EMPLOYEES", "STORE", "WEBHOOK"}
 def _check_env_keys(env: Mapping[str, str]) -> None:
     """pydantic-settings ignores unknown variables; a typo must not be silently ignored."""
     for name in env:
-        if not name.startswith(ENV_PREFIX) or name in (CONFIG_ENV, STEP_RETRY_DELAYS_ENV):
+        if not name.startswith(ENV_PREFIX) or name in (
+            CONFIG_ENV,
+            STEP_RETRY_DELAYS_ENV,
+            TENANTS_DIR_ENV,
+        ):
             continue
         rest = name[len(ENV_PREFIX) :]
         section, _, key = rest.partition("__")

@@ -18,6 +18,10 @@ from sqlalchemy import DateTime, Index, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlmodel import Column, Field, SQLModel
 
+from models.tenant_name import DEFAULT_TENANT
+
+__all__ = ["DEFAULT_TENANT"]
+
 
 class AwareDateTime(TypeDecorator[datetime]):
     impl = DateTime
@@ -38,11 +42,6 @@ class AwareDateTime(TypeDecorator[datetime]):
 
 def _dt(*, nullable: bool = True) -> Column[datetime]:
     return Column(AwareDateTime(), nullable=nullable)
-
-
-DEFAULT_TENANT = "default"
-"""The tenant of a single-company installation (one ``--config`` file), and of every row a store
-held before it had tenants."""
 
 
 class TenantRow(SQLModel):

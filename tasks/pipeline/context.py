@@ -56,7 +56,7 @@ async def open_context(
         timeout=httpx.Timeout(settings.ringostat.timeout_s),
         headers={"User-Agent": USER_AGENT},
     )
-    store = Store(settings.store.url, clock=clock)
+    store = Store(settings.store.url, tenant=settings.tenant, clock=clock)
     try:
         yield RunContext(
             settings=settings,

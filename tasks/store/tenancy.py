@@ -24,7 +24,6 @@ The PostgreSQL session locks (run lease) are named per tenant by the store
 
 from __future__ import annotations
 
-import re
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -35,34 +34,20 @@ from sqlalchemy.sql import Join, visitors
 from sqlalchemy.sql.elements import ClauseElement
 from sqlmodel import Session, SQLModel
 
-from models.tables import DEFAULT_TENANT
+from models.tables import TenantRow
+from models.tenant_name import DEFAULT_TENANT, TenantNameError, check_tenant
 
 OPTION = "callsync_tenant"
 """The execution option that carries the tenant of a store's connections."""
 
-TENANT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-"""A tenant's name: lowercase letters, digits and ``-`` (not first or last), at most 63."""
-
 TENANT_TABLES = frozenset(
-    table.name for table in SQLModel.metadata.tables.values() if "tenant" in table.c
+    table.name
+    for table in SQLModel.metadata.tables.values()
+    if TenantRow.model_fields.keys() <= set(table.c.keys())
 )
 
 _installed: weakref.WeakSet[Engine] = weakref.WeakSet()
 _lock = threading.Lock()
-
-
-class TenantNameError(ValueError):
-    """A tenant name that is not lowercase letters, digits and ``-``."""
-
-
-def check_tenant(name: str) -> str:
-    """``name`` when it is a valid tenant name, else :class:`TenantNameError` saying why."""
-    if not TENANT_NAME.match(name):
-        raise TenantNameError(
-            f"tenant name {name!r}: use lowercase letters, digits and '-' (not first or last), "
-            "at most 63 characters, e.g. 'acme-kyiv'"
-        )
-    return name
 
 
 def install(engine: Engine) -> None:
