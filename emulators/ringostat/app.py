@@ -14,6 +14,13 @@ Vendor behaviour reproduced (Ringostat's API documentation and help centre):
 Admin API (SPEC section 11): ``POST /__emulator__/reset``, ``POST /__emulator__/calls`` (a JSON
 array of rows in Ringostat field names; a known ``uniqueid`` replaces its row) and
 ``GET /__emulator__/stats`` (``{"requests": N, "calls": M}``; ``requests`` counts ``/calls/list``).
+Many projects on one emulator (a simulation of hundreds of companies): ``POST
+/__emulator__/projects/<project>/reset`` with ``{"auth_key": "<key>"}`` creates (or empties) the
+project ``<project>`` whose call log that ``Auth-key`` opens; ``POST
+/__emulator__/projects/<project>/calls`` and ``GET /__emulator__/projects/<project>/stats`` are
+the routes above for it. ``GET /calls/list`` picks the project by the ``Auth-key`` header: the
+default project's key (``auth_key``), a named project's key, another project's key (403), or 401.
+Webhooks are the default project's only.
 Webhooks (SPEC 12, :mod:`emulators.ringostat.webhooks`): ``PUT``/``GET /__emulator__/webhooks``,
 ``GET /__emulator__/webhooks/errors``, ``GET /__emulator__/webhooks/deliveries``; posting calls
 sends the webhooks their progress makes due, and answers once they were answered.
@@ -60,19 +67,28 @@ def create_app(
     app.state.ringostat = state if state is not None else RingostatState()
     app.state.webhooks = WebhookSender()
     foreign = frozenset(other_project_keys)
+    projects: dict[str, tuple[str, RingostatState]] = {}
+    """Named projects: name -> (its Auth-key, its call log)."""
+    by_key: dict[str, RingostatState] = {}
+    app.state.projects = projects
 
     def current(request: Request) -> RingostatState:
         st: RingostatState = request.app.state.ringostat
         return st
 
+    def project(name: str) -> RingostatState:
+        if name not in projects:
+            raise _ApiError(404, f"no project {name!r}: POST /__emulator__/projects/{name}/reset")
+        return projects[name][1]
+
     @app.get("/calls/list")
     async def calls_list(request: Request) -> Response:
-        st = current(request)
-        st.requests += 1
         key = request.headers.get("auth-key", "")
-        if not key or (key != auth_key and key not in foreign):
+        st = by_key.get(key) or current(request)
+        st.requests += 1
+        if not key or (key != auth_key and key not in foreign and key not in by_key):
             return _error(401, "Unauthorized: the Auth-key header is missing or invalid")
-        if key != auth_key:
+        if key in foreign:
             return _error(403, "Forbidden: this Auth-key belongs to another project")
         try:
             return _list(st, request.query_params)
@@ -85,9 +101,48 @@ def create_app(
         request.app.state.webhooks.reset()
         return {"status": "ok"}
 
+    @app.post("/__emulator__/projects/{name}/reset")
+    async def reset_project(name: str, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        key = body.get("auth_key") if isinstance(body, dict) else None
+        if not isinstance(key, str) or not key or key in (auth_key, *foreign):
+            return _error(400, 'body must be {"auth_key": "<a key of this project only>"}')
+        if name in projects:
+            by_key.pop(projects[name][0], None)
+        default = current(request)
+        st = RingostatState(
+            timezone=default.timezone, max_rows=default.max_rows, clock=default.clock
+        )
+        projects[name] = (key, st)
+        by_key[key] = st
+        return JSONResponse({"status": "ok", "project": name})
+
+    @app.post("/__emulator__/projects/{name}/calls")
+    async def post_project_calls(name: str, request: Request) -> Response:
+        try:
+            st = project(name)
+        except _ApiError as exc:
+            return _error(exc.status, exc.message)
+        return await _post_rows(st, request, None)
+
+    @app.get("/__emulator__/projects/{name}/stats")
+    async def project_stats(name: str) -> Response:
+        try:
+            st = project(name)
+        except _ApiError as exc:
+            return _error(exc.status, exc.message)
+        return JSONResponse({"requests": st.requests, "calls": len(st)})
+
     @app.post("/__emulator__/calls")
     async def post_calls(request: Request) -> Response:
-        st = current(request)
+        return await _post_rows(current(request), request, request.app.state.webhooks)
+
+    async def _post_rows(
+        st: RingostatState, request: Request, sender: WebhookSender | None
+    ) -> Response:
         try:
             body = await request.json()
         except ValueError:
@@ -95,9 +150,9 @@ def create_app(
         if not isinstance(body, list) or not all(isinstance(r, dict) for r in body):
             return _error(400, "body must be a JSON array of call rows")
         stored = st.upsert(body)
-        sender: WebhookSender = request.app.state.webhooks
-        due = sender.due(body)
-        await sender.send(due)
+        due = sender.due(body) if sender is not None else []
+        if sender is not None:
+            await sender.send(due)
         return JSONResponse({"stored": stored, "calls": len(st), "webhooks": len(due)})
 
     @app.put("/__emulator__/webhooks")

@@ -20,6 +20,11 @@
 - ``GET /__emulator__/dump``: every record of Leads, Contacts, Deals, Tasks, Calls as GET shows it.
 - ``PUT /__emulator__/faults``: merge fault settings; answers the full settings.
 - ``GET /__emulator__/stats``: ``{"requests", "credits", "by_route", "max_in_flight"}``.
+
+Every route also answers under ``/__emulator__/orgs/<org>/`` for the named org ``<org>`` of a
+multi-org emulator (created by its first call; :mod:`emulators.zoho.orgs`), where the seed's
+``oauth`` may also list ``client_ids``: the credentials that pick the org. ``GET
+/__emulator__/orgs`` lists the named orgs with their counters.
 """
 
 from __future__ import annotations
@@ -34,10 +39,13 @@ from pydantic import ValidationError
 
 from emulators.zoho import records
 from emulators.zoho.oauth import state_of
+from emulators.zoho.orgs import Orgs
 from emulators.zoho.state import Record, ZohoState
 from emulators.zoho.validation import parse_datetime
 
 router = APIRouter(prefix="/__emulator__")
+
+OAUTH_KEYS = ("refresh_tokens", "client_ids")
 
 #: Lookup targets first, so that seeded lookups can point at seeded records.
 SEED_ORDER = ("Accounts", "Leads", "Contacts", "Deals", "Tasks", "Calls")
@@ -92,6 +100,7 @@ async def seed(request: Request) -> JSONResponse:
         return JSONResponse({"error": "seed body must be an object"}, status_code=422)
     settings_keys = ("roles", "users", "oauth", "deal_stages", "business_hours")
     unknown = [k for k in body if k not in settings_keys and k not in state.modules]
+    unknown += [f"oauth.{k}" for k in body.get("oauth") or {} if k not in OAUTH_KEYS]
     if unknown:
         return JSONResponse({"error": f"unknown seed keys: {unknown}"}, status_code=422)
     try:
@@ -114,7 +123,20 @@ async def seed(request: Request) -> JSONResponse:
         state.valid_refresh_tokens = (state.valid_refresh_tokens or set()) | {
             str(t) for t in tokens
         }
+    if state.org is not None:
+        orgs: Orgs = request.app.state.orgs
+        orgs.register(
+            state,
+            client_ids=[str(c) for c in oauth.get("client_ids") or []],
+            refresh_tokens=[str(t) for t in tokens or []],
+        )
     return JSONResponse({"ok": True, "ids": {k: v for k, v in ids.items() if v}})
+
+
+@router.get("/orgs")
+async def list_orgs(request: Request) -> JSONResponse:
+    orgs: Orgs = request.app.state.orgs
+    return JSONResponse({"orgs": orgs.summary()})
 
 
 @router.get("/dump")

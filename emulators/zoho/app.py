@@ -31,6 +31,7 @@ from emulators.zoho import (
 )
 from emulators.zoho.errors import ZohoError, error_response, not_found_url, zoho_error_handler
 from emulators.zoho.limits import RouteTable, ZohoLimits
+from emulators.zoho.orgs import OrgRouter, Orgs
 from emulators.zoho.state import ZohoState
 
 
@@ -53,14 +54,16 @@ def create_app(
 ) -> FastAPI:
     """A fresh emulator over ``state`` (a new default org if none).
 
-    ``clock`` (aware datetimes) drives record times, token expiry, page-token expiry and the
-    credit window; ``sleep`` serves the ``latency_ms`` fault (default ``anyio.sleep``).
+        The app serves the default org ``state`` and any number of named orgs, picked by credentials
+    (:mod:`emulators.zoho.orgs`). ``clock`` (aware datetimes) drives record times, token expiry, page-token expiry and the
+        credit window; ``sleep`` serves the ``latency_ms`` fault (default ``anyio.sleep``).
     """
     zoho = state if state is not None else ZohoState(clock=clock)
     if state is not None and clock is not None:
         zoho.clock = clock
     app = FastAPI(title="Zoho CRM v8 emulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.zoho = zoho
+    app.state.orgs = Orgs(zoho)
     app.add_exception_handler(ZohoError, zoho_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     routers = [
@@ -76,4 +79,6 @@ def create_app(
     app.add_middleware(
         ZohoLimits, owner=app, routes=RouteTable(routers), sleep=sleep or anyio.sleep
     )
+    # Outermost: the org of each request (many orgs on one emulator, emulators/zoho/orgs.py).
+    app.add_middleware(OrgRouter, orgs=app.state.orgs)
     return app

@@ -33,6 +33,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulators.zoho.errors import ZohoError, internal_error, too_many_requests
+from emulators.zoho.orgs import SCOPE_KEY
 from emulators.zoho.state import RouteStats, ZohoState
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -87,9 +88,9 @@ class ZohoLimits:
         self.routes = routes
         self.sleep = sleep
 
-    @property
-    def state(self) -> ZohoState:
-        state = self.owner.state.zoho
+    def state(self, scope: Scope) -> ZohoState:
+        """The request's org (:mod:`emulators.zoho.orgs`), else the default org."""
+        state = scope.get(SCOPE_KEY) or self.owner.state.zoho
         assert isinstance(state, ZohoState)
         return state
 
@@ -97,7 +98,7 @@ class ZohoLimits:
         if scope["type"] != "http" or str(scope["path"]).startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
-        state = self.state
+        state = self.state(scope)
         stats = state.stats
         route = stats.by_route.setdefault(self.routes.template(scope), RouteStats())
         stats.requests += 1
@@ -113,7 +114,7 @@ class ZohoLimits:
             stats.in_flight -= 1
 
     async def _crm(self, scope: Scope, receive: Receive, send: Send, route: RouteStats) -> None:
-        state = self.state
+        state = self.state(scope)
         faults = state.faults
         if state.stats.in_flight > faults.concurrency_limit:
             await _send_error(send, too_many_requests())
@@ -127,7 +128,7 @@ class ZohoLimits:
         if roll_5xx < faults.rate_5xx:
             await _send_error(send, internal_error(str(scope["path"])))
             return
-        if faults.credit_budget is not None and self._credits_used() >= faults.credit_budget:
+        if faults.credit_budget is not None and _credits_used(state) >= faults.credit_budget:
             await _send_error(
                 send, too_many_requests("API credit limit of the last 24 hours exceeded")
             )
@@ -156,12 +157,13 @@ class ZohoLimits:
         await send(dict(start))
         await send({"type": "http.response.body", "body": body})
 
-    def _credits_used(self) -> int:
-        log = self.state.credit_log
-        now = self.state.now()
-        while log and now - log[0][0] >= CREDIT_WINDOW:
-            log.popleft()
-        return sum(c for _, c in log)
+
+def _credits_used(state: ZohoState) -> int:
+    log = state.credit_log
+    now = state.now()
+    while log and now - log[0][0] >= CREDIT_WINDOW:
+        log.popleft()
+    return sum(c for _, c in log)
 
 
 async def _drop(send: Send, start: dict[str, Any], body: bytes) -> None:

@@ -9,6 +9,7 @@ Quirks reproduced:
   continuously. Please try again after some time."}``;
 - tokens are advertised with ``expires_in: 3600`` but really expire after the fault setting
   ``token_ttl_s`` (by the injected clock), so a client must also refresh on a 401;
+- the org is picked by the refresh token, else the client id (:mod:`emulators.zoho.orgs`);
 - every ``/crm/v8`` call needs ``Authorization: Zoho-oauthtoken <token>``; otherwise 401
   ``INVALID_TOKEN``.
 """
@@ -24,6 +25,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from emulators.zoho.errors import invalid_token
+from emulators.zoho.orgs import SCOPE_KEY, Orgs
 from emulators.zoho.state import AccessToken, ZohoState
 
 MINT_WINDOW = timedelta(minutes=10)
@@ -34,7 +36,9 @@ router = APIRouter()
 
 
 def state_of(request: Request) -> ZohoState:
-    state = request.app.state.zoho
+    """The request's org: the one :class:`~emulators.zoho.orgs.OrgRouter` found, else the
+    default org."""
+    state = request.scope.get(SCOPE_KEY) or request.app.state.zoho
     assert isinstance(state, ZohoState)
     return state
 
@@ -50,8 +54,9 @@ async def _params(request: Request) -> dict[str, str]:
 
 @router.post("/oauth/v2/token")
 async def token(request: Request) -> JSONResponse:
-    state = state_of(request)
     params = await _params(request)
+    orgs: Orgs = request.app.state.orgs
+    state = orgs.for_grant(params.get("client_id", ""), params.get("refresh_token", ""))
     if params.get("grant_type") != "refresh_token":
         return JSONResponse({"error": "unsupported_grant_type"})
     if not params.get("client_id") or not params.get("client_secret"):
@@ -77,6 +82,7 @@ async def token(request: Request) -> JSONResponse:
     access = state.new_token("1000")
     expires_at = now + timedelta(seconds=state.faults.token_ttl_s)
     state.access_tokens[access] = AccessToken(refresh, expires_at)
+    orgs.minted(access, state)
     body: dict[str, Any] = {
         "access_token": access,
         "expires_in": ADVERTISED_TTL_S,

@@ -112,10 +112,14 @@ class PageToken:
 
 
 class ZohoState:
-    """One org. ``reset()`` brings back the default org (see ``emulators.zoho.org``)."""
+    """One org. ``reset()`` brings back the default org (see ``emulators.zoho.org``).
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    ``org`` names an org of a multi-org emulator (:mod:`emulators.zoho.orgs`); its access tokens
+    are drawn from a generator of its own, so two orgs never mint the same token."""
+
+    def __init__(self, clock: Clock | None = None, *, org: str | None = None) -> None:
         self.clock: Clock = clock or utc_now
+        self.org = org
         self.faults = FaultSettings()
         self.rng = random.Random(0)
         self.stats = Stats()
@@ -142,7 +146,7 @@ class ZohoState:
         self.faults = FaultSettings()
         self.rng = random.Random(0)
         # tokens draw from their own generator, so minting never shifts the fault sequence
-        self.token_rng = random.Random(0x20)
+        self.token_rng = random.Random(0x20 if self.org is None else f"org:{self.org}")
         self.stats = Stats(in_flight=self.stats.in_flight)
         self.current_user_id = ADMIN_USER_ID
         self._next_id = ID_BASE
