@@ -72,6 +72,11 @@ class ZohoSettings(_Section):
     client_secret: SecretStr = SecretStr("")
     refresh_token: SecretStr = SecretStr("")
     max_concurrency: int = Field(default=5, ge=1, le=25)
+    """Requests in flight from one process."""
+    org_max_concurrency: int = Field(default=5, ge=0, le=25)
+    """Requests in flight from every process of this company together (sync runs on any worker,
+    the webhook receiver, reports): Zoho's allowance for the org, 5 to 25 by edition (10 for
+    "complex" calls). Shared through the state store; 0 switches the sharing off."""
     timeout_s: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=20)
     backoff_base_s: float = Field(default=0.5, ge=0)

@@ -335,3 +335,18 @@ class RotationRecord(TenantRow, table=True):
     name: str = Field(primary_key=True)
     last_user_id: str | None = None
     updated_at: datetime | None = Field(default=None, sa_column=_dt())
+
+
+class OrgSlotRecord(TenantRow, table=True):
+    """One of a Zoho org's concurrency slots (``[zoho] org_max_concurrency`` per tenant): every
+    callsync process of the tenant — a sync on any worker, the webhook receiver, a report —
+    holds one while a request is in flight, so together they stay within the org's allowance.
+
+    ``until`` bounds a slot whose holder was killed mid-request: it is free again after the
+    request's timeout (see ``tasks.store.slots``)."""
+
+    __tablename__ = "zoho_slots"
+
+    slot: int = Field(primary_key=True)
+    holder: str | None = None
+    until: datetime | None = Field(default=None, sa_column=_dt())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -19,6 +19,7 @@ from tasks.lease import process_identity
 from tasks.ringostat.client import RingostatClient
 from tasks.store import Store
 from tasks.zoho.client import ZohoClient
+from tasks.zoho.org_slots import OrgSlots
 from tasks.zoho.token_store import SharedTokens
 
 USER_AGENT = "callsync/0.1"
@@ -57,6 +58,8 @@ async def open_context(
         headers={"User-Agent": USER_AGENT},
     )
     store = Store(settings.store.url, tenant=settings.tenant, clock=clock)
+    owner = process_identity()
+    slots = settings.zoho.org_max_concurrency
     try:
         yield RunContext(
             settings=settings,
@@ -65,8 +68,17 @@ async def open_context(
                 settings.zoho,
                 zoho_http,
                 clock=clock,
-                tokens=SharedTokens(store, settings.zoho, owner=process_identity()),
+                tokens=SharedTokens(store, settings.zoho, owner=owner),
                 cache=store,
+                org_slots=OrgSlots(
+                    store,
+                    slots=slots,
+                    holder=owner,
+                    # A killed holder's slot is free again once its request would have timed out.
+                    ttl=timedelta(seconds=settings.zoho.timeout_s + 5),
+                )
+                if slots
+                else None,
             ),
             ringostat=RingostatClient(settings.ringostat, ringostat_http),
         )

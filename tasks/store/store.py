@@ -7,13 +7,16 @@ from tasks.store.inbox import InboxMixin
 from tasks.store.ledger import LedgerMixin
 from tasks.store.rotation import RotationMixin
 from tasks.store.shared import SharedMixin
+from tasks.store.slots import SlotsMixin
 from tasks.store.state import StateMixin
 
 
-class Store(CallsMixin, LedgerMixin, StateMixin, SharedMixin, InboxMixin, RotationMixin):
+class Store(
+    CallsMixin, LedgerMixin, StateMixin, SharedMixin, InboxMixin, RotationMixin, SlotsMixin
+):
     """callsync's state: calls and their statuses, quarantine, the write ledger, cursors, the
     phone index, runs, the shared Zoho token and run leases, the webhook inbox, the call-back
-    rotation's turn, in any SQLAlchemy database (SQLite file by default).
+    rotation's turn, the Zoho org's concurrency slots, in any SQLAlchemy database (SQLite file by default).
 
     ``Store(url, tenant=..., clock=...)`` opens the database (creating or upgrading its tables)
     for one tenant: every method reads and writes that tenant's rows only (``default``: the one

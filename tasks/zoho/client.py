@@ -14,7 +14,8 @@ Quirks handled (Zoho CRM v8 API documentation):
   :class:`CreditsExhausted` and the client sends nothing more: every later request fails at once
   with the same error, so a run stops within one request.
 - Concurrency per org is small (5 on the lowest edition, 10 for "complex" calls): an asyncio
-  semaphore caps requests in flight at ``max_concurrency``; backoff sleeps outside it.
+  semaphore caps requests in flight at ``max_concurrency``, and the org's slots in the state
+  store (:mod:`.org_slots`) cap every process of the tenant together; backoff sleeps outside.
 - Writes take at most 100 records: inserts and updates are split and the batches sent
   concurrently; results are mapped back to the input order one by one.
 - A write's status (201 all inserted, 207 mixed, 400 all failed) says little: every item of
@@ -37,6 +38,7 @@ Quirks handled (Zoho CRM v8 API documentation):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -84,6 +86,7 @@ from tasks.zoho.errors import (
 )
 from tasks.zoho.fit import text_limits
 from tasks.zoho.org_settings import OrgSettingsError, closed_stages, working_hours
+from tasks.zoho.org_slots import OrgSlots
 from tasks.zoho.token_store import SharedTokens
 
 log = logging.getLogger(__name__)
@@ -191,8 +194,10 @@ class ZohoClient:
         rng: random.Random | None = None,
         tokens: SharedTokens | None = None,
         cache: MetadataCache | None = None,
+        org_slots: OrgSlots | None = None,
     ) -> None:
         self._settings = settings
+        self._org_slots = org_slots
         self._cache = cache
         self._http = http
         self.clock = clock
@@ -241,8 +246,9 @@ class ZohoClient:
         headers: Mapping[str, str],
         options: Mapping[str, Any],
     ) -> tuple[httpx.Response | None, ZohoError | None, AccessToken | None]:
-        """One attempt, holding a concurrency slot: (answer, its error, the token used)."""
-        async with self._slots:
+        """One attempt, holding a concurrency slot (and one of the org's, when they are shared
+        with other processes): (answer, its error, the token used)."""
+        async with self._slots, self._org_slot():
             try:
                 token = await self._auth.token()
             except ZohoError as exc:  # the token endpoint's 5xx and timeouts are retried too
@@ -271,6 +277,9 @@ class ZohoClient:
         if not isinstance(err, (RetriableError, CreditsExhausted)):  # refused: not charged
             self.stats.credits += credits
         return response, err, token
+
+    def _org_slot(self) -> contextlib.AbstractAsyncContextManager[object]:
+        return self._org_slots.held() if self._org_slots else contextlib.nullcontext()
 
     def _judge(self, err: ZohoError | None, *, alone: bool) -> ZohoError | None:
         """Tell a spent credit budget from too many requests in flight (see the docstring)."""
