@@ -33,7 +33,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -70,6 +70,7 @@ class LeaseBackend(Protocol):
         evict: str | None = None,
     ) -> LeaseHeld | None: ...
     def lease_holder(self, name: str) -> LeaseHeld | None: ...
+    def now(self) -> datetime: ...
     def record_lease_holder(
         self, name: str, holder: str, label: str, process: HolderProcess | None
     ) -> None: ...
@@ -221,6 +222,25 @@ def _take_lock(store: LeaseBackend, me: str, label: str) -> SessionLock:
         lock.release()
         raise
     return lock
+
+
+def lease_taken(store: LeaseBackend) -> LeaseHeld | None:
+    """Who holds the store's run lease now, None when it is free — a holder whose process is
+    gone (this host), whose row expired, or whose session ended (PostgreSQL) holds nothing.
+    What the dispatcher asks before it starts a tenant's run again (a worker killed mid-run
+    leaves its run "Running" in Prefect; only the lease knows it is dead). Takes nothing."""
+    if store.session_locks:
+        lock = store.take_session_lock(LEASE_NAME)
+        if lock is None:
+            return store.lease_holder(LEASE_NAME) or LeaseHeld("another run, starting", None, None)
+        lock.release()
+        return None
+    held = store.lease_holder(LEASE_NAME)
+    if held is None or held.expires_at is None:
+        return held
+    if held.expires_at <= store.now() or (held.process is not None and process_gone(held.process)):
+        return None
+    return held
 
 
 @contextmanager

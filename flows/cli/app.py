@@ -39,6 +39,19 @@ ConfigOpt = Annotated[
         dir_okay=False,
     ),
 ]
+TenantsDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tenants-dir",
+        help="Tenants directory: one <tenant>.toml per company and installation.toml "
+        "(default: $CALLSYNC_TENANTS_DIR).",
+        file_okay=False,
+    ),
+]
+TenantOpt = Annotated[
+    str | None,
+    typer.Option("--tenant", help="The company (a file of the tenants directory)."),
+]
 FromOpt = Annotated[
     str | None,
     typer.Option(
@@ -103,6 +116,20 @@ def connect_prefect(config: Path | None) -> None:
             "(left running for the next commands; `callsync ui --stop` stops it)",
             err=True,
         )
+
+
+def installation_store_url(config: Path | None, tenants_dir: Path | None) -> str | None:
+    """The installation's state store: the tenants directory's, else the config file's (None
+    when neither is given)."""
+    from models.settings import CONFIG_ENV, load_settings
+    from models.tenants import TenantsDir
+
+    directory = TenantsDir.from_option(tenants_dir) if config is None else None
+    if directory is not None:
+        return directory.store().url
+    if config is not None or os.environ.get(CONFIG_ENV):
+        return load_settings(config).store.url
+    return None
 
 
 def _report_config(config: Path | None) -> Path | None:
@@ -436,6 +463,57 @@ def bench(
         )
     )
     typer.echo(json.dumps(result, indent=2))
+
+
+@app.command()
+def simulate(
+    tenants: Annotated[int, typer.Option(help="Generated companies.", min=1)] = 10,
+    workers: Annotated[int, typer.Option(help="`prefect worker start` processes.", min=1)] = 2,
+    calls_per_tenant: Annotated[
+        int, typer.Option(help="Calls in each company's day.", min=10)
+    ] = 200,
+    latency_ms: Annotated[float, typer.Option(help="Zoho's answer time per request.")] = 150,
+    faulty: Annotated[
+        int,
+        typer.Option(help="K companies with a revoked refresh token and K with spent credits."),
+    ] = 0,
+    store_url: Annotated[
+        str | None,
+        typer.Option(
+            help="State store (default: the installation's, from --tenants-dir or --config; "
+            "else a SQLite file in --workdir)."
+        ),
+    ] = None,
+    workdir: Annotated[
+        Path, typer.Option(help="Where the simulation keeps its tenants, logs and state.")
+    ] = Path(".callsync/simulate"),
+    tenants_dir: TenantsDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Many generated companies through a Prefect process work pool with real workers, on the
+    emulators; prints one JSON object (calls/s, duplicates, missing, failed tenants)."""
+    from flows.simulate.run import SimulationOptions, print_result, run_simulation
+
+    def body() -> dict[str, Any]:
+        url = store_url or installation_store_url(config, tenants_dir)
+        return run_simulation(
+            SimulationOptions(
+                tenants=tenants,
+                workers=workers,
+                calls_per_tenant=calls_per_tenant,
+                latency_ms=latency_ms,
+                faulty=faulty,
+                store_url=url or "",
+                workdir=workdir,
+            )
+        )
+
+    result = guarded(body)
+    print_result(result)
+    if sorted(result["failed_tenants"]) != sorted(result["expected_failures"]) or (
+        result["duplicates"] or result["missing"]
+    ):
+        raise typer.Exit(2)
 
 
 @app.command()

@@ -120,6 +120,10 @@ class StoreBase:
         self._engine: Engine = scoped(self._shared, tenant)
         self._closed = False
 
+    def now(self) -> datetime:
+        """The store's clock (UTC)."""
+        return self._now()
+
     def _now(self) -> datetime:
         now = self._clock()
         if now.tzinfo is None:

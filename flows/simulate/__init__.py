@@ -1,0 +1,1 @@
+"""``callsync simulate``: many generated companies through the work pool (see run.py)."""
