@@ -53,7 +53,7 @@ async def dispatch(
             tenants, runs, lease_free=lease_checker(directory), now=datetime.now(UTC)
         )
         await mark_crashed(client, plan.crashed)
-        await submit_runs(
+        run_ids = await submit_runs(
             client,
             target.id,
             plan.submit,
@@ -63,7 +63,7 @@ async def dispatch(
                 **({"tenants_dir": tenants_dir} if tenants_dir else {}),
             },
         )
-    return {"tenants": len(tenants), **plan.to_dict()}
+    return {"tenants": len(tenants), **plan.to_dict(), "run_ids": [str(r) for r in run_ids]}
 
 
 @flow(name="callsync-dispatch", log_prints=False)
