@@ -73,7 +73,9 @@ def test_the_same_call_ids_and_keys_are_two_tenants_own(pair: Pair) -> None:
     globex.set_cursor("ringostat:calls", T0 - timedelta(days=1))
     assert acme.get_cursor("ringostat:calls") == T0
 
-    phone = Phone(raw="+380501112233", e164="+380501112233", key="501112233", country_code=380, valid=True)
+    phone = Phone(
+        raw="+380501112233", e164="+380501112233", key="501112233", country_code=380, valid=True
+    )
     acme.save_index([CrmRecord("Leads", "L1", "u1", T0, (phone,))], {"Leads": T0})
     assert [r.id for r in acme.index_for_keys(["501112233"])] == ["L1"]
     assert globex.index_for_keys(["501112233"]) == [] and globex.index_size() == 0
@@ -106,7 +108,9 @@ def test_updates_and_deletes_reach_their_tenant_only(pair: Pair) -> None:
     assert acme.call("ua-1").status == "quarantined"  # type: ignore[union-attr]
     assert globex.call("ua-1").status == "pending"  # type: ignore[union-attr]
     assert acme.requeue().requeued == 1 and globex.requeue().requeued == 0
-    phone = Phone(raw="+380501112233", e164="+380501112233", key="501112233", country_code=380, valid=True)
+    phone = Phone(
+        raw="+380501112233", e164="+380501112233", key="501112233", country_code=380, valid=True
+    )
     for store in pair:
         store.save_index([CrmRecord("Leads", "L1", "u1", T0, (phone,))], {"Leads": T0})
     acme.save_index([], {}, deleted=[("Leads", "L1")])
