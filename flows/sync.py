@@ -153,6 +153,11 @@ async def sync_calls(
             if stored is not None:
                 await _courtesy(RunSummary.from_dict(_json(stored.summary_json)))
             raise
+        except Exception as exc:
+            # What ``callsync tenants`` counts as this company's failure (a bad token fails
+            # before the run has a row of its own).
+            ctx.store.fail_run(run_id, "sync", f"{type(exc).__name__}: {exc}".splitlines()[0])
+            raise
     return summary.to_dict()
 
 

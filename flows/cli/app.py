@@ -17,6 +17,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from flows.cli.oneline import OneLineUsageErrors
+from flows.cli.tenants import app as tenants_app
 from flows.runtime.paths import DEMO_WORKDIR
 
 app = typer.Typer(
@@ -28,6 +29,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(tenants_app)
 
 ConfigOpt = Annotated[
     Path | None,
@@ -102,20 +105,35 @@ def guarded(fn: Callable[[], T]) -> T:
         fail(describe(exc))
 
 
-def connect_prefect(config: Path | None) -> None:
+def connect_prefect(
+    config: Path | None, tenants_dir: Path | None = None, tenant: str | None = None
+) -> None:
     """Point Prefect at this installation's server before any flow module is imported:
     ``PREFECT_API_URL`` when set, else the local server beside the state store (started when
     needed and left running for the next command; see flows/runtime/prefect_server.py)."""
     from flows.runtime.prefect_server import use_prefect
-    from models.settings import load_settings
 
-    target = guarded(lambda: use_prefect(load_settings(config)))
+    target = guarded(lambda: use_prefect(command_settings(config, tenants_dir, tenant)))
     if target.started:
         typer.echo(
             f"callsync: started this installation's Prefect server, UI at {target.ui_url} "
             "(left running for the next commands; `callsync ui --stop` stops it)",
             err=True,
         )
+
+
+def command_settings(
+    config: Path | None, tenants_dir: Path | None = None, tenant: str | None = None
+) -> Any:
+    """A command's settings: ``--tenant`` of the tenants directory, else the config file; a
+    tenants directory without ``--tenant`` gives the installation's own (store, Prefect)."""
+    from models.settings import Settings
+    from models.tenants import TenantsDir, load_tenant_settings
+
+    directory = TenantsDir.from_option(tenants_dir) if config is None else None
+    if directory is not None and tenant is None:
+        return Settings(store=directory.store())
+    return load_tenant_settings(config, tenants_dir=tenants_dir, tenant=tenant)
 
 
 def installation_store_url(config: Path | None, tenants_dir: Path | None) -> str | None:
@@ -155,6 +173,8 @@ def checked(
     date_to: str | None = None,
     zoho: bool = True,
     ringostat: bool = True,
+    tenants_dir: Path | None = None,
+    tenant: str | None = None,
 ) -> None:
     """Configuration, arguments and reachability, before Prefect or any run starts."""
     from datetime import UTC, datetime
@@ -169,6 +189,8 @@ def checked(
             date_to=date_to,
             zoho=zoho,
             ringostat=ringostat,
+            tenants_dir=tenants_dir,
+            tenant=tenant,
         )
     )
 
@@ -198,15 +220,27 @@ def demo(
 
 
 @app.command()
-def sync(config: ConfigOpt = None, from_: FromOpt = None, to: ToOpt = None) -> None:
+def sync(
+    config: ConfigOpt = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    tenants_dir: TenantsDirOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
     """Run one sync: read calls since the cursor (or --from/--to), write them to Zoho, report."""
-    checked(config, date_from=from_, date_to=to)
-    connect_prefect(config)
+    checked(config, date_from=from_, date_to=to, tenants_dir=tenants_dir, tenant=tenant)
+    connect_prefect(config, tenants_dir, tenant)
     from flows.cli.render import print_summary
     from flows.sync import sync_calls
 
     result = run_async(
-        lambda: sync_calls(config=str(config) if config else None, window_from=from_, window_to=to)
+        lambda: sync_calls(
+            config=str(config) if config else None,
+            window_from=from_,
+            window_to=to,
+            tenant=tenant,
+            tenants_dir=str(tenants_dir) if tenants_dir else None,
+        )
     )
     print_summary(result)
     if result.get("failures"):
@@ -369,15 +403,17 @@ def requeue(
     reason: Annotated[
         str | None, typer.Option(help="Only calls quarantined or failed with this reason code.")
     ] = None,
+    tenants_dir: TenantsDirOpt = None,
+    tenant: TenantOpt = None,
 ) -> None:
     """Put quarantined or failed calls back in line for the next sync."""
-    from models.settings import load_settings
+    from models.tenants import load_tenant_settings
     from tasks.pipeline.context import utc_now
     from tasks.store import Store
 
     def body() -> None:
-        settings = load_settings(config)
-        store = Store(settings.store.url, clock=utc_now)
+        settings = load_tenant_settings(config, tenants_dir=tenants_dir, tenant=tenant)
+        store = Store(settings.store.url, tenant=settings.tenant, clock=utc_now)
         try:
             result = store.requeue(reason=reason)
         finally:
@@ -388,21 +424,54 @@ def requeue(
 
 
 @app.command()
-def doctor(config: ConfigOpt = None) -> None:
+def doctor(
+    config: ConfigOpt = None,
+    tenants_dir: TenantsDirOpt = None,
+    tenant: TenantOpt = None,
+    all_tenants: Annotated[
+        bool, typer.Option("--all-tenants", help="Every enabled tenant of the directory.")
+    ] = False,
+) -> None:
     """Check a live Zoho org: token, TOP manager, custom fields, scopes; say how to fix gaps."""
     import httpx
 
-    from models.settings import load_settings
+    from models.tenants import TenantsDir, load_tenant_settings
     from tasks.zoho.doctor import run_doctor
 
-    checked(config, ringostat=False)
+    if all_tenants:
+        directory = guarded(lambda: TenantsDir.from_option(tenants_dir))
+        if directory is None:
+            fail(
+                "--all-tenants needs the tenants directory (--tenants-dir or $CALLSYNC_TENANTS_DIR)"
+            )
+        names: list[str | None] = list(directory.names())
+    else:
+        checked(config, ringostat=False, tenants_dir=tenants_dir, tenant=tenant)
+        names = [tenant]
 
-    async def body() -> bool:
-        settings = load_settings(config)
+    async def one(name: str | None) -> bool:
+        settings = load_tenant_settings(config, tenants_dir=tenants_dir, tenant=name)
         async with httpx.AsyncClient(timeout=settings.zoho.timeout_s) as http:
             result = await run_doctor(settings, http)
+        if name is not None:
+            typer.echo(f"== tenant {name}")
         typer.echo(result.render())
         return result.ok
+
+    async def body() -> bool:
+        # One tenant's broken config or Zoho is its own failure: the others are checked too.
+        oks = []
+        for name in names:
+            try:
+                oks.append(await one(name))
+            except Exception as exc:
+                if not all_tenants:
+                    raise
+                from flows.cli.oneline import describe
+
+                typer.echo(f"== tenant {name}\n[fail] {describe(exc)}")
+                oks.append(False)
+        return all(oks)
 
     if not run_async(body):
         raise typer.Exit(1)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from models.settings import CONFIG_ENV, ConfigError, Settings, load_settings
+from models.settings import CONFIG_ENV, ConfigError, Settings
 from tasks.reachability import REACH_TIMEOUT_S, Endpoint, check_reachable
 from tasks.timeparse import TimeError, parse_when
 
@@ -105,9 +105,14 @@ def preflight(
     date_to: str | None = None,
     zoho: bool = True,
     ringostat: bool = True,
+    tenants_dir: Path | None = None,
+    tenant: str | None = None,
 ) -> Settings:
-    """Everything a command that runs the sync checks first; returns the settings."""
-    settings = load_settings(config)
+    """Everything a command that runs the sync checks first; returns the settings (of
+    ``tenant`` when a tenants directory is given or set)."""
+    from models.tenants import load_tenant_settings
+
+    settings = load_tenant_settings(config, tenants_dir=tenants_dir, tenant=tenant)
     keys = [*SCENARIO_KEYS]
     if zoho:
         keys[:0] = ZOHO_KEYS

@@ -405,6 +405,20 @@ class StateMixin(StoreBase):
             rec.summary_json = to_json(dict(summary))
             session.add(rec)
 
+    def fail_run(self, run_id: str, flow: str, error: str) -> None:
+        """Record that a run failed, with its one-line reason (a run that failed before it
+        started gets its row here; one that stopped itself keeps its own status)."""
+        now = self._now()
+        with self._tx() as session:
+            rec = session.get(RunRecord, run_id)
+            if rec is None:
+                rec = RunRecord(run_id=run_id, flow=flow, started_at=now)
+            elif rec.status != "running":
+                return
+            summary = {**json.loads(rec.summary_json or "{}"), "error": error}
+            rec.finished_at, rec.status, rec.summary_json = now, "failed", to_json(summary)
+            session.add(rec)
+
     def run(self, run_id: str) -> RunRecord | None:
         with self._tx() as session:
             return session.get(RunRecord, run_id)
