@@ -631,11 +631,21 @@ def listen(
     port: Annotated[
         int | None, typer.Option(help="Port (default: [webhook] port, 8787).", min=0, max=65535)
     ] = None,
+    tenants_dir: TenantsDirOpt = None,
 ) -> None:
-    """Receive Ringostat's webhooks: a lead at pickup, the rest of the call's records after it."""
+    """Receive Ringostat's webhooks: a lead at pickup, the rest of the call's records after it.
+    With a tenants directory, every tenant's at /t/<tenant>/ringostat/..."""
     from flows.cli.preflight import require
     from models.settings import load_settings
+    from models.tenants import TenantsDir
 
+    directory = guarded(lambda: TenantsDir.from_option(tenants_dir)) if config is None else None
+    if directory is not None:
+        connect_prefect(None, tenants_dir)
+        from flows.runtime.listen import listen_tenants
+
+        run_async(lambda: listen_tenants(directory, host=host or "127.0.0.1", port=port or 8787))
+        return
     settings = guarded(lambda: load_settings(config))
     guarded(lambda: require(settings, ["webhook.token"], config=config))
     checked(config, ringostat=False)

@@ -18,11 +18,13 @@ import uvicorn
 from fastapi import FastAPI
 
 from models.settings import ConfigError, Settings
+from models.tenants import TenantsDir
 from tasks.pipeline import Pipeline, open_context
 from tasks.pipeline.webhooks import Emit, LiveCrm, WebhookProcessor
 from tasks.webhooks.inbox import Inbox
 from tasks.webhooks.receiver import Parts, create_receiver
 from tasks.webhooks.steps import prefect_emitter
+from tasks.webhooks.tenants import TenantRouter
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,37 @@ def receiver_app(settings: Settings, *, emit: Emit | None = None) -> FastAPI:
     """The receiver app with its store, Zoho client and worker (opened when it starts)."""
     check_token(settings)
     return create_receiver(settings, lambda: receiver_parts(settings, emit=emit))
+
+
+def tenants_receiver_app(directory: TenantsDir, *, emit: Emit | None = None) -> TenantRouter:
+    """One receiver for every tenant of ``directory`` (``/t/<tenant>/ringostat/...``; see
+    :mod:`tasks.webhooks.tenants`)."""
+
+    def factory(tenant: str) -> FastAPI | None:
+        try:
+            settings = directory.settings(tenant)
+        except ConfigError as exc:
+            log.warning("tenant %s: no webhook receiver (%s)", tenant, exc)
+            return None
+        if not settings.webhook.token.get_secret_value():
+            return None
+        return receiver_app(settings, emit=emit)
+
+    return TenantRouter(factory, directory.names())
+
+
+async def listen_tenants(directory: TenantsDir, *, host: str, port: int) -> None:
+    """Serve every tenant's webhooks on one port until stopped."""
+    app = tenants_receiver_app(directory, emit=prefect_emitter())
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+    )
+    print(
+        f"callsync webhook receiver on http://{host}:{port}/t/<tenant>/ringostat/"
+        f" (pickup, after-call, outgoing-after-call) for the tenants of {directory.path}",
+        flush=True,
+    )
+    await uvicorn.Server(config).serve()
 
 
 async def listen(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
