@@ -96,6 +96,24 @@ async def refresh_reports(
     return {"duckdb_path": settings.store.duckdb_path, "sources": len(rows)}
 
 
+def _all_tenants(directory: Any, date_from: str | None, date_to: str | None, err: Console) -> Any:
+    """Every enabled tenant's report, stacked with a tenant column (dates in UTC)."""
+    from models.settings import ConfigError
+    from tasks.reporting.tenants import all_tenants_report
+
+    if directory is None:
+        raise ConfigError("--all-tenants needs the tenants directory (--tenants-dir)")
+    files = {t: Path(directory.settings(t).store.duckdb_path) for t in directory.names()}
+    result = all_tenants_report(
+        files,
+        date_from=parse_when(date_from, "UTC") if date_from else None,
+        date_to=parse_when(date_to, "UTC", end=True) if date_to else None,
+    )
+    for tenant, why in result.skipped.items():
+        err.print(f"(tenant {tenant} left out: {why})")
+    return result.report
+
+
 def report_config(config: Path | None, settings: Settings) -> Path | None:
     """The demo's config when ``callsync report`` is given none and has nothing of its own to
     show: right after ``callsync demo`` it shows the demo's report."""
@@ -117,28 +135,42 @@ def print_report(
     refresh: bool,
     view_name: str | None = None,
     csv_dir: Path | None = None,
+    tenants_dir: Path | None = None,
+    tenant: str | None = None,
+    all_tenants: bool = False,
 ) -> None:
     import asyncio
 
-    settings = load_settings(config)
+    from models.tenants import TenantsDir, load_tenant_settings
+
     err = Console(stderr=True)
-    if (demo := report_config(config, settings)) is not None:
-        err.print(f"(no config given: showing the demo's report, from --config {demo})")
-        config, settings = demo, load_settings(demo)
-    if refresh:
-        asyncio.run(refresh_reports(config=str(config) if config else None))
-    path = Path(settings.store.duckdb_path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"no reports at {path}: run `callsync sync --config FILE` first, or `callsync demo` "
-            "and then `callsync report`"
+    if all_tenants:
+        report = _all_tenants(TenantsDir.from_option(tenants_dir), date_from, date_to, err)
+    else:
+        settings = load_tenant_settings(config, tenants_dir=tenants_dir, tenant=tenant)
+        if tenant is None and (demo := report_config(config, settings)) is not None:
+            err.print(f"(no config given: showing the demo's report, from --config {demo})")
+            config, settings = demo, load_settings(demo)
+        if refresh:
+            asyncio.run(
+                refresh_reports(
+                    config=str(config) if config else None,
+                    tenant=tenant,
+                    tenants_dir=str(tenants_dir) if tenants_dir else None,
+                )
+            )
+        path = Path(settings.store.duckdb_path)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no reports at {path}: run `callsync sync --config FILE` first, or `callsync "
+                "demo` and then `callsync report`"
+            )
+        tz = settings.scenario.company_timezone
+        report = load_report(
+            path,
+            date_from=parse_when(date_from, tz) if date_from else None,
+            date_to=parse_when(date_to, tz, end=True) if date_to else None,
         )
-    tz = settings.scenario.company_timezone
-    report = load_report(
-        path,
-        date_from=parse_when(date_from, tz) if date_from else None,
-        date_to=parse_when(date_to, tz, end=True) if date_to else None,
-    )
     console = Console()
     if csv_dir is not None:
         files = write_csv_files(report, csv_dir, None if view_name is None else (view_name,))

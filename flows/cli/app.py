@@ -362,6 +362,14 @@ def report(
             file_okay=False,
         ),
     ] = None,
+    tenants_dir: TenantsDirOpt = None,
+    tenant: TenantOpt = None,
+    all_tenants: Annotated[
+        bool,
+        typer.Option(
+            "--all-tenants", help="Every tenant of the directory, one report with a tenant column."
+        ),
+    ] = False,
 ) -> None:
     """Conversion analytics from the DuckDB reports: by source, by agent, callbacks, funnel.
 
@@ -393,6 +401,9 @@ def report(
             refresh=refresh,
             view_name=view_name,
             csv_dir=csv_dir,
+            tenants_dir=tenants_dir,
+            tenant=tenant,
+            all_tenants=all_tenants,
         )
     )
 

@@ -26,6 +26,9 @@ DuckDB transaction, these tables and then the views of :mod:`tasks.reporting.vie
     Sync runs: window, status, summary JSON.
 ``report_meta``
     One row: ``company_timezone`` and ``landed_at``.
+
+Every table's first column is ``tenant``: the company whose store rows these are (the store is
+read through a tenant's scope, so a tenant's file holds its own rows only).
 ``landing_state``
     One row: which store (URL without password), table layout and newest store change the last
     landing covered — what the next landing needs to be incremental.
@@ -133,8 +136,14 @@ def _float(key: str) -> Callable[[Row], float | None]:
     return get
 
 
+TENANT = _src("tenant", "VARCHAR")
+"""Every landed row carries its tenant (the company), as in the store: a tenant's file holds its
+own rows only, and files of several tenants can be read together (``UNION ALL BY NAME``)."""
+
+
 def _call_columns(zone: ZoneInfo) -> list[Column]:
     return [
+        TENANT,
         _src("uniqueid", "VARCHAR"),
         _src("started_at", "TIMESTAMPTZ"),
         _src("ended_at", "TIMESTAMPTZ"),
@@ -176,6 +185,7 @@ def _call_columns(zone: ZoneInfo) -> list[Column]:
 
 
 WRITE_COLUMNS = [
+    TENANT,
     _src("sync_key", "VARCHAR"),
     _src("uniqueid", "VARCHAR"),
     _src("module", "VARCHAR"),
@@ -193,6 +203,7 @@ WRITE_COLUMNS = [
 ]
 
 QUARANTINE_COLUMNS = [
+    TENANT,
     _src("row_hash", "VARCHAR"),
     _src("uniqueid", "VARCHAR"),
     _src("reason", "VARCHAR"),
@@ -202,6 +213,7 @@ QUARANTINE_COLUMNS = [
 ]
 
 CRM_COLUMNS = [
+    TENANT,
     _src("module", "VARCHAR"),
     _src("id", "VARCHAR"),
     _src("owner_id", "VARCHAR"),
@@ -220,6 +232,7 @@ CRM_COLUMNS = [
 ]
 
 USER_COLUMNS = [
+    TENANT,
     _src("id", "VARCHAR"),
     _src("email", "VARCHAR"),
     _src("full_name", "VARCHAR"),
@@ -228,6 +241,7 @@ USER_COLUMNS = [
 ]
 
 RUN_COLUMNS = [
+    TENANT,
     _src("run_id", "VARCHAR"),
     _src("flow", "VARCHAR"),
     _src("started_at", "TIMESTAMPTZ"),

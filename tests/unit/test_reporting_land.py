@@ -14,15 +14,18 @@ from sqlmodel import Session, SQLModel, create_engine
 from models.tables import CallRecord, CrmIndexRecord, QuarantineRecord, RunRecord, WriteRecord
 from tasks.reporting import land
 from tasks.reporting.land import LandResult, ReportingError, land_reports
+from tasks.store.tenancy import scoped
 
 T = datetime(2024, 3, 1, 22, 30, tzinfo=UTC)  # 00:30 on 2 March in Kyiv
 LANDED = datetime(2024, 3, 5, 12, 0, tzinfo=UTC)
 
 
 def store(tmp_path: Path) -> Engine:
+    """The tables, through the scope of the tenant ``acme`` (as a store opened for it reads
+    them)."""
     engine = create_engine(f"sqlite:///{tmp_path / 'state.db'}")
     SQLModel.metadata.create_all(engine)
-    return engine
+    return scoped(engine, "acme")
 
 
 def call(uid: str, **values: Any) -> CallRecord:
@@ -203,7 +206,7 @@ def test_landing_twice_is_idempotent_and_follows_the_store(tmp_path: Path) -> No
     ]
 
     with Session(engine) as s:  # the lead is converted in Zoho; the index learns it
-        lead = s.get(CrmIndexRecord, ("Leads", "L1"))
+        lead = s.get(CrmIndexRecord, ("acme", "Leads", "L1"))
         assert lead is not None
         lead.converted = True
         s.add(lead)
@@ -234,6 +237,16 @@ def test_empty_store_lands_empty_tables_and_working_views(tmp_path: Path) -> Non
     assert fetch(path, "SELECT * FROM missed_call_callbacks_summary") == [
         (0, 0, 0, None, None, None)
     ]
+
+
+def test_every_landed_row_carries_its_tenant(tmp_path: Path) -> None:
+    engine = store(tmp_path)
+    seed(engine)
+    path = tmp_path / "r.duckdb"
+    land_reports(engine, path, company_timezone="UTC", clock=lambda: LANDED)
+    for table in ("calls", "crm_writes", "quarantine", "crm_records", "runs", "users"):
+        assert fetch(path, f"SELECT DISTINCT tenant FROM {table}") in ([("acme",)], []), table
+    assert fetch(path, "SELECT count(*) FROM calls WHERE tenant = 'acme'") != [(0,)]
 
 
 def test_rows_are_landed_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -269,7 +282,7 @@ def test_a_later_landing_replaces_only_what_changed_and_equals_a_full_one(tmp_pa
     with duckdb.connect(str(path)) as con:
         con.execute("UPDATE calls SET detail = 'landed before' WHERE uniqueid = 'b'")
     with Session(engine) as s:
-        failed = s.get(CallRecord, "c")
+        failed = s.get(CallRecord, ("acme", "c"))
         assert failed is not None
         failed.status, failed.reason, failed.updated_at = "synced", None, latest
         s.add(failed)
@@ -289,9 +302,9 @@ def test_a_later_landing_replaces_only_what_changed_and_equals_a_full_one(tmp_pa
     land_reports(engine, full, company_timezone="Europe/Kyiv", clock=lambda: LANDED)
     for table in ("calls", "crm_writes"):
         sql = (
-            f"SELECT * EXCLUDE (detail) FROM {table} ORDER BY 1"
+            f"SELECT * EXCLUDE (detail) FROM {table} ORDER BY ALL"
             if table == "calls"
-            else (f"SELECT * FROM {table} ORDER BY 1")
+            else (f"SELECT * FROM {table} ORDER BY ALL")
         )
         assert fetch(path, sql) == fetch(full, sql)
     assert fetch(path, "SELECT * FROM conversion_by_source") == fetch(
