@@ -597,16 +597,49 @@ def simulate(
 
 
 @app.command()
-def serve(config: ConfigOpt = None) -> None:
+def worker(
+    pool: Annotated[
+        str, typer.Option(help="The process work pool to take runs from.")
+    ] = "callsync",
+    limit: Annotated[int, typer.Option(help="Runs at once in this worker.", min=1)] = 1,
+    tenants_dir: TenantsDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Take runs from a Prefect process work pool (`prefect worker start`), with this checkout's
+    Python first on PATH: the tenants' runs start warm (forked, not imported again)."""
+    connect_prefect(config, tenants_dir)
+    from flows.runtime.pool import worker_env
+
+    env = worker_env(os.environ["PREFECT_API_URL"])
+    if tenants_dir is not None:
+        env["CALLSYNC_TENANTS_DIR"] = str(tenants_dir.absolute())
+    argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool]
+    os.execve(sys.executable, [*argv, "--type", "process", "--limit", str(limit)], env)
+
+
+@app.command()
+def serve(config: ConfigOpt = None, tenants_dir: TenantsDirOpt = None) -> None:
     """Run the deployments of deployments/prefect.yaml in this process (sync every minute, nightly
-    backfill, hourly reports) against this installation's Prefect server, whose UI it prints."""
-    checked(config)
-    connect_prefect(config)
+    backfill, hourly reports) against this installation's Prefect server, whose UI it prints.
+    With a tenants directory: every tenant's, through the dispatcher, and every tenant's
+    webhooks."""
+    from models.tenants import TenantsDir
+
+    directory = guarded(lambda: TenantsDir.from_option(tenants_dir)) if config is None else None
+    if directory is None:
+        checked(config)
+    connect_prefect(config, directory.path if directory else None)
     from flows.runtime.deploy import serve_all
 
     ui_url = os.environ["PREFECT_API_URL"].removesuffix("/api")
     # Absolute: the runs are started in other processes, maybe from another directory.
-    guarded(lambda: serve_all(str(config.absolute()) if config else None, ui_url))
+    guarded(
+        lambda: serve_all(
+            str(config.absolute()) if config else None,
+            ui_url,
+            str(directory.path) if directory else None,
+        )
+    )
 
 
 @app.command()

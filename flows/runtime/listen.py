@@ -120,3 +120,10 @@ async def receiver_service(config: str | None) -> None:
         )
         return
     await listen(settings)
+
+
+async def tenants_receiver_service(tenants_dir: str) -> None:
+    """Every tenant's receiver as one of ``callsync serve``'s services."""
+    from pathlib import Path
+
+    await listen_tenants(TenantsDir(Path(tenants_dir)), host="127.0.0.1", port=8787)

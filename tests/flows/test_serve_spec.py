@@ -13,9 +13,10 @@ from flows.runtime.deploy import SERVED, build_deployments
 PREFECT_YAML = Path(__file__).resolve().parents[2] / "deployments" / "prefect.yaml"
 
 
-def _yaml_deployments() -> dict[str, dict[str, Any]]:
+def _yaml_deployments(*, tenants: bool = False) -> dict[str, dict[str, Any]]:
+    """The single-company set, or the tenants set (tag ``tenants``)."""
     spec = yaml.safe_load(PREFECT_YAML.read_text())
-    return {d["name"]: d for d in spec["deployments"]}
+    return {d["name"]: d for d in spec["deployments"] if ("tenants" in d["tags"]) == tenants}
 
 
 def _schedule(schedule: Any) -> dict[str, Any]:
@@ -43,6 +44,28 @@ def test_serve_has_the_yaml_deployments_names_parameters_and_schedules() -> None
             mine.concurrency_options.collision_strategy
             == (dep["concurrency_limit"]["collision_strategy"])
         )
+
+
+def test_serve_has_the_yaml_tenant_deployments_and_their_dispatchers() -> None:
+    yaml_deps = _yaml_deployments(tenants=True)
+    served = {d.name: d for d in build_deployments(None, "/srv/tenants")}
+    assert set(served) == set(yaml_deps)
+    for name, dep in yaml_deps.items():
+        mine = served[name]
+        params = dict(dep["parameters"])
+        if name.startswith("dispatch-"):
+            # The dispatcher names the served deployment (flow callsync-serve-...).
+            flow, _, deployment = params.pop("deployment").partition("/")
+            assert mine.parameters.pop("deployment") == (
+                f"callsync-serve-{flow.removeprefix('callsync-')}/{deployment}"
+            )
+            assert mine.concurrency_limit == dep["concurrency_limit"]["limit"]
+        assert mine.parameters == params
+        assert [_schedule(s.schedule) for s in mine.schedules] == [
+            {k: v for k, v in s.items() if k != "active"} for s in dep.get("schedules", [])
+        ]
+        assert mine.description == dep["description"]
+        assert set(dep["tags"]) <= set(mine.tags)
 
 
 def test_serve_flows_are_named_apart_from_the_work_pool_flows() -> None:
