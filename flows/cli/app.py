@@ -569,6 +569,9 @@ def simulate(
     ] = Path(".callsync/simulate"),
     tenants_dir: TenantsDirOpt = None,
     config: ConfigOpt = None,
+    cold: Annotated[
+        bool, typer.Option("--cold", help="Start each run as a new process (no warm starts).")
+    ] = False,
 ) -> None:
     """Many generated companies through a Prefect process work pool with real workers, on the
     emulators; prints one JSON object (calls/s, duplicates, missing, failed tenants)."""
@@ -585,6 +588,7 @@ def simulate(
                 faulty=faulty,
                 store_url=url or "",
                 workdir=workdir,
+                warm=not cold,
             )
         )
 

@@ -211,7 +211,7 @@ async def serve_deployments(
         typer.echo(f"  deployment {d.flow_name}/{d.name}")
     services: list[Coroutine[Any, Any, None]] = [
         runner.start(),
-        # the webhook receiver (SPEC section 12): every tenant's, or the one company's
+        # the webhook receiver: every tenant's, or the one company's
         tenants_receiver_service(tenants_dir) if tenants_dir else receiver_service(config),
     ]
     await asyncio.gather(*services)

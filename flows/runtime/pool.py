@@ -55,9 +55,11 @@ def deploy_tenant_flow(
     tenants_dir: Path,
     parameters: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    warm: bool = True,
 ) -> str:
     """Register ``flow`` as the parameterised deployment ``name`` on ``pool``: no schedule (the
-    dispatcher gives each tenant its runs); returns ``<flow name>/<name>``."""
+    dispatcher gives each tenant its runs), warm starts unless ``warm`` is False (Prefect's own
+    ``python -m prefect.engine``); returns ``<flow name>/<name>``."""
     from prefect.types.entrypoint import EntrypointType
 
     deployment = flow.to_deployment(
@@ -66,7 +68,7 @@ def deploy_tenant_flow(
         work_pool_name=pool,
         parameters=dict(parameters or {}),
         job_variables={
-            "command": WARM_COMMAND,
+            **({"command": WARM_COMMAND} if warm else {}),
             "env": {TENANTS_DIR_ENV: str(tenants_dir), **(env or {})},
         },
         tags=["callsync", "tenants"],

@@ -74,6 +74,8 @@ class SimulationOptions:
     max_concurrency: int = 5
     runs_per_worker: int = 1
     timeout_s: float = 3600
+    warm: bool = True
+    """Runs forked from a warm process (:mod:`flows.runtime.warm_engine`), or started cold."""
 
 
 def _cpu_busy() -> tuple[float, float]:
@@ -226,6 +228,7 @@ def simulate(opts: SimulationOptions) -> dict[str, Any]:
             pool=pool,
             tenants_dir=tenants_dir,
             parameters={"window_from": start_at, "window_to": end_at},
+            warm=opts.warm,
         )
         env = worker_env(opts.api_url)
         with Workers(
@@ -291,6 +294,7 @@ def simulate(opts: SimulationOptions) -> dict[str, Any]:
         if total1 > total0
         else None,
         "cores": os.cpu_count(),
+        "warm_starts": opts.warm,
         "tenants_dir": str(tenants_dir),
     }
 
