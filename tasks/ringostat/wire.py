@@ -29,7 +29,13 @@ _OFFSET_SCAN_CHUNK = timedelta(days=7)
 
 
 class WireFormatError(ValueError):
-    """An answer that is neither a JSON array of objects nor a ``;`` separated CSV table."""
+    """An answer that is neither a JSON array of objects nor a ``;`` separated CSV table; the
+    message says what it was instead ("an empty body", "a JSON dict (...)")."""
+
+
+def _sample(text: str) -> str:
+    """The start of an unexpected body, on one line, for the error message."""
+    return repr(" ".join(text[:60].split()))
 
 
 def require_aware(value: datetime, name: str) -> None:
@@ -109,27 +115,34 @@ def canonical_row(row: Mapping[str, Any]) -> dict[str, str]:
 
 
 def parse_json_rows(text: str) -> list[dict[str, Any]]:
-    """The array of objects of a JSON answer, values as sent (see :func:`canonical_row`)."""
+    """The array of objects of a JSON answer, values as sent (see :func:`canonical_row`).
+
+    Only an array (``[]`` included) is a call list: an empty body, an object, ``null`` or HTML
+    raise :class:`WireFormatError`, never "no calls" (a proxy's empty 200 would otherwise move
+    the cursor past calls never read)."""
     text = text.lstrip("\ufeff").strip()
     if not text:
-        return []
+        raise WireFormatError("an empty body")
     try:
         body = json.loads(text)
     except ValueError as exc:
-        raise WireFormatError(f"the answer is not JSON: {text[:80]!r}") from exc
-    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
-        raise WireFormatError(f"expected a JSON array of call objects, got {text[:80]!r}")
+        raise WireFormatError(f"a body that is not JSON ({_sample(text)})") from exc
+    if not isinstance(body, list):
+        raise WireFormatError(f"a JSON {type(body).__name__} ({_sample(text)})")
+    if not all(isinstance(item, dict) for item in body):
+        raise WireFormatError(f"an array of non-objects ({_sample(text)})")
     return body
 
 
 def parse_csv_rows(text: str) -> list[dict[str, Any]]:
-    """The rows of a ``;`` separated CSV answer with a header line."""
+    """The rows of a ``;`` separated CSV answer with a header line (a header alone: no calls;
+    no header at all, HTML or JSON: :class:`WireFormatError`)."""
     text = text.lstrip("\ufeff")
     if not text.strip():
-        return []
+        raise WireFormatError("an empty body")
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=";")
-    if not reader.fieldnames or reader.fieldnames[0].lstrip().startswith(("<", "{")):
-        raise WireFormatError(f"expected a ';' separated CSV table, got {text[:80]!r}")
+    if not reader.fieldnames or reader.fieldnames[0].lstrip().startswith(("<", "{", "[")):
+        raise WireFormatError(f"a body that is not a ';' separated table ({_sample(text)})")
     # Short lines give None for the missing cells and surplus cells land under the key None:
     # canonical_row turns the former into "" and drops the latter.
     return list(reader)
