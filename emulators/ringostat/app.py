@@ -181,8 +181,14 @@ def _list(st: RingostatState, params: Mapping[str, str]) -> Response:
     rows = st.query(start, end, filters=filters, descending=descending)
     projected = [dict(zip(fields, map(row.get, fields), strict=True)) for row in rows]
     if export_type == "csv":
-        return Response(_to_csv(fields, projected), media_type="text/csv; charset=utf-8")
-    return Response(json.dumps(projected, ensure_ascii=False), media_type="application/json")
+        # A lone surrogate has no UTF-8 form: sent as a careless encoder would (invalid bytes).
+        csv_body = _to_csv(fields, projected).encode("utf-8", "surrogatepass")
+        return Response(csv_body, media_type="text/csv; charset=utf-8")
+    try:
+        body = json.dumps(projected, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate posted as "\ud800": sent back as that escape
+        body = json.dumps(projected).encode()
+    return Response(body, media_type="application/json")
 
 
 def _fields(raw: str | None) -> list[str]:

@@ -8,7 +8,8 @@
   crosses the transition reads both copies of the repeated hour (extra rows are deduplicated).
 - JSON answers mix strings and numbers; CSV answers (``;`` separated, header row) only have text.
   :func:`canonical_row` turns both into one form, ``dict[str, str]`` with ``""`` for null, so a
-  row reads the same whichever export type fetched it; typing is the model layer's job.
+  row reads the same whichever export type fetched it; typing is the model layer's job. Its text
+  is cleaned there too (control characters, lone surrogates: :mod:`tasks.text`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from tasks.text import clean_text
 
 WIRE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -104,14 +107,21 @@ def canonical_value(value: object) -> str:
 
 
 def canonical_row(row: Mapping[str, Any]) -> dict[str, str]:
-    # Text and null cells are the common case: no call for them (this runs for every cell).
+    """The row as callsync keeps it: every value text, and every text cleaned
+    (:func:`tasks.text.clean_text`: no control characters, no lone surrogates), so no value of
+    an answer can make storing the call fail."""
+    # Printable text is the common case: no call at all for it (this runs for every cell).
     return {
-        k if type(k) is str else str(k): v
-        if type(v) is str
-        else ("" if v is None else canonical_value(v))
+        k if type(k) is str and k.isprintable() else _clean_key(k): v
+        if type(v) is str and v.isprintable()
+        else clean_text(canonical_value(v))
         for k, v in row.items()
         if k is not None
     }
+
+
+def _clean_key(key: Any) -> str:
+    return clean_text(key if type(key) is str else str(key))
 
 
 def parse_json_rows(text: str) -> list[dict[str, Any]]:

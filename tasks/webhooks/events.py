@@ -14,7 +14,11 @@ Rules:
 - ``calldate``, when present, must be ``YYYY-MM-DD HH:MM:SS`` (the call log's format, in
   ``ringostat.timezone``); when absent, the time the event arrived counts;
 - ``call_type`` defaults to ``in`` (pickup, after-call) or ``out`` (outgoing-after-call);
-- values are kept as text (numbers as Ringostat writes them); a nested value is unreadable.
+- values are kept as text (numbers as Ringostat writes them), one over :data:`MAX_VALUE_CHARS`
+  cut with ``…``; a nested value is unreadable;
+- every name and value is cleaned (:func:`tasks.text.clean_text`: control characters other than
+  tab and newlines removed, lone surrogates replaced) before anything else looks at it, so no
+  value is the reason an event is refused or cannot be stored.
 
 Anything else that cannot be read raises :class:`BadWebhook` with a one-line reason.
 """
@@ -28,6 +32,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from tasks.text import clean_text
 
 TOKEN_PARAM = "token"
 TOKEN_HEADER = "X-Callsync-Token"
@@ -76,9 +82,9 @@ def _text(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int | float | str):
-        text = str(value).strip()
-        if len(text) > MAX_VALUE_CHARS:
-            raise BadWebhook(f"parameter {name!r} is longer than {MAX_VALUE_CHARS} characters")
+        text = clean_text(str(value)).strip()
+        if len(text) > MAX_VALUE_CHARS:  # cut as field values are: never a reason to refuse
+            text = text[: MAX_VALUE_CHARS - 1] + "…"
         return text
     raise BadWebhook(f"parameter {name!r} is not a single value")
 
@@ -87,9 +93,10 @@ def map_params(params: Mapping[str, Any], names: Mapping[str, str]) -> dict[str,
     """Parameters under the call log's names (``names``: Ringostat name → call-log name)."""
     row: dict[str, str] = {}
     mapped: set[str] = set()
-    for name, value in params.items():
-        if name == TOKEN_PARAM:
+    for raw_name, value in params.items():
+        if raw_name == TOKEN_PARAM:
             continue
+        name = clean_text(raw_name)
         target = names.get(name)
         if target is not None:
             row[target] = _text(name, value)

@@ -36,6 +36,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from models.settings import Settings
+from tasks.text import clean_text
 from tasks.webhooks.events import (
     TOKEN_HEADER,
     TOKEN_PARAM,
@@ -48,6 +49,9 @@ from tasks.webhooks.inbox import Inbox
 from tasks.webhooks.process import WebhookProcessor, utc_now
 
 log = logging.getLogger(__name__)
+
+MAX_KEPT_CHARS = 2048
+"""Characters of a refused webhook's value the quarantine keeps."""
 
 
 class TooLarge(Exception):
@@ -181,8 +185,10 @@ def _params(request: Request, body: bytes) -> dict[str, Any]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/x-www-form-urlencoded":
         try:
-            params.update(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True))
-        except (UnicodeDecodeError, ValueError):
+            # Bytes that are not UTF-8 become U+FFFD: a value is never the reason to refuse.
+            text = body.decode("utf-8", "replace")
+            params.update(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
+        except ValueError:
             raise BadWebhook("the form-encoded body cannot be read") from None
         return params
     if kind in ("application/json", "") or kind.endswith("+json"):
@@ -195,6 +201,20 @@ def _params(request: Request, body: bytes) -> dict[str, Any]:
         params.update(data)
         return params
     raise BadWebhook(f"unsupported body type {kind!r}: send JSON or form-encoded parameters")
+
+
+def _kept(value: Any) -> Any:
+    """A parameter of a refused webhook as the quarantine keeps it: scalars cleaned, anything
+    nested as (cleaned, cut) JSON text."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return clean_text(value[:MAX_KEPT_CHARS])
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (RecursionError, ValueError, TypeError):
+        text = "<unreadable value>"
+    return clean_text(text[:MAX_KEPT_CHARS])
 
 
 def _token_ok(request: Request, expected: str) -> bool:
@@ -281,9 +301,9 @@ def create_receiver(
     async def _bad(
         inbox: Inbox, kind: EventKind, params: Mapping[str, Any], body: bytes, reason: str
     ) -> Response:
-        kept = {k: v for k, v in params.items() if k != TOKEN_PARAM}
+        kept = {clean_text(str(k)): _kept(v) for k, v in params.items() if k != TOKEN_PARAM}
         if not kept and body:
-            kept = {"body": body[:2048].decode(errors="replace")}
+            kept = {"body": clean_text(body[:2048].decode(errors="replace"))}
         uid = kept.get("uniqueid")
         try:
             await anyio.to_thread.run_sync(
