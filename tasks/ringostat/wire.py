@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from models.call import mask_numbers
 from tasks.text import clean_text
 
 WIRE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -37,8 +38,9 @@ class WireFormatError(ValueError):
 
 
 def _sample(text: str) -> str:
-    """The start of an unexpected body, on one line, for the error message."""
-    return repr(" ".join(text[:60].split()))
+    """The start of an unexpected body, on one line, numbers masked (it may hold calls), for
+    the error message."""
+    return repr(mask_numbers(" ".join(text[:60].split())))
 
 
 def require_aware(value: datetime, name: str) -> None:

@@ -11,6 +11,10 @@ SQLite needs three things a server database does not:
 
 An in-memory database (``sqlite://``) lives as long as its one connection, so it gets a
 :class:`~sqlalchemy.pool.StaticPool` (every session shares that connection).
+
+Every engine hides its statements' parameters (``hide_parameters``): SQLAlchemy puts them in the
+message of every error it raises, and for the ``calls`` table they are raw rows with the callers'
+numbers — which would reach ERROR log lines, Prefect's task failures and the inbox's details.
 """
 
 from __future__ import annotations
@@ -35,11 +39,12 @@ def open_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and immediate transactions."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
     memory = _in_memory(parsed.database)
     kwargs: dict[str, Any] = {
         "connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_S},
+        "hide_parameters": True,
     }
     if memory:
         kwargs["poolclass"] = StaticPool

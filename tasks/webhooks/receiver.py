@@ -35,6 +35,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
+from models.call import mask_numbers
 from models.settings import Settings
 from tasks.text import clean_text
 from tasks.webhooks.events import (
@@ -311,7 +312,8 @@ def create_receiver(
             )
         except SQLAlchemyError:
             log.warning("webhook %s: could not quarantine a bad webhook", kind.value)
-        log.info("webhook %s rejected: %s", kind.value, reason)
+        # The reason may quote a parameter's name, which the sender chose: numbers masked.
+        log.info("webhook %s rejected: %s", kind.value, mask_numbers(reason))
         return _error(400, reason)
 
     for kind in EventKind:
