@@ -19,6 +19,9 @@ numbers — which would reach ERROR log lines, Prefect's task failures and the i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,25 @@ from sqlmodel import create_engine
 
 BUSY_TIMEOUT_S = 30.0
 """How long a SQLite writer waits for another one before giving up."""
+
+BUSY_MS = int(BUSY_TIMEOUT_S * 1000)
+_LOCK_WAIT: ContextVar[float | None] = ContextVar("callsync_store_lock_wait", default=None)
+
+
+@contextmanager
+def lock_wait(seconds: float) -> Iterator[None]:
+    """Transactions begun inside this block (in this thread or task) wait at most ``seconds``
+    for another writer's lock instead of :data:`BUSY_TIMEOUT_S`, then fail with SQLite's
+    "database is locked" (an ``OperationalError``). For a caller that must answer on time —
+    the webhook receiver answers 503 rather than keep Ringostat waiting.
+
+    SQLite only (its busy timeout is set per transaction); other databases keep their own lock
+    waits, and such a caller bounds its wait from outside as well."""
+    token = _LOCK_WAIT.set(max(0.0, seconds))
+    try:
+        yield
+    finally:
+        _LOCK_WAIT.reset(token)
 
 
 def _in_memory(database: str | None) -> bool:
@@ -58,7 +80,7 @@ def open_engine(url: str) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
             if not memory:
                 cursor.execute("PRAGMA journal_mode = WAL")
                 cursor.execute("PRAGMA synchronous = NORMAL")
@@ -67,6 +89,11 @@ def open_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        wait = _LOCK_WAIT.get()
+        busy_ms = int((BUSY_TIMEOUT_S if wait is None else wait) * 1000)
+        if conn.info.get("busy_ms", BUSY_MS) != busy_ms:  # a pragma only when it changes
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {busy_ms}")
+            conn.info["busy_ms"] = busy_ms
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

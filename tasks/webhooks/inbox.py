@@ -71,8 +71,10 @@ class Inbox:
                 if session.get(WebhookEventRecord, event.key) is not None:
                     return False
                 session.connection().execute(insert(WebhookEventRecord), [values])
-        except IntegrityError:  # a concurrent repeat won the insert
-            return False
+        except IntegrityError:
+            if self.get(event.key) is None:
+                raise  # not a repeat: the store refused the event, it is not stored
+            return False  # a concurrent repeat won the insert
         return True
 
     def quarantine(self, params: Mapping[str, Any], reason: str, uniqueid: str | None) -> None:

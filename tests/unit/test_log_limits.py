@@ -1,0 +1,51 @@
+"""Rate-limited error lines and the receiver's connection cap: the pure parts."""
+
+from __future__ import annotations
+
+import logging
+
+from flows.runtime.http_guard import BACKLOG, MIN_CONNECTIONS, RESERVED_FILES, connection_cap
+from flows.runtime.log_limits import RateLimit
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _record(
+    msg: str, *args: object, level: int = logging.WARNING, name: str = "x"
+) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, msg, args, None)
+
+
+def test_one_line_per_kind_per_period_then_a_count_of_those_held_back() -> None:
+    clock = Clock()
+    limit = RateLimit(10.0, clock=clock)
+    first = _record("accept failed: %s", "EMFILE")
+    assert limit.filter(first) and first.getMessage() == "accept failed: EMFILE"
+    assert not any(limit.filter(_record("accept failed: %s", "EMFILE")) for _ in range(500))
+    assert limit.filter(_record("another kind of failure"))  # its own limit
+    assert limit.filter(_record("accept failed: %s", "x", level=logging.ERROR))  # another level
+    clock.now += 10.0
+    later = _record("accept failed: %s", "EMFILE")
+    assert limit.filter(later)
+    assert later.getMessage() == "accept failed: EMFILE (500 more like this held back)"
+    clock.now += 10.0
+    quiet = _record("accept failed: %s", "EMFILE")
+    assert limit.filter(quiet) and quiet.getMessage() == "accept failed: EMFILE"
+
+
+def test_info_and_debug_lines_are_never_held_back() -> None:
+    limit = RateLimit(10.0, clock=Clock())
+    assert all(limit.filter(_record("webhook %s", i, level=logging.INFO)) for i in range(100))
+    assert all(limit.filter(_record("detail", level=logging.DEBUG)) for _ in range(100))
+
+
+def test_the_connection_cap_stays_below_the_open_file_limit() -> None:
+    assert connection_cap(1000, open_files=1024) == 1024 - RESERVED_FILES - BACKLOG
+    assert connection_cap(1000, open_files=65536) == 1000
+    assert connection_cap(1000, open_files=200) == MIN_CONNECTIONS
