@@ -5,9 +5,8 @@ thousands of times a second; logging each, with its traceback, grew the log by 1
 and buried everything else. :class:`RateLimit` lets through at most one WARNING-or-worse record
 per kind (logger, level and message template) every ``every_s`` seconds; the next one let
 through says how many were held back. INFO and DEBUG lines pass untouched (they are one per
-event by design). :func:`one_line_loop_errors` makes the event loop's own error reports (a
-failed ``accept()``, a callback that raised) one line without a traceback, through the same
-limit.
+event by design). :func:`one_line_loop_errors` makes the event loop's reports of system
+errors (a failed ``accept()``) one line without a traceback, through the same limit.
 """
 
 from __future__ import annotations
@@ -72,13 +71,17 @@ def limit_every_handler(limit: RateLimit) -> int:
 
 
 def one_line_loop_errors(loop: asyncio.AbstractEventLoop) -> None:
-    """The loop's error reports as one line each, without a traceback."""
+    """The loop's reports of system errors (``accept()`` out of file descriptors, a reset
+    connection: ``OSError``) as one line each, without a traceback; anything else (a bug) keeps
+    the loop's default report, traceback included. Both go through the handlers' limits."""
 
-    def report(_: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    def report(current: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
-        what = f"{type(exc).__name__}: {exc}" if exc is not None else "no exception"
+        if not isinstance(exc, OSError):
+            current.default_exception_handler(context)
+            return
         # The loop's message (a fixed text per kind) is the template: one limit per kind.
         message = str(context.get("message") or "event loop error").replace("%", "%%")
-        log.error(f"{message} (%s)", what)
+        log.error(f"{message} (%s)", f"{type(exc).__name__}: {exc}")
 
     loop.set_exception_handler(report)

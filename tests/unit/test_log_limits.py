@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from flows.runtime.http_guard import BACKLOG, MIN_CONNECTIONS, RESERVED_FILES, connection_cap
-from flows.runtime.log_limits import RateLimit
+from flows.runtime.log_limits import RateLimit, one_line_loop_errors
 
 
 class Clock:
@@ -49,3 +50,35 @@ def test_the_connection_cap_stays_below_the_open_file_limit() -> None:
     assert connection_cap(1000, open_files=1024) == 1024 - RESERVED_FILES - BACKLOG
     assert connection_cap(1000, open_files=65536) == 1000
     assert connection_cap(1000, open_files=200) == MIN_CONNECTIONS
+
+
+def test_the_loops_system_errors_are_one_line_and_bugs_keep_their_traceback() -> None:
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
+    keep = Keep()
+    loggers = [logging.getLogger("callsync.receiver"), logging.getLogger("asyncio")]
+    for lg in loggers:
+        lg.addHandler(keep)
+    loop = asyncio.new_event_loop()
+    try:
+        one_line_loop_errors(loop)
+        emfile = OSError(24, "Too many open files")
+        loop.call_exception_handler(
+            {"message": "socket.accept() out of system resource", "exception": emfile}
+        )
+        loop.call_exception_handler({"message": "a bug", "exception": ValueError("x")})
+    finally:
+        loop.close()
+        for lg in loggers:
+            lg.removeHandler(keep)
+    system, bug = keep.records
+    assert system.getMessage() == (
+        "socket.accept() out of system resource (OSError: [Errno 24] Too many open files)"
+    )
+    assert system.exc_info is None and bug.exc_info is not None
