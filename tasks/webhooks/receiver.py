@@ -56,7 +56,7 @@ from tasks.webhooks.events import (
     read_event,
 )
 from tasks.webhooks.inbox import Inbox
-from tasks.webhooks.process import utc_now
+from tasks.webhooks.process import WebhookProcessor, utc_now
 from tasks.webhooks.worker import Parts, PartsFactory, Worker, WorkerThread
 
 T = TypeVar("T")
@@ -190,7 +190,7 @@ def create_receiver(
     hook = settings.webhook
     expected = hook.token.get_secret_value()
 
-    def worker_for(processor: Any) -> Worker:
+    def worker_for(processor: WebhookProcessor) -> Worker:
         return Worker(
             processor, idle_s=hook.index_refresh_s, match_digits=settings.scenario.match_digits
         )
