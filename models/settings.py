@@ -70,6 +70,9 @@ class ZohoSettings(_Section):
     client_secret: SecretStr = SecretStr("")
     refresh_token: SecretStr = SecretStr("")
     max_concurrency: int = Field(default=5, ge=1, le=25)
+    write_batch: int = Field(default=100, ge=1, le=100)
+    """Records per write request (Zoho takes at most 100). Fewer, for an org whose workflows
+    make large inserts time out; each request's answer is recorded as it arrives."""
     timeout_s: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=20)
     backoff_base_s: float = Field(default=0.5, ge=0)

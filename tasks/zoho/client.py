@@ -91,7 +91,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MAX_WRITE_BATCH = 100
 LONE_429_LIMIT = 3
 """429s in a row, each with a single request in flight, that mean a spent credit budget."""
 PER_PAGE = 200
@@ -443,7 +442,7 @@ class ZohoClient:
             if on_batch is not None:
                 on_batch(indices, answers)
 
-        await gather_all(one(b) for b in _chunks(sendable, MAX_WRITE_BATCH))
+        await gather_all(one(b) for b in _chunks(sendable, self._settings.write_batch))
         answered = [r for r in results if r is not None]
         assert len(answered) == len(records)  # every record got exactly one result
         return answered
@@ -530,7 +529,9 @@ class ZohoClient:
                 on_batch(indices, answers)
             return answers
 
-        done = await gather_all(one(b) for b in _chunks(range(len(records)), MAX_WRITE_BATCH))
+        done = await gather_all(
+            one(b) for b in _chunks(range(len(records)), self._settings.write_batch)
+        )
         return [r for batch in done for r in batch]
 
     async def _update_batch(
