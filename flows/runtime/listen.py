@@ -1,7 +1,8 @@
 """``callsync listen``: the Ringostat webhook receiver (SPEC 12), and how its work shows in Prefect.
 
 The receiver is a FastAPI app (:mod:`tasks.webhooks.receiver`) served by uvicorn; a background
-worker in the same process handles the inbox through the log sync's planner and writer.
+worker in the same process (its own thread and event loop) handles the inbox through the log
+sync's planner and writer.
 
 Every event handled is a Prefect event in the UI's event feed (why events and not runs:
 :mod:`tasks.webhooks.steps`); what fails is finished by the next ``callsync-sync`` run.
@@ -13,11 +14,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
-from models.settings import ConfigError, Settings
+from flows.runtime.http_guard import BACKLOG, connection_cap, guarded_protocol, listening_socket
+from flows.runtime.log_limits import RateLimit, limit_every_handler, one_line_loop_errors
+from models.settings import ConfigError, Settings, WebhookSettings
 from models.tenants import TenantsDir
 from tasks.pipeline import Pipeline, open_context
 from tasks.pipeline.webhooks import Emit, LiveCrm, WebhookProcessor
@@ -77,33 +81,51 @@ def tenants_receiver_app(directory: TenantsDir, *, emit: Emit | None = None) -> 
 
 
 async def listen_tenants(directory: TenantsDir, *, host: str, port: int) -> None:
-    """Serve every tenant's webhooks on one port until stopped."""
+    """Serve every tenant's webhooks on one port until stopped, hardened as :func:`listen`
+    (the receiver's limits are the defaults of ``[webhook]``: one port, one set of limits)."""
     app = tenants_receiver_app(directory, emit=prefect_emitter())
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+    await _serve(
+        app,
+        WebhookSettings(),
+        host,
+        port,
+        f"/t/<tenant>/ringostat/ (pickup, after-call, outgoing-after-call) for the tenants of "
+        f"{directory.path}",
     )
-    print(
-        f"callsync webhook receiver on http://{host}:{port}/t/<tenant>/ringostat/"
-        f" (pickup, after-call, outgoing-after-call) for the tenants of {directory.path}",
-        flush=True,
-    )
-    await uvicorn.Server(config).serve()
 
 
 async def listen(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    """Serve the receiver until stopped (Ctrl-C / SIGTERM)."""
-    host = host or settings.webhook.host
-    port = settings.webhook.port if port is None else port
-    app = receiver_app(settings, emit=prefect_emitter())
+    """Serve the receiver until stopped (Ctrl-C / SIGTERM), hardened for the open internet:
+    header deadline and connection cap (:mod:`flows.runtime.http_guard`), error lines
+    rate-limited (:mod:`flows.runtime.log_limits`). The address line is printed once the socket
+    is listening (``--port 0``: the port picked)."""
+    hook = settings.webhook
+    await _serve(
+        receiver_app(settings, emit=prefect_emitter()),
+        hook,
+        host or hook.host,
+        hook.port if port is None else port,
+        "/ringostat/ (pickup, after-call, outgoing-after-call)",
+    )
+
+
+async def _serve(app: Any, hook: WebhookSettings, host: str, port: int, what: str) -> None:
+    cap = connection_cap(hook.max_connections)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        http=guarded_protocol(hook.header_timeout_s, cap),
+        backlog=BACKLOG,
     )
-    print(
-        f"callsync webhook receiver on http://{host}:{port}/ringostat/"
-        " (pickup, after-call, outgoing-after-call)",
-        flush=True,
-    )
-    await uvicorn.Server(config).serve()
+    limit_every_handler(RateLimit())  # uvicorn has configured its loggers by now
+    one_line_loop_errors(asyncio.get_running_loop())
+    sock = listening_socket(host, port)
+    bound = sock.getsockname()[1]
+    print(f"callsync webhook receiver on http://{host}:{bound}{what}", flush=True)
+    with sock:
+        await uvicorn.Server(config).serve(sockets=[sock])
 
 
 async def receiver_service(config: str | None) -> None:

@@ -26,6 +26,8 @@ from tasks.store.tenancy import DEFAULT_TENANT, TenantSession, check_tenant, sco
 
 T = TypeVar("T")
 
+CLOSE_WAIT_S = 30.0
+"""How long closing waits for transactions in flight in other threads."""
 IN_CHUNK = 500
 """Values per ``IN (...)`` clause: far below SQLite's variable limit, one query per 500 ids."""
 
@@ -57,6 +59,10 @@ def values_by_key(
         for row in conn.execute(sa_select(key, *columns).where(key.in_(batch))):
             found[row[0]] = tuple(row[1:])
     return found
+
+
+class StoreClosed(RuntimeError):
+    """A store used after :meth:`StoreBase.close` (a late callback of a run that ended)."""
 
 
 class _Engines:
@@ -119,6 +125,9 @@ class StoreBase:
         self._shared: Engine = ENGINES.acquire(url)
         self._engine: Engine = scoped(self._shared, tenant)
         self._closed = False
+        self._active = 0
+        self._idle = threading.Condition()
+        """Transactions in flight (threads: the org's slots are taken off the event loop)."""
 
     def now(self) -> datetime:
         """The store's clock (UTC)."""
@@ -135,13 +144,23 @@ class StoreBase:
         """One transaction: committed when the block ends, rolled back if it raises.
 
         Objects stay readable after the commit (``expire_on_commit=False``), so methods can
-        return the rows they loaded.
+        return the rows they loaded. A closed store refuses: its engine may be another store's
+        now, and a connection opened after the close would be left open.
         """
-        with (
-            TenantSession(self._engine, self.tenant, expire_on_commit=False) as session,
-            session.begin(),
-        ):
-            yield session
+        with self._idle:
+            if self._closed:
+                raise StoreClosed(f"the state store of tenant {self.tenant!r} was closed")
+            self._active += 1
+        try:
+            with (
+                TenantSession(self._engine, self.tenant, expire_on_commit=False) as session,
+                session.begin(),
+            ):
+                yield session
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
 
     @property
     def engine(self) -> Engine:
@@ -155,10 +174,15 @@ class StoreBase:
         return self._shared
 
     def close(self) -> None:
-        """Release the connections (an in-memory database is gone after this)."""
-        if not self._closed:
+        """Release the connections (an in-memory database is gone after this), once the
+        transactions in flight in other threads have ended: a connection they hold when the
+        engine is disposed would be left open."""
+        with self._idle:
+            if self._closed:
+                return
             self._closed = True
-            ENGINES.release(self.url, self._shared)
+            self._idle.wait_for(lambda: self._active == 0, timeout=CLOSE_WAIT_S)
+        ENGINES.release(self.url, self._shared)
 
     def __enter__(self) -> Self:
         return self
