@@ -171,6 +171,12 @@ def client(argv: list[str]) -> None:
     try:
         status = int(json.loads(_read_line(sock))["status"])
     except (OSError, ConnectionError, ValueError, KeyError):
+        # The server is gone (killed): the run may still be going; the worker must not take
+        # this process's end for the run's while it writes.
+        from flows.runtime.watchdog import pid_alive
+
+        while pid_alive(child):
+            time.sleep(PARENT_POLL_S)
         status = 1
     sys.exit(status)
 
