@@ -63,7 +63,13 @@ async def dispatch(
                 **({"tenants_dir": tenants_dir} if tenants_dir else {}),
             },
         )
-    return {"tenants": len(tenants), **plan.to_dict(), "run_ids": [str(r) for r in run_ids]}
+    return {
+        "tenants": len(tenants),
+        **plan.to_dict(),
+        "submitted": len(run_ids),
+        "left_for_next_tick": len(plan.submit) - len(run_ids),
+        "run_ids": [str(r) for r in run_ids],
+    }
 
 
 @flow(name="callsync-dispatch", log_prints=False)
