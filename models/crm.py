@@ -94,6 +94,10 @@ class CrmSnapshot:
     closed_stages: frozenset[str] = ZOHO_DEFAULT_CLOSED_STAGES
     """The Deal stages the org counts as closed (won or lost), from Zoho's stage metadata; a
     Deal in one of them is history, never the record a call is attached to."""
+    rebuilt_creators: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    """Zoho id → (``calldate``, uniqueid) of the call that created the record, for records
+    known from a ledger rebuilt after the store was lost: a replayed call that came before its
+    creator did not see it (see :meth:`made_later`)."""
 
     @classmethod
     def build(
@@ -103,6 +107,7 @@ class CrmSnapshot:
         ledger_keys: Mapping[str, str] | None = None,
         *,
         closed_stages: Iterable[str] | None = None,
+        rebuilt_creators: Mapping[str, tuple[str, str]] | None = None,
     ) -> CrmSnapshot:
         """``closed_stages``: the org's closed Deal stages (``ZohoClient.deal_closed_stages``);
         None keeps Zoho's defaults."""
@@ -125,7 +130,16 @@ class CrmSnapshot:
             closed_stages=(
                 ZOHO_DEFAULT_CLOSED_STAGES if closed_stages is None else frozenset(closed_stages)
             ),
+            rebuilt_creators=dict(rebuilt_creators or {}),
         )
+
+    def made_later(self, record: CrmRecord, calldate: str, uniqueid: str) -> bool:
+        """Whether ``record`` was created by a call that comes after this one in the work order
+        (calldate, uniqueid), as far as a ledger rebuilt from Zoho tells: replaying a window
+        after the store was lost, such a record did not exist when this call was first handled
+        — it must not turn the caller into an existing client now."""
+        creator = self.rebuilt_creators.get(record.id)
+        return creator is not None and creator > (calldate, uniqueid)
 
     def is_open_deal(self, record: CrmRecord) -> bool:
         """A Deal whose stage the org does not count as closed (won or lost)."""

@@ -106,6 +106,9 @@ class WriteRecord(SQLModel, table=True):
     payload_json: str
     created_at: datetime = Field(sa_column=_dt(nullable=False))
     updated_at: datetime = Field(sa_column=_dt(nullable=False))
+    rebuilt: bool | None = None
+    """Recorded from Zoho's ``rs_sync_key`` records after the store was lost, not by a write
+    of this store: the record's call may come again later in a replayed window."""
 
 
 class QuarantineRecord(SQLModel, table=True):

@@ -158,6 +158,7 @@ class StoredCrm:
             found.values(),
             self.store.created_keys_for(ids),
             closed_stages=self.people.closed_stages,
+            rebuilt_creators=self.store.rebuilt_creators(ids),
         )
 
 

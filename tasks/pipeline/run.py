@@ -105,6 +105,8 @@ class Pipeline:
             len(people.users),
             people.top_manager.full_name or people.top_manager.id,
         )
+        if store.ledger_empty():  # a new store, or a lost one: what does Zoho hold already?
+            await self.run_stage("rebuild-ledger", ctx)
         cursor_pos = store.get_cursor(CURSOR_NAME)
         explicit = window is not None
         if window is None:

@@ -9,6 +9,7 @@ thousand calls, or a run's worth of small work — never one call.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,16 +20,20 @@ from models.crm import CrmRecord, CrmSnapshot
 from models.plan import CallPlan, PlannedWrite
 from models.settings import Settings
 from tasks.calls import parse_rows, with_first_answerers
-from tasks.crm_records import RecordShapeError, record_from_zoho
+from tasks.crm_records import RecordShapeError, lookup_id, record_from_zoho
 from tasks.pipeline.checks import CheckResult, Checks
 from tasks.pipeline.context import RunContext
 from tasks.pipeline.crm import CrmView, People, load_people, refresh_index
 from tasks.ringostat.cursor import Window
 from tasks.scenario import PlannerMemory, plan_batch, plan_recording_updates
-from tasks.store import IngestResult
+from tasks.store import IngestResult, RebuiltWrite
 from tasks.webhooks.inbox import Inbox
-from tasks.zoho.index import MODULES, IndexDelta
+from tasks.zoho.coql import MAX_LIMIT, MAX_ROWS, Condition, is_not_null, select
+from tasks.zoho.errors import FatalError, RecordRejected
+from tasks.zoho.index import FIRST_PAGE, MODULES, IndexDelta
 from tasks.zoho.writer import Learn, WriteReport, execute_plans, execute_writes
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -236,8 +241,77 @@ async def update_recordings(
     )
 
 
+REBUILD_MODULES = ("Leads", "Tasks", "Calls")
+"""The modules callsync writes records into with an ``rs_sync_key``."""
+
+
+async def rebuild_ledger(ctx: RunContext) -> int:
+    """A store that has never recorded a write, over a Zoho that holds records with callsync's
+    ``rs_sync_key``: the state store was lost (or callsync moved). The records found are put in
+    the ledger as ``success`` (marked ``rebuilt``) before anything is planned, so nothing is
+    written twice and no call is relabelled by records its successors created. Returns how many
+    records were found; on a new store over an org callsync never wrote to, three small queries
+    find none."""
+    key_field = ctx.settings.scenario.sync_key_field
+    found: list[RebuiltWrite] = []
+    for module in REBUILD_MODULES:
+        fields = ["id", key_field, "Owner", *(["Status"] if module == "Tasks" else [])]
+        try:
+            rows = await _all_rows(ctx, module, fields, is_not_null(key_field))
+        except (RecordRejected, FatalError) as exc:  # the org has no such field on the module
+            log.info("rebuild: %s not read (%s)", module, exc.code)
+            continue
+        for row in rows:
+            key, zoho_id = str(row.get(key_field) or ""), str(row.get("id") or "")
+            if not key or not zoho_id:
+                continue
+            found.append(
+                RebuiltWrite(
+                    sync_key=key,
+                    module=module,
+                    zoho_id=zoho_id,
+                    kind=_rebuilt_kind(module, key, row),
+                    owner_id=lookup_id(row.get("Owner")),
+                )
+            )
+    added = ctx.store.rebuild_ledger(found) if found else 0
+    if added:
+        log.warning(
+            "the state store held no writes but Zoho holds %d records callsync wrote: their "
+            "ledger is rebuilt from Zoho (nothing is written twice)",
+            added,
+        )
+    return added
+
+
+def _rebuilt_kind(module: str, key: str, row: Mapping[str, Any]) -> str:
+    if module == "Leads":
+        return "lead"
+    if module == "Calls":
+        return "call"
+    return "log_task" if str(row.get("Status") or "") == "Completed" else "open_task"
+
+
+async def _all_rows(
+    ctx: RunContext, module: str, fields: list[str], where: Condition
+) -> list[dict[str, Any]]:
+    """Every row of a COQL query: a first page of 200 (one credit), then pages of 2,000."""
+    rows: list[dict[str, Any]] = []
+    offset, limit = 0, FIRST_PAGE
+    while True:
+        page, more = await ctx.zoho.coql(
+            select(module, fields, where, order_by="id", limit=limit, offset=offset)
+        )
+        rows.extend(page)
+        offset += limit
+        limit = MAX_LIMIT
+        if not more or not page or offset + limit > MAX_ROWS:
+            return rows
+
+
 STAGES: dict[str, Callable[..., Any]] = {
     "load-users": load_users,
+    "rebuild-ledger": rebuild_ledger,
     "read-calls": read_calls,
     "peek-calls": peek_calls,
     "refresh-phone-index": refresh_phone_index,

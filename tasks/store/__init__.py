@@ -6,13 +6,20 @@ quarantined rows with their reason; cursors; the persisted phone index; runs; th
 Plain SQLModel over SQLAlchemy, no Prefect: the flows wrap these methods in tasks.
 """
 
-from tasks.store.results import CallCount, IngestResult, RequeueResult, WriteOutcome
+from tasks.store.results import (
+    CallCount,
+    IngestResult,
+    RebuiltWrite,
+    RequeueResult,
+    WriteOutcome,
+)
 from tasks.store.rows import fingerprint
 from tasks.store.store import Store
 
 __all__ = [
     "CallCount",
     "IngestResult",
+    "RebuiltWrite",
     "RequeueResult",
     "Store",
     "WriteOutcome",

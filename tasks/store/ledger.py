@@ -16,9 +16,9 @@ from sqlalchemy import Update, bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from models.plan import PlannedWrite
-from models.tables import CrmIndexRecord, WriteRecord
+from models.tables import CallRecord, CrmIndexRecord, WriteRecord
 from tasks.store.base import StoreBase, chunks, unique, values_by_key
-from tasks.store.results import WriteOutcome
+from tasks.store.results import RebuiltWrite, WriteOutcome
 from tasks.store.rows import to_json
 from tasks.store.state import upsert_index
 
@@ -212,6 +212,62 @@ class LedgerMixin(StoreBase):
                 )
                 out.update((zid, key) for zid, key in rows if zid)
         return out
+
+    def ledger_empty(self) -> bool:
+        """Whether this store has never recorded a write (a new store, or one that was lost)."""
+        with self._tx() as session:
+            return session.exec(select(WriteRecord.sync_key).limit(1)).first() is None
+
+    def rebuild_ledger(self, writes: Sequence[RebuiltWrite]) -> int:
+        """Record writes found in Zoho (records carrying an ``rs_sync_key``) as ``success``, marked
+        ``rebuilt``; keys the ledger holds already are left alone. Returns how many were added."""
+        now = self._now()
+        latest = {w.sync_key: w for w in writes}
+        with self._tx() as session:
+            known = _statuses(session, latest)
+            fresh = [
+                {
+                    "sync_key": w.sync_key,
+                    "uniqueid": w.sync_key.rpartition("/")[0] or w.sync_key,
+                    "module": w.module,
+                    "op": "insert",
+                    "kind": w.kind,
+                    "owner_id": w.owner_id,
+                    "target_id": None,
+                    "zoho_id": w.zoho_id,
+                    "status": SUCCESS,
+                    "attempts": 0,
+                    "error_code": None,
+                    "error_message": None,
+                    "payload_json": "{}",
+                    "created_at": now,
+                    "updated_at": now,
+                    "rebuilt": True,
+                }
+                for key, w in latest.items()
+                if key not in known
+            ]
+            if fresh:
+                session.connection().execute(insert(WriteRecord), fresh)
+        return len(fresh)
+
+    def rebuilt_creators(self, zoho_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Zoho id → (``calldate``, uniqueid) of the call that created the record, for records
+        whose ledger row was rebuilt from Zoho and whose call this store holds: where that call
+        comes in a replayed window."""
+        found: dict[str, tuple[str, str]] = {}
+        with self._tx() as session:
+            for batch in chunks(unique(list(zoho_ids))):
+                rows = session.exec(
+                    select(WriteRecord.zoho_id, CallRecord.calldate, CallRecord.uniqueid)
+                    .join(CallRecord, col(CallRecord.uniqueid) == col(WriteRecord.uniqueid))
+                    .where(
+                        col(WriteRecord.zoho_id).in_(batch),
+                        col(WriteRecord.rebuilt).is_(True),
+                    )
+                )
+                found.update((zid, (calldate or "", uid)) for zid, calldate, uid in rows if zid)
+        return found
 
     def created_ids(self, module: str) -> list[str]:
         """Zoho ids of the records callsync inserted into ``module`` (successful inserts)."""

@@ -90,3 +90,14 @@ class CallCount:
     reason: str | None
     scenario_row: int | None
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RebuiltWrite:
+    """A record found in Zoho with its ``rs_sync_key``: a write an earlier store made."""
+
+    sync_key: str
+    module: str
+    zoho_id: str
+    kind: str
+    owner_id: str | None = None
