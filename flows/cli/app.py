@@ -476,6 +476,27 @@ def ui(
 
 
 @app.command()
+def alerts(
+    config: ConfigOpt = None,
+    test: Annotated[
+        bool, typer.Option("--test", help="Also send one test notification through it now.")
+    ] = False,
+) -> None:
+    """Make the Prefect server's failure alert match [prefect] alert_webhook_url / alert_block
+    (an automation: a failed or crashed run is announced); `serve` does this at its start."""
+    from models.settings import load_settings
+
+    settings = guarded(lambda: load_settings(config))
+    connect_prefect(config)
+    from flows.runtime.alerts import apply_alert, send_test_alert
+
+    result = run_async(lambda: apply_alert(settings.prefect))
+    typer.echo(result.describe())
+    if test:
+        typer.echo(run_async(lambda: send_test_alert(settings.prefect)))
+
+
+@app.command()
 def listen(
     config: ConfigOpt = None,
     host: Annotated[
