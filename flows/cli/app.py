@@ -105,6 +105,12 @@ def connect_prefect(config: Path | None) -> None:
         )
 
 
+def _company_timezone(config: Path | None) -> str:
+    from models.settings import load_settings
+
+    return guarded(lambda: load_settings(config)).scenario.company_timezone
+
+
 def _report_config(config: Path | None) -> Path | None:
     """The config ``callsync report`` will use (the demo's when given none, right after a demo)."""
     from flows.reports import report_config
@@ -239,6 +245,10 @@ def plan(
         typer.echo(json.dumps(item, ensure_ascii=False, sort_keys=True))
     for problem in result.get("employee_problems", []):
         typer.echo(f"callsync: warning: employee map: {problem}", err=True)
+    # On stderr: stdout stays one JSON object per call, for whatever reads it.
+    from flows.cli.render import plan_footer
+
+    typer.echo(plan_footer(result, _company_timezone(config)), err=True)
 
 
 @app.command()
@@ -252,8 +262,18 @@ def emulate(
         str, typer.Option(help="demo: a generated company and calls; empty: nothing.")
     ] = "demo",
     seed: Annotated[int, typer.Option(help="Seed for --data demo.")] = 7,
+    write_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-config",
+            help="Write a config for these emulators to this file (its state store beside it).",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Serve both emulators on 127.0.0.1 until stopped (Ctrl-C); prints their base URLs."""
+    """Serve both emulators on 127.0.0.1 until stopped (Ctrl-C); prints their base URLs.
+
+    --data demo holds a generated company with calls of the last three days."""
     if data not in ("demo", "empty"):
         fail("--data is 'demo' or 'empty'")
     from flows.demo.emulate import serve_emulators
@@ -265,6 +285,7 @@ def emulate(
             auth_key=ringostat_auth_key,
             data=data,
             seed=seed,
+            write_config=write_config,
         )
     )
 

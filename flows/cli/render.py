@@ -115,3 +115,15 @@ def print_summary(result: Mapping[str, Any], console: Console | None = None) -> 
     for step, error in sorted((result.get("deferred_steps") or {}).items()):
         out.print(f"[yellow]{step} failed after the writes; the next run does it again:[/yellow]")
         out.print(f"  {error}", markup=False)
+
+
+def plan_footer(result: Mapping[str, Any], tz: str) -> str:
+    """``callsync plan``'s last line: how many calls the window held (0 says so too)."""
+    from flows.runtime.run_card import local_window
+
+    count = len(result.get("plans") or [])
+    noun = "call" if count == 1 else "calls"
+    window = ""
+    if result.get("window_start") and result.get("window_end"):
+        window = f" {local_window(result['window_start'], result['window_end'], tz)} ({tz})"
+    return f"{count} {noun} in the window{window}; nothing was written"
