@@ -410,9 +410,36 @@ def backfill(
     window_hours: Annotated[
         float, typer.Option(help="Size of each window the range is cut into.", min=0.1)
     ] = 6.0,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Go ahead without asking (a range over 400 days needs it)."
+        ),
+    ] = False,
 ) -> None:
-    """Re-read a past date range window by window (late recordings, outages); safe to repeat."""
+    """Re-read a past date range window by window (late recordings, outages); safe to repeat.
+
+    Shows the range and the number of windows first; asks before a range over a week or with
+    no [[employees]] entries (--yes skips the question)."""
+    from datetime import UTC, datetime
+
+    from flows.cli.backfill_guard import plan_backfill, refuse_without_yes
+    from models.settings import load_settings
+
+    planned = guarded(
+        lambda: plan_backfill(load_settings(config), from_, to, window_hours, now=datetime.now(UTC))
+    )
+    guarded(lambda: refuse_without_yes(planned, yes=yes))
     checked(config, date_from=from_, date_to=to)
+    for line in planned.describe():
+        typer.echo(line)
+    if planned.asks and not yes:
+        try:
+            go = typer.confirm("Go ahead?", default=False)
+        except typer.Abort:  # no terminal, or Ctrl-D: nobody said yes
+            go = False
+        if not go:
+            fail("backfill not started: nothing was written (add --yes to go ahead unasked)")
     connect_prefect(config)
     from flows.backfill import backfill_calls
     from flows.cli.render import print_summary
