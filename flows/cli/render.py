@@ -47,7 +47,11 @@ def _table(
     )
 
 
-def print_summary(result: Mapping[str, Any], console: Console | None = None) -> None:
+def print_summary(
+    result: Mapping[str, Any], console: Console | None = None, *, data_docs_note: bool = True
+) -> None:
+    """A run's summary; ``data_docs_note=False`` leaves out the Data Docs caveat (the demo,
+    which prints several summaries, says it once at its end)."""
     out = console or Console()
     if result.get("lease_held"):  # another run holds the store: nothing was done
         out.print(str(result["lease_held"]), markup=False, highlight=False)
@@ -101,7 +105,8 @@ def print_summary(result: Mapping[str, Any], console: Console | None = None) -> 
             out.print(f"  {f['sync_key']}: {f['code']} {f['message']}")
     if result.get("data_docs"):
         out.print(f"Great Expectations Data Docs: {result['data_docs']}")
-        out.print(f"  ({GX_OFFLINE_NOTE})", style="dim")
+        if data_docs_note:
+            out.print(f"  ({GX_OFFLINE_NOTE})", style="dim")
     if result.get("duckdb_path"):
         out.print(f"DuckDB reports: {result['duckdb_path']}")
     changed = result.get("changed_after_sync") or []

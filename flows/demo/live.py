@@ -183,7 +183,7 @@ def run_live(
     as_of = start + timedelta(hours=1)
     console.rule(f"the scheduled log sync (as of {as_of:%Y-%m-%d %H:%M} UTC) heals it")
     result = asyncio.run(sync_calls(config=str(config), as_of=as_of))
-    print_summary(result, console)
+    print_summary(result, console, data_docs_note=False)
     leads = _callsync_leads(http, emu)
     _proof(console, http, emu, leads, live_before_sync, result)
     return as_of

@@ -125,7 +125,9 @@ def run_demo(*, days: int, calls_per_day: int, seed: int, workdir: Path, keep_ui
         seed=seed, days=days, calls_per_day=calls_per_day, timezone=DEMO_TIMEZONE
     )
     console.print(
-        f"Generated a company: {len(dataset.zoho_seed.get('users', []))} Zoho users, "
+        # The emulated org starts with its admin: the runs count one user more than generated.
+        f"Generated a company: {len(dataset.zoho_seed.get('users', []))} Zoho users (and the "
+        "org's admin), "
         f"{sum(len(dataset.zoho_seed.get(m, [])) for m in ('Leads', 'Contacts', 'Deals'))} "
         f"existing CRM records, {len(dataset.final_calls)} calls over {days} days."
     )
@@ -211,7 +213,7 @@ def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, 
                 f"sync run {number}/{len(dataset.phases)} (as of {as_of:%Y-%m-%d %H:%M} UTC)"
             )
             result = asyncio.run(sync_calls(config=str(config), as_of=as_of))
-            print_summary(result, console)
+            print_summary(result, console, data_docs_note=False)
 
         run_live(console, http, emu, dataset, config)
 
