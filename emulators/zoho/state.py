@@ -128,6 +128,7 @@ class ZohoState:
         self.valid_refresh_tokens: set[str] | None = None
         self.access_tokens: dict[str, AccessToken] = {}
         self.mint_log: dict[str, deque[datetime]] = {}
+        self.used_grant_codes: set[str] = set()
         self.page_tokens: dict[str, PageToken] = {}
         self.credit_log: deque[tuple[datetime, int]] = deque()
         self.faults = FaultSettings()
