@@ -187,7 +187,7 @@ def sync(config: ConfigOpt = None, from_: FromOpt = None, to: ToOpt = None) -> N
     result = run_async(
         lambda: sync_calls(config=str(config) if config else None, window_from=from_, window_to=to)
     )
-    print_summary(result)
+    print_summary(result, tz=_company_timezone(config))
     if result.get("failures"):
         raise typer.Exit(2)
 
@@ -452,7 +452,7 @@ def backfill(
             window_hours=window_hours,
         )
     )
-    print_summary(result)
+    print_summary(result, tz=_company_timezone(config))
 
 
 @app.command()

@@ -48,16 +48,26 @@ def _table(
 
 
 def print_summary(
-    result: Mapping[str, Any], console: Console | None = None, *, data_docs_note: bool = True
+    result: Mapping[str, Any],
+    console: Console | None = None,
+    *,
+    data_docs_note: bool = True,
+    tz: str | None = None,
 ) -> None:
-    """A run's summary; ``data_docs_note=False`` leaves out the Data Docs caveat (the demo,
-    which prints several summaries, says it once at its end)."""
+    """A run's summary, its window in ``tz`` (the company's time zone) when given;
+    ``data_docs_note=False`` leaves out the Data Docs caveat (the demo, which prints several
+    summaries, says it once at its end)."""
     out = console or Console()
     if result.get("lease_held"):  # another run holds the store: nothing was done
         out.print(str(result["lease_held"]), markup=False, highlight=False)
         return
+    window = f"{result['window_start']} → {result['window_end']}"
+    if tz is not None:
+        from flows.runtime.run_card import local_window
+
+        window = f"{local_window(result['window_start'], result['window_end'], tz)} ({tz})"
     out.print(
-        f"[bold]Window[/bold] {result['window_start']} → {result['window_end']}: "
+        f"[bold]Window[/bold] {window}: "
         f"{result['rows_read']} rows read, {result['new_calls']} new, "
         f"{result['changed_calls']} changed"
     )

@@ -33,7 +33,7 @@ from rich.table import Table
 from emulators.demo_data import DemoDataset
 from emulators.ringostat.fields import KNOWN_FIELDS
 from emulators.serve import BackgroundServer
-from flows.demo.emulate import Emulators, point_webhooks, post_calls
+from flows.demo.emulate import DEMO_TIMEZONE, Emulators, point_webhooks, post_calls
 from models.call import mask_phone
 
 Row = dict[str, Any]
@@ -183,7 +183,7 @@ def run_live(
     as_of = start + timedelta(hours=1)
     console.rule(f"the scheduled log sync (as of {as_of:%Y-%m-%d %H:%M} UTC) heals it")
     result = asyncio.run(sync_calls(config=str(config), as_of=as_of))
-    print_summary(result, console, data_docs_note=False)
+    print_summary(result, console, data_docs_note=False, tz=DEMO_TIMEZONE)
     leads = _callsync_leads(http, emu)
     _proof(console, http, emu, leads, live_before_sync, result)
     return as_of

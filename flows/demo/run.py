@@ -213,7 +213,7 @@ def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, 
                 f"sync run {number}/{len(dataset.phases)} (as of {as_of:%Y-%m-%d %H:%M} UTC)"
             )
             result = asyncio.run(sync_calls(config=str(config), as_of=as_of))
-            print_summary(result, console, data_docs_note=False)
+            print_summary(result, console, data_docs_note=False, tz=DEMO_TIMEZONE)
 
         run_live(console, http, emu, dataset, config)
 

@@ -119,3 +119,16 @@ def test_a_window_over_midnight_shows_both_dates() -> None:
     assert local_window("2026-03-01T21:30:00+00:00", "2026-03-01T22:30:00+00:00", KYIV) == (
         "2026-03-01 23:30 → 2026-03-02 00:30"
     )
+
+
+def test_the_terminal_summary_shows_the_window_in_local_time_and_the_caveat_when_asked() -> None:
+    from rich.console import Console
+
+    from flows.cli.render import print_summary
+
+    console = Console(record=True, width=120)
+    print_summary(summary(data_docs="/x/index.html"), console, tz=KYIV)
+    print_summary(summary(data_docs="/x/index.html"), console, tz=KYIV, data_docs_note=False)
+    text = console.export_text()
+    assert text.count("Window 2026-03-02 15:45 → 17:45 (Europe/Kyiv): 5 rows read, 3 new") == 2
+    assert text.count("show unstyled") == 1
