@@ -94,6 +94,10 @@ class Call:
     call_card: str | None = None
     department: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    first_answered_by: str | None = None
+    """The employee identifier (SIP login, extension, number) a pickup webhook named as the
+    one who answered first; the call log names the last. Set with
+    :func:`tasks.calls.with_first_answerers`; None when no pickup was received."""
 
     @property
     def sort_key(self) -> tuple[datetime, str]:
@@ -105,7 +109,8 @@ class Unprocessable:
     """A row that is not turned into a Call: quarantined, skipped or deferred, with a reason code.
 
     ``status`` is ``quarantined`` (bad data, can be requeued), ``skipped`` (not a client call:
-    ``transit_call``, ``own_number``) or ``deferred`` (``in_progress``: read again later).
+    ``transit_call``, ``internal_call``, ``anonymous_caller``, ``own_number``) or ``deferred``
+    (``in_progress``: read again later).
     """
 
     uniqueid: str | None

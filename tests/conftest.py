@@ -5,8 +5,11 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from tests.support.databases import BACKENDS, store_database
 
 # Prefect keeps its files (profiles, local results, analytics markers) in PREFECT_HOME: a test
 # session uses a temporary one, never ~/.prefect, and never a server the developer configured.
@@ -27,6 +30,14 @@ os.environ.setdefault("CALLSYNC_STEP_RETRY_DELAYS_S", "0,0")
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty state store's URL: a SQLite file, then a PostgreSQL database of its own
+    (skipped without a server, see tests/support/databases.py)."""
+    with store_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,6 +9,7 @@ Every event handled is a Prefect event in the UI's event feed (why events and no
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -16,10 +17,10 @@ from collections.abc import AsyncIterator
 import uvicorn
 from fastapi import FastAPI
 
-from flows.context import open_context
 from models.settings import ConfigError, Settings
+from tasks.pipeline import Pipeline, open_context
+from tasks.pipeline.webhooks import Emit, LiveCrm, WebhookProcessor
 from tasks.webhooks.inbox import Inbox
-from tasks.webhooks.process import Emit, LiveCrm, WebhookProcessor
 from tasks.webhooks.receiver import Parts, create_receiver
 from tasks.webhooks.steps import prefect_emitter
 
@@ -31,8 +32,15 @@ async def receiver_parts(settings: Settings, *, emit: Emit | None = None) -> Asy
     """Store, Zoho client, inbox and processor of a receiver, for its lifetime."""
     async with open_context(settings) as ctx:
         inbox = Inbox(ctx.store)
-        crm = LiveCrm(ctx.zoho, ctx.store, settings, refresh_s=settings.webhook.index_refresh_s)
-        yield inbox, WebhookProcessor(settings, ctx.store, ctx.zoho, crm, inbox=inbox, emit=emit)
+        crm = LiveCrm(ctx, refresh_s=settings.webhook.index_refresh_s)
+        pipeline = Pipeline(ctx, emit=emit)
+        keeper = asyncio.create_task(crm.keep_current())
+        try:
+            yield inbox, WebhookProcessor(pipeline, crm, inbox=inbox, emit=emit)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
 
 
 def check_token(settings: Settings) -> None:

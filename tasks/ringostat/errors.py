@@ -1,6 +1,8 @@
 """What can go wrong reading Ringostat's call log, named by what the caller must do.
 
-::
+Every class is a :class:`tasks.vendor.errors.VendorError`; Ringostat's ``RetriableError``,
+``FatalError`` and ``AuthError`` are also the shared classes of those names (see
+:mod:`tasks.vendor.errors`), the others are Ringostat's own::
 
     RingostatError
     ├── RetriableError          429, 5xx, timeouts, dropped connections: retried inside the
@@ -24,6 +26,8 @@ from typing import Any
 
 import httpx
 
+from tasks.vendor import errors as vendor
+
 AUTH_KEY_SETTING = "ringostat.auth_key"
 AUTH_KEY_ENV = "CALLSYNC_RINGOSTAT__AUTH_KEY"
 
@@ -31,16 +35,19 @@ _INCORRECT_FIELD = re.compile(r"incorrect\s+fields?\W*([A-Za-z0-9_]+)?", re.IGNO
 _VENDOR_TEXT_LIMIT = 300
 
 
-class RingostatError(Exception):
+class RingostatError(vendor.VendorError):
     """Base of every error the Ringostat client raises."""
 
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
+        super().__init__(message, status=status_code)
+
+    @property
+    def status_code(self) -> int | None:
+        """The HTTP status (None when no answer came): the shared ``status``, by httpx's name."""
+        return self.status
 
 
-class RetriableError(RingostatError):
+class RetriableError(RingostatError, vendor.RetriableError):
     """A transient failure; the same request may succeed later."""
 
     def __init__(
@@ -54,11 +61,11 @@ class RetriableError(RingostatError):
         self.retry_after = retry_after
 
 
-class FatalError(RingostatError):
+class FatalError(RingostatError, vendor.FatalError):
     """Retrying the same request cannot help; a person must change something."""
 
 
-class AuthError(FatalError):
+class AuthError(FatalError, vendor.AuthError):
     """The Auth-key was refused (401)."""
 
 

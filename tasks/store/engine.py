@@ -1,4 +1,10 @@
-"""Opening the state store's database: SQLite by default, any SQLAlchemy URL in production.
+"""Opening the state store's database: SQLite by default, PostgreSQL (``postgresql+psycopg://``)
+in production.
+
+On every database, a NUL character is taken out of every text parameter before it is sent:
+PostgreSQL refuses NUL in text (``DataError``, failing the whole transaction — a run, or every
+call of a window), and a value must never be the reason a run fails. SQLite would keep it, so
+it is removed there too: both stores hold the same text.
 
 SQLite needs three things a server database does not:
 
@@ -15,6 +21,7 @@ An in-memory database (``sqlite://``) lives as long as its one connection, so it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +38,46 @@ def _in_memory(database: str | None) -> bool:
     return database in (None, "", ":memory:") or (database or "").startswith("file::memory:")
 
 
+def _without_nul(value: Any) -> Any:
+    return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
+
+
+def _clean_parameters(parameters: Any) -> Any:
+    """The DBAPI parameters (a mapping or a sequence, or a list of them for executemany) with
+    NUL removed from text; the same object when no value holds one (the usual case)."""
+    if isinstance(parameters, Mapping):
+        if not any(isinstance(v, str) and "\x00" in v for v in parameters.values()):
+            return parameters
+        return {k: _without_nul(v) for k, v in parameters.items()}
+    if isinstance(parameters, tuple):
+        if not any(isinstance(v, str) and "\x00" in v for v in parameters):
+            return parameters
+        return tuple(_without_nul(v) for v in parameters)
+    if isinstance(parameters, list):
+        cleaned = [_clean_parameters(p) for p in parameters]
+        return (
+            parameters if all(a is b for a, b in zip(cleaned, parameters, strict=True)) else cleaned
+        )
+    return parameters
+
+
+def _strip_nul(engine: Engine) -> None:
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _before(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+    ) -> tuple[str, Any]:
+        return statement, _clean_parameters(parameters)
+
+
 def open_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and immediate transactions."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # pre_ping: a pooled connection the server closed (restart, idle timeout) is replaced
+        # instead of failing a run's next statement.
+        server = create_engine(url, pool_pre_ping=True)
+        _strip_nul(server)
+        return server
 
     memory = _in_memory(parsed.database)
     kwargs: dict[str, Any] = {
@@ -64,4 +106,5 @@ def open_engine(url: str) -> Engine:
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    _strip_nul(engine)
     return engine

@@ -36,6 +36,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from models.settings import Settings
+from tasks.pipeline.webhooks import WebhookProcessor, utc_now
 from tasks.webhooks.events import (
     TOKEN_HEADER,
     TOKEN_PARAM,
@@ -45,7 +46,6 @@ from tasks.webhooks.events import (
     read_event,
 )
 from tasks.webhooks.inbox import Inbox
-from tasks.webhooks.process import WebhookProcessor, utc_now
 
 log = logging.getLogger(__name__)
 

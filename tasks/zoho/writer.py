@@ -20,6 +20,10 @@ How one execution goes (SPEC sections 7, 9 and 10; ARCHITECTURE habit 6):
 5. :func:`execute_plans` then sets each call's final status: ``synced`` when every write of the
    call succeeded, ``failed`` with the first error code otherwise.
 
+``fence`` (optional) is called before every write request and raises when this run may no
+longer write — :meth:`tasks.lease.RunLease.check`, which raises ``LeaseLost`` once another run
+took the store's run lease over: the run stops before its next write.
+
 A :class:`~tasks.zoho.errors.RetriableError`, ``AuthError`` or ``FatalError`` from the client
 propagates: the Prefect task decides about retries. Whatever was recorded stays recorded, and
 re-running is safe because every insert carries its unique ``rs_sync_key`` (Zoho answers
@@ -30,10 +34,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from models.crm import CrmRecord
 from models.plan import CallPlan, CallStatus, PlannedWrite, PlanStatus, Reason
 from tasks.store import Store, WriteOutcome
 from tasks.zoho.fit import fit_records
@@ -44,6 +49,10 @@ OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
 ENTITY_MODULES = ("Leads", "Contacts", "Deals")
 """Inserted first: activities (Tasks, Calls) link to them."""
 ACTIVITY_MODULES = ("Tasks", "Calls")
+
+Learn = Callable[[PlannedWrite, str], CrmRecord | None]
+"""The record an insert created, as the phone index keeps it (given the write and its Zoho id);
+None for writes the index does not hold (tasks, calls)."""
 
 State = Literal["success", "reused", "failed", "blocked", "unknown", "waiting"]
 """``reused``: a ledger hit, not sent. ``unknown``: Zoho may or may not have it (still pending).
@@ -114,6 +123,8 @@ class WriteReport:
     duplicates: int = 0
     requests: int = 0
     call_statuses: dict[str, int] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
+    """Sync keys whose record Zoho holds after this execution (sent now or found before)."""
 
     def count(self, module: str, op: str, state: State) -> int:
         return self.counts.get(f"{module}/{op}/{state}", 0)
@@ -163,6 +174,8 @@ class _Execution:
         client: WriterClient,
         store: Store,
         sync_key_field: str,
+        learn: Learn | None = None,
+        fence: Callable[[], None] | None = None,
     ) -> None:
         self.writes = list(writes)
         self.by_key = {w.sync_key: (uid, w) for uid, w in self.writes}
@@ -173,8 +186,13 @@ class _Execution:
         self.client = client
         self.store = store
         self.key_field = sync_key_field
+        self.learn = learn
+        self.fence = fence
         self.ids: dict[str, str] = {}
         self.states: dict[str, State] = {}
+        self.pending_deps: set[str] = set()
+        """Links to writes of an earlier execution whose outcome is still unknown (pending in
+        the ledger): what waits on them waits, it is not blocked."""
         self.codes: dict[str, str] = {}
         self.report = WriteReport()
 
@@ -187,6 +205,8 @@ class _Execution:
     def _settle(self, write: PlannedWrite, state: State, code: str = "", message: str = "") -> None:
         self.states[write.sync_key] = state
         self._count(write, state)
+        if state in ("success", "reused"):
+            self.report.done.add(write.sync_key)
         if state in ("failed", "blocked"):
             self.codes[write.sync_key] = code
             uid = self.by_key[write.sync_key][0]
@@ -203,6 +223,8 @@ class _Execution:
         for key, rec in ledger.items():
             if rec.status == "success" and rec.zoho_id:
                 self.ids[key] = rec.zoho_id
+            elif rec.status == "pending" and key not in self.by_key:
+                self.pending_deps.add(key)
         todo: list[PlannedWrite] = []
         for _, write in self.writes:
             if write.sync_key in self.ids:
@@ -258,7 +280,7 @@ class _Execution:
                     continue
                 dep = missing[0]
                 dep_state = self.states.get(dep)
-                if dep_state in ("unknown", "waiting"):
+                if dep_state in ("unknown", "waiting") or dep in self.pending_deps:
                     waiting.append(w)
                 else:
                     why = f"depends on {dep}, which has no Zoho id"
@@ -311,6 +333,8 @@ class _Execution:
 
     async def _insert(self, module: str, group: Sequence[PlannedWrite]) -> None:
         records = await self._fitted(module, group)
+        if self.fence is not None:
+            self.fence()
         self.report.requests += 1
         results = await self.client.insert(module, records, sync_key_field=self.key_field)
         self._apply(group, results)
@@ -328,6 +352,8 @@ class _Execution:
         if not group:
             return
         records = await self._fitted(module, group)
+        if self.fence is not None:
+            self.fence()
         self.report.requests += 1
         results = await self.client.update(module, records)
         self._apply(group, results)
@@ -342,7 +368,10 @@ class _Execution:
                 self.ids[write.sync_key] = zoho_id
                 self._settle(write, "success")
                 self.report.duplicates += int(res.duplicate)
-                outcomes.append(WriteOutcome.success(write.sync_key, zoho_id))
+                learned = (
+                    self.learn(write, zoho_id) if self.learn and write.op == "insert" else None
+                )
+                outcomes.append(WriteOutcome.success(write.sync_key, zoho_id, learned))
             elif res.code == OUTCOME_UNKNOWN:
                 self._settle(write, "unknown")  # the ledger keeps it pending
             else:
@@ -374,16 +403,18 @@ async def execute_writes(
     store: Store,
     *,
     sync_key_field: str = "rs_sync_key",
+    learn: Learn | None = None,
+    fence: Callable[[], None] | None = None,
 ) -> WriteReport:
     """Execute writes that belong to no plan (e.g. late-recording updates of synced calls).
 
     Each item is a write, or (uniqueid, write); a bare write's call is read from its sync key.
-    Call statuses are left as they are.
+    Call statuses are left as they are. ``fence``: see the module docstring.
     """
     pairs = [
         item if isinstance(item, tuple) else (uniqueid_of(item.sync_key), item) for item in writes
     ]
-    return await _Execution(pairs, client, store, sync_key_field).run()
+    return await _Execution(pairs, client, store, sync_key_field, learn, fence).run()
 
 
 async def execute_plans(
@@ -392,15 +423,23 @@ async def execute_plans(
     store: Store,
     *,
     sync_key_field: str = "rs_sync_key",
+    learn: Learn | None = None,
+    fence: Callable[[], None] | None = None,
 ) -> WriteReport:
     """Write every planned call's records to Zoho exactly once and set the calls' statuses.
 
     Plans that are not ``planned`` (skipped, deferred) are ignored: their status was recorded
-    with the plan. A planned call with no writes is ``synced`` at once.
+    with the plan. A planned call with no writes is ``synced`` at once. ``fence``: see the
+    module docstring.
     """
     planned = [p for p in plans if p.status is PlanStatus.PLANNED]
     execution = _Execution(
-        [(p.uniqueid, w) for p in planned for w in p.writes], client, store, sync_key_field
+        [(p.uniqueid, w) for p in planned for w in p.writes],
+        client,
+        store,
+        sync_key_field,
+        learn,
+        fence,
     )
     report = await execution.run()
 
