@@ -394,6 +394,49 @@ class WebhookSettings(_Section):
     oldest connection that has not sent a whole request is closed to make room."""
 
 
+class PrefectSettings(_Section):
+    """The installation's Prefect server (the one callsync starts when ``PREFECT_API_URL`` is
+    not set) and the operator's alert.
+
+    ``idle_stop_minutes``: the server stops after this long with no callsync process using it
+    (``serve`` counts while it runs); 0 keeps it up. ``keep_days``: flow runs that ended longer
+    ago are deleted, so its database stays small; 0 keeps them all. Both take effect when the
+    server starts. ``alert_webhook_url`` (a secret: such URLs carry a token) or ``alert_block``
+    (a notification block made in the UI, ``<block-type-slug>/<name>``, e.g. an e-mail block):
+    where a run that fails or crashes is announced, by a Prefect automation that ``serve`` and
+    ``callsync alerts`` create.
+    """
+
+    idle_stop_minutes: float = Field(default=60, ge=0)
+    keep_days: float = Field(default=30, ge=0)
+    alert_webhook_url: SecretStr = SecretStr("")
+    alert_block: str = ""
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value().strip()
+        if text and not text.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return SecretStr(text)
+
+    @field_validator("alert_block")
+    @classmethod
+    def _block_name(cls, value: str) -> str:
+        text = value.strip()
+        if text and not re.fullmatch(r"[a-z0-9-]+/[A-Za-z0-9_.-]+", text):
+            raise ValueError(
+                "name a notification block as '<block-type-slug>/<name>', e.g. 'slack-webhook/ops'"
+            )
+        return text
+
+    @model_validator(mode="after")
+    def _one_alert(self) -> PrefectSettings:
+        if self.alert_block and self.alert_webhook_url.get_secret_value():
+            raise ValueError("set alert_webhook_url or alert_block, not both")
+        return self
+
+
 class Settings(BaseSettings):
     """The whole configuration (SPEC section 11)."""
 
@@ -410,6 +453,7 @@ class Settings(BaseSettings):
     employees: tuple[EmployeeEntry, ...] = ()
     store: StoreSettings = StoreSettings()
     webhook: WebhookSettings = WebhookSettings()
+    prefect: PrefectSettings = PrefectSettings()
 
     @model_validator(mode="after")
     def _unique_employees(self) -> Settings:
@@ -512,7 +556,7 @@ def resolve_store_paths(store: StoreSettings, base: Path) -> StoreSettings:
     )
 
 
-_SECTIONS = {"ZOHO", "RINGOSTAT", "SCENARIO", "EMPLOYEES", "STORE", "WEBHOOK"}
+_SECTIONS = {"ZOHO", "RINGOSTAT", "SCENARIO", "EMPLOYEES", "STORE", "WEBHOOK", "PREFECT"}
 
 
 def _check_env_keys(env: Mapping[str, str]) -> None:

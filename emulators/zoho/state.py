@@ -137,6 +137,7 @@ class ZohoState:
         """The org's Business Hours settings as Zoho answers them; None: none configured."""
         self.access_tokens: dict[str, AccessToken] = {}
         self.mint_log: dict[str, deque[datetime]] = {}
+        self.used_grant_codes: set[str] = set()
         self.page_tokens: dict[str, PageToken] = {}
         self.credit_log: deque[tuple[datetime, int]] = deque()
         self.faults = FaultSettings()

@@ -97,11 +97,14 @@ def build_deployments(config: str | None) -> list[RunnerDeployment]:
 async def serve_deployments(
     deployments: list[RunnerDeployment], ui_url: str, config: str | None = None
 ) -> None:
-    """Register the deployments, say so, then run their schedules (and the webhook receiver,
-    when ``[webhook] token`` is set) until stopped."""
+    """Register the deployments, say so, make the failure alert match the config
+    (flows/runtime/alerts.py), then run their schedules (and the webhook receiver, when
+    ``[webhook] token`` is set) until stopped."""
     from prefect.runner import Runner
 
+    from flows.runtime.alerts import apply_alert
     from flows.runtime.listen import receiver_service
+    from models.settings import load_settings
 
     # What prefect.aserve does, with the lines printed once the deployments are registered.
     runner = Runner(pause_on_shutdown=True)
@@ -114,6 +117,7 @@ async def serve_deployments(
     typer.echo(f"Prefect UI: {ui_url}")
     for d in deployments:
         typer.echo(f"  deployment {d.flow_name}/{d.name}")
+    typer.echo((await apply_alert(load_settings(config).prefect)).describe())
     services: list[Coroutine[Any, Any, None]] = [
         runner.start(),
         receiver_service(config),  # the webhook receiver (SPEC section 12)

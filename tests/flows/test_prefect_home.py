@@ -155,6 +155,13 @@ def test_demo_keep_ui_stopped_with_sigterm_leaves_no_process(
         cwd,
     )
     demo.wait_for("Ctrl-C to stop")
+    # What it printed adds up: the users it generated and the org's admin are what the runs
+    # count, and the Data Docs caveat is said once, not after every run.
+    text = "".join(demo.output)
+    generated = int(text.split("Generated a company: ", 1)[1].split()[0])
+    assert "(and the org's admin)" in text
+    assert f"Zoho: {generated + 1} active users" in text
+    assert text.count("so offline they show unstyled") == 1
     server_pid = _record(workdir / "prefect")["pid"]
     assert pid_alive(server_pid)
     os.kill(demo.proc.pid, signal.SIGTERM)

@@ -161,6 +161,7 @@ def test_a_failed_served_run_is_retried_through_the_api_and_completes(
         )
         assert done["state_type"] == "COMPLETED", (done["state"]["message"], serve.output[-30:])
         assert done["run_count"] >= 2
+        assert "retried" in done["tags"]  # a run that needed a retry stays visible as such
     finally:
         os.kill(serve.proc.pid, signal.SIGTERM)
         assert serve.finish() == 0, "".join(serve.output)

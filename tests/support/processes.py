@@ -4,8 +4,10 @@ a look at what is left of a session after it ended; plus plain REST calls to a P
 from __future__ import annotations
 
 import json
+import os
 import queue
 import resource
+import select
 import subprocess
 import sys
 import threading
@@ -91,6 +93,20 @@ class Command:
         assert self.proc.stdout is not None
         self.proc.stdout.close()
         return code
+
+
+def gone_within(pid: int, timeout_s: float) -> bool:
+    """Whether process ``pid`` (any process, not only a child) ends within ``timeout_s``:
+    waited for on a pidfd, which becomes readable when it ends (no polling)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout_s)
+        return bool(ready)
+    finally:
+        os.close(fd)
 
 
 def prefect_api(api_url: str, method: str, path: str, body: Any = None) -> Any:
