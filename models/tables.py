@@ -30,6 +30,10 @@ class AwareDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _dt(*, nullable: bool = True, index: bool = False) -> Column[datetime]:
     return Column(AwareDateTime(), nullable=nullable, index=index)
 
@@ -160,6 +164,12 @@ class CrmIndexRecord(SQLModel, table=True):
     sync_key: str | None = None
     """``rs_sync_key`` of a record callsync created (added later: nullable, see the store)."""
     deleted: bool = False
+    updated_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(AwareDateTime(), nullable=True, index=True, onupdate=_utc_now),
+    )
+    """When the index row last changed (the reports land only what changed since): set by the
+    store's own writes, and by any other update that does not say (``onupdate``)."""
 
 
 class CrmPhoneKeyRecord(SQLModel, table=True):

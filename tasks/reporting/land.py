@@ -362,13 +362,26 @@ INCREMENTAL_OVERLAP = timedelta(minutes=10)
 """Store rows changed this long before the previous landing's newest change are landed again
 (a transaction still open while the previous landing read is covered by it)."""
 
-# The incremental tables: their store rows carry ``updated_at`` and are never deleted.
-_INCREMENTAL = {"calls": "uniqueid", "crm_writes": "sync_key"}
+# The incremental tables: their store rows carry ``updated_at`` and are never deleted. Each with
+# its store table, the column to read it in order, and the key (a DuckDB expression) that says
+# which landed row a store row replaces.
+_INCREMENTAL = {
+    "calls": (CallRecord, "uniqueid", "uniqueid"),
+    "crm_writes": (WriteRecord, "sync_key", "sync_key"),
+    "crm_records": (CrmIndexRecord, "id", "module || ':' || id"),
+}
+MEMORY_LIMIT = "256MB"
+"""DuckDB's memory for a landing: a larger one spills to disk beside the file instead of growing
+the run's process with the size of the store."""
 
 
 def _layout(zone: ZoneInfo) -> str:
     """The shape of the incremental tables: another shape (a new version) means a full landing."""
-    columns = {"calls": _call_columns(zone), "crm_writes": WRITE_COLUMNS}
+    columns = {
+        "calls": _call_columns(zone),
+        "crm_writes": WRITE_COLUMNS,
+        "crm_records": CRM_COLUMNS,
+    }
     text = "|".join(
         f"{table}:" + ",".join(f"{c.name} {c.sql_type}" for c in cols)
         for table, cols in columns.items()
@@ -401,7 +414,7 @@ def _landed_through(con: duckdb.DuckDBPyConnection, store_url: str, layout: str)
 def _store_through(conn: sqlalchemy.Connection) -> datetime | None:
     marks = [
         conn.execute(sqlalchemy.select(sqlalchemy.func.max(_t(model).c.updated_at))).scalar()
-        for model in (CallRecord, WriteRecord)
+        for model, _, _ in _INCREMENTAL.values()
     ]
     known = [m if m.tzinfo else m.replace(tzinfo=UTC) for m in marks if m is not None]
     return max(known) if known else None
@@ -437,10 +450,10 @@ def land_reports(
 ) -> LandResult:
     """Bring the reporting tables and views in ``duckdb_path`` up to date with the state store.
 
-    ``calls`` and ``crm_writes`` (the tables that grow with every call) are landed
-    incrementally when the file holds an earlier landing of the same store in the same layout:
-    only the store rows changed since (with :data:`INCREMENTAL_OVERLAP`) are replaced. The
-    other tables are small and rebuilt. The result is the same as a full landing.
+    ``calls``, ``crm_writes`` and ``crm_records`` (the tables that grow with every call) are
+    landed incrementally when the file holds an earlier landing of the same store in the same
+    layout: only the store rows changed since (with :data:`INCREMENTAL_OVERLAP`) are replaced.
+    The other tables are small and rebuilt. The result is the same as a full landing.
     """
     zone = ZoneInfo(company_timezone)
     path = Path(duckdb_path)
@@ -452,39 +465,37 @@ def land_reports(
     except duckdb.Error as exc:
         raise ReportingError(f"cannot open the reporting file {path}: {exc}") from exc
     try:
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        con.execute("SET preserve_insertion_order = false")
         previous = _landed_through(con, store_url, layout)
         con.begin()
         with engine.connect() as conn:
             through = _store_through(conn)
             counts: dict[str, int] = {}
-            if previous is None or through is None:
-                counts["calls"] = _insert(
-                    con, "calls", _call_columns(zone), _store_rows(conn, _t(CallRecord), "uniqueid")
-                )
-                counts["crm_writes"] = _insert(
-                    con, "crm_writes", WRITE_COLUMNS, _store_rows(conn, _t(WriteRecord), "sync_key")
-                )
-            else:
-                since = previous - INCREMENTAL_OVERLAP
-                for table, model, columns in (
-                    ("calls", CallRecord, _call_columns(zone)),
-                    ("crm_writes", WriteRecord, WRITE_COLUMNS),
-                ):
-                    key = _INCREMENTAL[table]
-                    _replace_rows(
-                        con, table, key, columns, _changed_rows(conn, _t(model), key, since)
+            shapes = {
+                "calls": _call_columns(zone),
+                "crm_writes": WRITE_COLUMNS,
+                "crm_records": CRM_COLUMNS,
+            }
+            for table, (model, order, key) in _INCREMENTAL.items():
+                columns = shapes[table]
+                if previous is None or through is None:
+                    counts[table] = _insert(
+                        con, table, columns, _store_rows(conn, _t(model), order)
                     )
-                    [(landed,)] = con.execute(f"SELECT count(*) FROM {table}").fetchall()
-                    counts[table] = int(landed)
+                    continue
+                since = previous - INCREMENTAL_OVERLAP
+                _replace_rows(
+                    con, table, key, columns, _changed_rows(conn, _t(model), order, since)
+                )
+                [(landed,)] = con.execute(f"SELECT count(*) FROM {table}").fetchall()
+                counts[table] = int(landed)
             counts |= {
                 "quarantine": _insert(
                     con,
                     "quarantine",
                     QUARANTINE_COLUMNS,
                     _store_rows(conn, _t(QuarantineRecord), "row_hash"),
-                ),
-                "crm_records": _insert(
-                    con, "crm_records", CRM_COLUMNS, _store_rows(conn, _t(CrmIndexRecord), "id")
                 ),
                 "runs": _insert(
                     con, "runs", RUN_COLUMNS, _store_rows(conn, _t(RunRecord), "run_id")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Update, bindparam, insert, update
@@ -27,7 +28,7 @@ ACTIVITY_MODULES = ("Tasks", "Calls")
 INDEX_MODULES = ("Leads", "Contacts", "Deals")
 
 
-def _merge_utm_updates(session: Session, keys: Sequence[str]) -> None:
+def _merge_utm_updates(session: Session, keys: Sequence[str], *, now: datetime) -> None:
     """The UTM values of successful ``utm`` updates, merged into their indexed records."""
     if not keys:
         return
@@ -51,6 +52,7 @@ def _merge_utm_updates(session: Session, keys: Sequence[str]) -> None:
         fields = json.loads(write.payload_json).get("fields") or {}
         utm = {**json.loads(row.utm_json or "{}"), **{k: str(v) for k, v in fields.items()}}
         row.utm_json = to_json(utm)
+        row.updated_at = now
         session.add(row)
 
 
@@ -164,8 +166,10 @@ class LedgerMixin(StoreBase):
                 conn.execute(_update_by_key(batch[0]), batch)
             learned = [o.learned for o in outcomes if o.status == SUCCESS and o.learned]
             if learned:
-                upsert_index(session, learned)
-            _merge_utm_updates(session, [o.sync_key for o in outcomes if o.status == SUCCESS])
+                upsert_index(session, learned, now=now)
+            _merge_utm_updates(
+                session, [o.sync_key for o in outcomes if o.status == SUCCESS], now=now
+            )
 
     def synced_writes(self, uniqueid: str) -> list[tuple[str, str, str]]:
         """(sync_key, module, zoho_id) of the call's Task and Call records that exist in Zoho:
