@@ -167,9 +167,8 @@ class LedgerMixin(StoreBase):
             learned = [o.learned for o in outcomes if o.status == SUCCESS and o.learned]
             if learned:
                 upsert_index(session, learned, now=now)
-            _merge_utm_updates(
-                session, [o.sync_key for o in outcomes if o.status == SUCCESS], now=now
-            )
+            utm = [o.sync_key for o in outcomes if o.status == SUCCESS and "/utm-" in o.sync_key]
+            _merge_utm_updates(session, utm, now=now)
 
     def synced_writes(self, uniqueid: str) -> list[tuple[str, str, str]]:
         """(sync_key, module, zoho_id) of the call's Task and Call records that exist in Zoho:
