@@ -8,12 +8,25 @@ import queue
 import subprocess
 import sys
 import threading
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 CALLSYNC = str(Path(sys.executable).with_name("callsync"))
 WAIT_S = 300  # generous: the machine may be busy; nothing here measures time
+
+# How often Prefect looks, shortened for tests (not what it does once it looks): a served or
+# worker-pool run is picked up within a second of being due instead of ten (the runner's and the
+# worker's default polls), and the server schedules a newly registered deployment's runs within a
+# second instead of five. Set for the test session's own processes (tests/conftest.py) and put
+# into the environment of every Prefect process a test starts with an environment of its own.
+PREFECT_POLLS = {
+    "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+    "PREFECT_WORKER_QUERY_SECONDS": "1",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1",
+}
 
 
 def session_members(sid: int) -> list[int]:
@@ -83,12 +96,27 @@ class Command:
 
 
 def prefect_api(api_url: str, method: str, path: str, body: Any = None) -> Any:
-    """One call to a Prefect server's REST API on 127.0.0.1 (no proxy)."""
+    """One call to a Prefect server's REST API on 127.0.0.1 (no proxy).
+
+    A 503 is the server's "database busy, ask again" (its SQLite database is locked while other
+    runs write to it; nothing was changed): the call is made again, as Prefect's own client does.
+    """
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(
-        f"{api_url}{path}", data=data, method=method, headers={"content-type": "application/json"}
-    )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(req, timeout=30) as answer:
-        raw = answer.read()
-    return json.loads(raw) if raw else None
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        req = urllib.request.Request(
+            f"{api_url}{path}",
+            data=data,
+            method=method,
+            headers={"content-type": "application/json"},
+        )
+        try:
+            with opener.open(req, timeout=30) as answer:
+                raw = answer.read()
+            return json.loads(raw) if raw else None
+        except urllib.error.HTTPError as err:
+            if err.code != 503 or time.monotonic() > deadline:
+                raise
+            err.close()
+        time.sleep(0.2)  # the server asked to be asked again: there is no event to wait on
