@@ -5,8 +5,12 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+
+from tests.support import prefect_session
+from tests.support.processes import PREFECT_POLLS
 
 # Prefect keeps its files (profiles, local results, analytics markers) in PREFECT_HOME: a test
 # session uses a temporary one, never ~/.prefect, and never a server the developer configured.
@@ -18,6 +22,10 @@ os.environ["DO_NOT_TRACK"] = "1"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 for _name in ("PREFECT_API_URL", "PREFECT_PROFILE", "PREFECT_PROFILES_PATH"):
     os.environ.pop(_name, None)
+
+# Prefect's poll loops shortened (tests/support/processes.py): the servers the tests start and
+# the runners and workers they serve with pick up due runs within a second.
+os.environ.update(PREFECT_POLLS)
 
 # A step that failed on a transient error is retried by Prefect at once in tests (the default
 # pauses are 10 s and 60 s); set before any test module imports tasks.steps.
@@ -39,3 +47,21 @@ def _stop_installation_servers(tmp_path_factory: pytest.TempPathFactory) -> Iter
 
     for record in tmp_path_factory.getbasetemp().rglob(RECORD_NAME):
         InstallationServer(record.parent).stop()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist's controller, per worker: the run's one Prefect server."""
+    prefect_session.assign_home(node)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's controller: one test per unit, some modules whole."""
+    from tests.support.xdist_schedule import make_scheduler
+
+    return make_scheduler(config, log)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    prefect_session.stop_shared(config)

@@ -18,15 +18,23 @@ from emulators.ringostat.app import create_app as create_ringostat
 from emulators.serve import BackgroundServer
 from emulators.zoho.app import create_app as create_zoho
 from flows.runtime.prefect_server import LocalPrefectServer, drain_prefect_clients
+from tests.support.prefect_session import worker_home
 
 FIXED_NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrefectServer]:
-    """One real Prefect server for the whole session (callsync's own kind: ``prefect server
+def prefect_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalPrefectServer]:
+    """One real Prefect server for the whole run (callsync's own kind: ``prefect server
     start``, analytics off), its database in a temporary home: the flow-test modules share one
-    start instead of paying Prefect's temporary server each."""
+    start instead of paying Prefect's temporary server each. Under pytest-xdist the workers share
+    one too; the controller stops it (tests/support/prefect_session.py)."""
+    shared = worker_home(request.config)
+    if shared is not None:
+        yield LocalPrefectServer(shared).start()
+        return
     with LocalPrefectServer(tmp_path_factory.mktemp("prefect-home")) as server:
         yield server
 
