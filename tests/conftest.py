@@ -5,12 +5,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support import prefect_session
-from tests.support.processes import PREFECT_POLLS
+from tests.support.processes import prefect_test_settings
 
 # Prefect keeps its files (profiles, local results, analytics markers) in PREFECT_HOME: a test
 # session uses a temporary one, never ~/.prefect, and never a server the developer configured.
@@ -23,9 +24,9 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 for _name in ("PREFECT_API_URL", "PREFECT_PROFILE", "PREFECT_PROFILES_PATH"):
     os.environ.pop(_name, None)
 
-# Prefect's poll loops shortened (tests/support/processes.py): the servers the tests start and
-# the runners and workers they serve with pick up due runs within a second.
-os.environ.update(PREFECT_POLLS)
+# Prefect's poll loops shortened and its clients' TLS bundle cut to one certificate
+# (tests/support/processes.py): cheaper, not different.
+os.environ.update(prefect_test_settings(Path(_PREFECT_HOME)))
 
 # A step that failed on a transient error is retried by Prefect at once in tests (the default
 # pauses are 10 s and 60 s); set before any test module imports tasks.steps.

@@ -24,11 +24,11 @@ from emulators.serve import BackgroundServer
 from emulators.zoho.app import create_app as create_zoho
 from flows.runtime.prefect_server import LocalPrefectServer
 from tests.support.processes import (
-    PREFECT_POLLS,
     WAIT_S,
     Command,
     prefect_api,
     session_members,
+    session_prefect_settings,
 )
 
 # Under pytest-xdist one worker runs this module whole (tests/support/xdist_schedule.py): its tests
@@ -100,7 +100,7 @@ def world(tmp_path: Path, prefect_server: LocalPrefectServer) -> Iterator[dict[s
             DO_NOT_TRACK="1",
             COLUMNS="200",
         )
-        env.update(PREFECT_POLLS)
+        env.update(session_prefect_settings())
         yield {"zoho": zoho.url, "config": config, "dir": tmp_path, "env": env}
 
 

@@ -4,6 +4,7 @@ a look at what is left of a session after it ended; plus plain REST calls to a P
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -20,13 +21,40 @@ WAIT_S = 300  # generous: the machine may be busy; nothing here measures time
 # How often Prefect looks, shortened for tests (not what it does once it looks): a served or
 # worker-pool run is picked up within a second of being due instead of ten (the runner's and the
 # worker's default polls), and the server schedules a newly registered deployment's runs within a
-# second instead of five. Set for the test session's own processes (tests/conftest.py) and put
-# into the environment of every Prefect process a test starts with an environment of its own.
+# second instead of five.
 PREFECT_POLLS = {
     "PREFECT_RUNNER_POLL_FREQUENCY": "1",
     "PREFECT_WORKER_QUERY_SECONDS": "1",
     "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1",
 }
+CA_FILE_SETTING = "PREFECT_API_SSL_CERT_FILE"
+
+
+def prefect_test_settings(home: Path) -> dict[str, str]:
+    """Prefect settings that make the test session's Prefect processes cheaper, not different.
+
+    Besides :data:`PREFECT_POLLS`: every Prefect API client builds a TLS context from certifi's
+    bundle of some 150 certificates (20-35 ms) and Prefect makes a client per task run, a sixth of
+    the flow tests' CPU. The tests' Prefect servers are plain HTTP on 127.0.0.1, where no
+    certificate is ever checked: the clients get a bundle of one (certifi's first, written into
+    ``home``). tests/conftest.py puts these into the session's environment.
+    """
+    import certifi
+
+    bundle = Path(certifi.where()).read_text()
+    end = "-----END CERTIFICATE-----\n"
+    one = home / "one-certificate.pem"
+    one.write_text(
+        bundle[bundle.index("-----BEGIN CERTIFICATE-----") : bundle.index(end) + len(end)]
+    )
+    return {**PREFECT_POLLS, CA_FILE_SETTING: str(one)}
+
+
+def session_prefect_settings() -> dict[str, str]:
+    """:func:`prefect_test_settings` as the session set them, for a test that starts a Prefect
+    process with an environment of its own."""
+    names = (*PREFECT_POLLS, CA_FILE_SETTING)
+    return {name: os.environ[name] for name in names if name in os.environ}
 
 
 def session_members(sid: int) -> list[int]:
@@ -78,7 +106,9 @@ class Command:
         while True:
             line = self.lines.get(timeout=WAIT_S)
             if line is None:
-                raise AssertionError(f"exited before {text!r}:\n{''.join(self.output)}")
+                # Reaped here: a process left unreaped fails a later test with a ResourceWarning.
+                code = self.finish()
+                raise AssertionError(f"exited ({code}) before {text!r}:\n{''.join(self.output)}")
             self.output.append(line)
             if text in line:
                 return line
