@@ -1,9 +1,10 @@
-"""Benchmark: the sync pipeline's steps on a generated day of calls, against both emulators.
+"""Benchmark: the pipeline's stages on a generated day of calls, against both emulators in-process.
 
-Prints, per step, the time taken and calls per second, and the Zoho API requests and credits per
-1,000 calls (counted by the Zoho emulator by Zoho's own credit rules). A second pass over the same
-calls shows what a rerun costs (it should write nothing). Great Expectations and Prefect are left
-out here: their cost is a fixed overhead per run, visible in the demo's timings.
+Runs the one pipeline (:class:`tasks.pipeline.Pipeline`) with a stage runner that times each
+stage, and prints, per stage, the time taken and calls per second, and the Zoho API requests and
+credits per 1,000 calls (counted by the Zoho emulator by Zoho's own credit rules). A second pass
+over the same calls shows what a rerun costs (it should write nothing). Great Expectations and
+Prefect are left out here (``callsync bench`` runs the real flow with both).
 
     .venv/bin/python benchmarks/bench_pipeline.py --calls 5000 [--seed 7] [--lost 0.0]
 """
@@ -14,8 +15,6 @@ import argparse
 import asyncio
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,23 +25,23 @@ from emulators.demo_data import generate_demo
 from emulators.ringostat.app import create_app as create_ringostat
 from emulators.zoho import transport as zoho_transport
 from emulators.zoho.app import create_app as create_zoho
-from models.plan import PlanStatus
 from models.settings import load_settings
-from tasks.calls import parse_rows
-from tasks.crm_sync import load_users, refresh_crm
-from tasks.reporting.land import land_reports
-from tasks.ringostat.client import RingostatClient
-from tasks.scenario import plan_calls
-from tasks.store import Store
-from tasks.zoho.client import ZohoClient
-from tasks.zoho.writer import execute_plans
+from tasks.pipeline import Pipeline, open_context, run_plainly
+from tasks.ringostat.cursor import Window
 
 
-@contextmanager
-def timed(label: str, results: dict[str, float]) -> Iterator[None]:
-    start = time.perf_counter()
-    yield
-    results[label] = results.get(label, 0.0) + time.perf_counter() - start
+class TimedStages:
+    """Runs the pipeline's stages plainly and adds up the seconds each stage name took."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    async def __call__(self, name: str, /, *args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return await run_plainly(name, *args)
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
 async def run(calls_per_day: int, seed: int, lost: float, workdir: Path) -> None:
@@ -73,53 +72,43 @@ async def run(calls_per_day: int, seed: int, lost: float, workdir: Path) -> None
                     "client_secret": "s",
                     "refresh_token": "r",
                 },
-                "store": {"url": f"sqlite:///{workdir / 'state.db'}"},
+                "store": {
+                    "url": f"sqlite:///{workdir / 'state.db'}",
+                    "duckdb_path": str(workdir / "reports.duckdb"),
+                },
             }
         )
-        store = Store(settings.store.url)
-        zoho = ZohoClient(settings.zoho, zh)
-        ringostat = RingostatClient(settings.ringostat, rh)
         start = datetime.combine(dataset.start, datetime.min.time(), tzinfo=UTC) - timedelta(days=1)
         end = start + timedelta(days=3)
-        for attempt in ("first run", "rerun"):
-            before = (await zh.get("/__emulator__/stats")).json()
-            t: dict[str, float] = {}
-            with timed("read (Ringostat)", t):
-                read = await ringostat.fetch_window(start, end)
-            with timed("ingest (store)", t):
-                store.ingest(read, run_id=attempt)
-            with timed("users + phone index", t):
-                users, top = await load_users(zoho, settings)
-                crm = await refresh_crm(zoho, store, settings, users, top)
-            with timed("parse + normalize", t):
-                calls, bad = parse_rows(store.work(), settings)
-                store.record_unprocessable(bad, run_id=attempt)
-            with timed("plan", t):
-                plans = plan_calls(calls, crm.snapshot, crm.employees, settings, now=end)
-                store.record_calls(calls, plans, run_id=attempt)
-            with timed("write (Zoho + ledger)", t):
-                report = await execute_plans(
-                    [p for p in plans if p.status is PlanStatus.PLANNED], zoho, store
+        async with open_context(
+            settings,
+            zoho_transport=zoho_transport(zoho_app),
+            ringostat_transport=httpx.ASGITransport(app=ringostat_app),
+        ) as ctx:
+            for attempt in ("first run", "rerun"):
+                before = (await zh.get("/__emulator__/stats")).json()
+                stages = TimedStages()
+                began = time.perf_counter()
+                summary = await Pipeline(ctx, run_stage=stages).sync(
+                    now=end, run_id=attempt, window=Window(start, end)
                 )
-            with timed("land DuckDB", t):
-                land_reports(
-                    store.engine, workdir / "reports.duckdb", company_timezone="Europe/Kyiv"
+                stages.seconds["(after the writes: DuckDB)"] = (
+                    time.perf_counter() - began - sum(stages.seconds.values())
                 )
-            after = (await zh.get("/__emulator__/stats")).json()
-            _print(attempt, len(read), t, before, after, report.counts)
-            dump = (await zh.get("/__emulator__/dump")).json()
-            keys = [
-                r["rs_sync_key"]
-                for m in ("Leads", "Tasks")
-                for r in dump[m]
-                if r.get("rs_sync_key")
-            ]
-            print(
-                f"  in Zoho: {len(keys)} records written by callsync "
-                f"({sum(1 for r in dump['Leads'] if r.get('rs_sync_key'))} leads), "
-                f"{len(keys) - len(set(keys))} duplicates; call statuses {report.call_statuses}"
-            )
-        store.close()
+                after = (await zh.get("/__emulator__/stats")).json()
+                _print(attempt, summary.rows_read, stages.seconds, before, after, summary.writes)
+                dump = (await zh.get("/__emulator__/dump")).json()
+                keys = [
+                    r["rs_sync_key"]
+                    for m in ("Leads", "Tasks")
+                    for r in dump[m]
+                    if r.get("rs_sync_key")
+                ]
+                print(
+                    f"  in Zoho: {len(keys)} records written by callsync "
+                    f"({sum(1 for r in dump['Leads'] if r.get('rs_sync_key'))} leads), "
+                    f"{len(keys) - len(set(keys))} duplicates; call statuses {summary.by_status}"
+                )
 
 
 def _print(

@@ -39,7 +39,7 @@ import httpx
 from emulators.serve import BackgroundServer
 from flows.runtime.listen import receiver_parts
 from models.settings import load_settings
-from tasks.webhooks.process import Handled
+from tasks.pipeline.webhooks import Handled
 from tasks.webhooks.receiver import Parts, create_receiver
 
 TOKEN = "bench-token"

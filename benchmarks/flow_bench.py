@@ -104,12 +104,24 @@ def instrumented(clock: StageClock) -> Iterator[None]:
         patched.append((owner, name, original))
         setattr(owner, name, clock.wrap(label, original))
 
-    for name, value in list(vars(steps).items()):
-        if hasattr(value, "fn") and hasattr(value, "task_key"):  # a Prefect task
-            patch(steps, name, f"task:{value.name}")
-    for name in ("land", "publish_conversion_table", "_publish"):
+    make_runner = steps.stage_runner
+
+    def timed_runner(*args: Any, **kwargs: Any) -> Any:
+        run = make_runner(*args, **kwargs)
+
+        def timed(name: str, /, *stage_args: Any) -> Any:
+            return clock.wrap(f"task:{name}", run)(name, *stage_args)
+
+        return timed
+
+    patched.append((steps, "stage_runner", make_runner))
+    steps.stage_runner = timed_runner
+    for name in ("publish_conversion_table", "publish_summary"):
         if hasattr(sync_module, name):
-            patch(sync_module, name, f"step:{name.lstrip('_')}")
+            patch(sync_module, name, f"step:{name}")
+    import tasks.pipeline.run as run_module
+
+    patch(run_module, "_land", "step:land")
     patch(GxRunner, "build_docs", "step:build_docs")
     for name in STORE_METHODS:
         if hasattr(Store, name):

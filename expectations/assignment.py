@@ -11,10 +11,13 @@ NULLs in these expectations), so a failure's name says which rule broke. In orde
 2. ``expect_column_values_to_be_in_set:top_owned_owner`` — the TOP manager (parameter
    ``top_manager_ids``) owns what the default matrix gives it: in rows 2, 6 and 8 the lead and
    its open task, in rows 5, 7, 9 and 12 the open task. A row overridden in
-   ``[scenario.rows.N]`` is not checked (its owner rule is the configuration's business);
+   ``[scenario.rows.N]`` is not checked (its owner rule is the configuration's business), nor
+   the lead of a transferred call (the employee who answered first owns it);
 3. ``expect_column_pair_values_to_be_equal:due_at_utc,expected_due_utc`` — an open task's
-   deadline is the call's end + ``scenario.open_task_due_hours`` (compared to the second: Zoho
-   keeps no more). A missing deadline, or a call missing from ``calls_by_id``, fails;
+   deadline is the call's end + ``scenario.open_task_due_hours`` working hours (the working
+   hours in force: ``[scenario.business_hours]``, else the ``hours`` given — Zoho's — else
+   24×7), compared to the second: Zoho keeps no more. A missing deadline, or a call missing
+   from ``calls_by_id``, fails;
 4. ``expect_column_values_to_be_in_set:log_task_status`` — log tasks are ``Completed``;
 5. ``expect_column_values_to_be_in_set:open_task_status`` — open tasks are ``Not Started``
    (a missing ``Status`` reads ``(missing)`` and fails both);
@@ -24,17 +27,20 @@ NULLs in these expectations), so a failure's name says which rule broke. In orde
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]  # no pandas-stubs in the lock
 
 from expectations.runner import GxRunner, SuiteOutcome, SuiteSpec
 from models.call import Call
+from models.hours import WorkingHours
 from models.plan import CallPlan, PlannedWrite
 from models.settings import Settings
+from tasks.scenario.hours import add_working_time, effective_hours
 
 SUITE_NAME = "callsync_assignment"
 ID_COLUMN = "uniqueid"
@@ -91,12 +97,13 @@ def _write_row(
     plan: CallPlan,
     write: PlannedWrite,
     call: Call | None,
-    due_hours: float,
+    due: Callable[[datetime], datetime],
     overridden: Collection[int],
 ) -> dict[str, Any]:
     open_task = write.kind == "open_task"
-    expected_due = (
-        call.ended_at + timedelta(hours=due_hours) if open_task and call is not None else None
+    expected_due = due(call.ended_at) if open_task and call is not None else None
+    top_owns = _top_owns(plan.row, write.kind, overridden) and not (
+        write.kind == "lead" and call is not None and call.first_answered_by
     )
     return {
         "uniqueid": plan.uniqueid,
@@ -107,7 +114,7 @@ def _write_row(
         "op": write.op,
         "owner_id": write.owner_id,
         "assigned_owner": write.owner_id if write.op == "insert" else None,
-        "top_owned_owner": write.owner_id if _top_owns(plan.row, write.kind, overridden) else None,
+        "top_owned_owner": write.owner_id if top_owns else None,
         "due_at_utc": _utc_naive(write.due_at) if open_task else None,
         "expected_due_utc": _utc_naive(expected_due),
         "log_task_status": _status(write) if write.kind == "log_task" else None,
@@ -134,19 +141,27 @@ def assignment_frame(
     active_user_ids: Collection[str],
     top_manager_id: str,
     settings: Settings,
+    hours: WorkingHours | None = None,
 ) -> pd.DataFrame:
     """The rows the suite checks (see the module docstring).
 
     ``active_user_ids`` and ``top_manager_id`` are not columns: they are the suite parameters
     :func:`validate_plans` passes. They are accepted here so both functions read alike.
+    ``hours``: Zoho's working hours, as the planner was given them.
     """
     del active_user_ids, top_manager_id  # parameters of the run, not data of the frame
-    overridden = frozenset(settings.scenario.rows)
-    due_hours = settings.scenario.open_task_due_hours
+    sc = settings.scenario
+    overridden = frozenset(sc.rows)
+    in_force, tz = effective_hours(sc, hours), ZoneInfo(sc.company_timezone)
+    due_hours = timedelta(hours=sc.open_task_due_hours)
+
+    def due(ended_at: datetime) -> datetime:
+        return add_working_time(ended_at, due_hours, in_force, tz)
+
     rows: list[dict[str, Any]] = []
     for plan in plans:
         call = calls_by_id.get(plan.uniqueid)
-        rows.extend(_write_row(plan, w, call, due_hours, overridden) for w in plan.writes)
+        rows.extend(_write_row(plan, w, call, due, overridden) for w in plan.writes)
         if plan.row in SILENT_ROWS and plan.row not in overridden:
             rows.append(_silent_row(plan))
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
@@ -189,8 +204,10 @@ def validate_plans(
     active_user_ids: Collection[str],
     top_manager_id: str,
     settings: Settings,
+    hours: WorkingHours | None = None,
 ) -> SuiteOutcome:
-    """Run the assignment suite; ``failed`` is keyed by call ``uniqueid``."""
+    """Run the assignment suite; ``failed`` is keyed by call ``uniqueid``. ``hours``: Zoho's
+    working hours, the same the planner was given."""
     runner.register(SUITE)
     frame = assignment_frame(
         plans,
@@ -198,6 +215,7 @@ def validate_plans(
         active_user_ids=active_user_ids,
         top_manager_id=top_manager_id,
         settings=settings,
+        hours=hours,
     )
     return runner.validate(
         SUITE_NAME,

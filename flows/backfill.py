@@ -1,50 +1,31 @@
 """The backfill flow: a past date range cut into windows, synced one after another.
 
 Used nightly over the previous two days (late recordings, calls missed during an outage) and by
-hand after an incident. Every window is an ordinary sync over an explicit window, so repeating a
-backfill changes nothing that is already right; the ingest cursor is left alone.
+hand after an incident. Every window is an ordinary sync of the pipeline over an explicit window,
+so repeating a backfill changes nothing that is already right; the ingest cursor is left alone.
+Each window takes the run lease for itself, so scheduled syncs run between the windows of a long
+backfill instead of failing for its whole length.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+import anyio
 from prefect import flow, get_run_logger, runtime
 
-from flows.context import RunContext, open_context, utc_now
 from flows.runtime.secrets import load_run_settings
-from flows.sync import SyncSummary, run_sync
+from flows.sync import flow_pipeline
 from tasks.lease import LeaseBusy, run_lease
+from tasks.pipeline import RunSummary, open_context
+from tasks.pipeline.context import utc_now
 from tasks.ringostat.cursor import Window, split_window
 from tasks.timeparse import TimeError, parse_when
 
-
-def merge(total: SyncSummary, part: SyncSummary) -> None:
-    """Add one window's counts into the backfill's summary."""
-    total.rows_read += part.rows_read
-    total.new_calls += part.new_calls
-    total.changed_calls += part.changed_calls
-    total.processed += part.processed
-    total.recording_updates += part.recording_updates
-    total.without_uniqueid += part.without_uniqueid
-    total.changed_after_sync.extend(part.changed_after_sync)
-    for mine, theirs in (
-        (total.by_status, part.by_status),
-        (total.by_reason, part.by_reason),
-        (total.by_row, part.by_row),
-        (total.writes, part.writes),
-    ):
-        for key, value in theirs.items():
-            mine[key] = mine.get(key, 0) + value
-    total.failures.extend(part.failures)
-    total.quarantined.extend(part.quarantined)
-    total.zoho_requests = part.zoho_requests
-    total.zoho_credits = part.zoho_credits
-    total.data_docs = part.data_docs or total.data_docs
-    total.duckdb_path = part.duckdb_path or total.duckdb_path
-    total.deferred_steps.update(part.deferred_steps)
+LEASE_WAIT_S = 5.0
+"""How often a backfill window that found the lease taken (a scheduled sync) looks again."""
 
 
 @flow(name="callsync-backfill", log_prints=False)
@@ -81,30 +62,34 @@ async def backfill_calls(
         raise TimeError(f"backfill range is empty: {start.isoformat()} ≥ {end.isoformat()}")
     windows = split_window(Window(start=start, end=end), timedelta(hours=window_hours))
     run_id = str(runtime.flow_run.id or uuid.uuid4())
-    total = SyncSummary(run_id, start.isoformat(), end.isoformat())
+    total = RunSummary(run_id, start.isoformat(), end.isoformat())
     async with open_context(settings) as ctx:
-        try:
-            with run_lease(ctx.store, what="backfill", run_id=run_id):
-                await _windows(ctx, windows, now, run_id, total)
-        except LeaseBusy as busy:
-            log.info("%s", busy)
-            return {"lease_held": str(busy)}
+        pipeline = flow_pipeline(ctx)
+        for number, window in enumerate(windows, start=1):
+            last = number == len(windows)
+            while True:
+                try:
+                    with run_lease(ctx.store, what="backfill", run_id=run_id) as lease:
+                        pipeline.guard = lease.check
+                        part = await pipeline.sync(
+                            now=now, run_id=f"{run_id}:{number}", window=window, land=last
+                        )
+                    break
+                except LeaseBusy as busy:
+                    if number == 1:  # another run was there first: this backfill is not needed now
+                        log.info("%s", busy)
+                        return {"lease_held": str(busy)}
+                    # A scheduled sync between two windows: wait for it, then go on.
+                    log.info("window %d waits for another run: %s", number, busy)
+                    await anyio.sleep(LEASE_WAIT_S)
+            total += part
+            log.info(
+                "Backfill window %d/%d (%s → %s): %d rows, %d new",
+                number,
+                len(windows),
+                window.start.isoformat(),
+                window.end.isoformat(),
+                part.rows_read,
+                part.new_calls,
+            )
     return total.to_dict()
-
-
-async def _windows(
-    ctx: RunContext, windows: list[Window], now: datetime, run_id: str, total: SyncSummary
-) -> None:
-    log = get_run_logger()
-    for number, window in enumerate(windows, start=1):
-        part = await run_sync(ctx, now=now, run_id=f"{run_id}:{number}", window=window)
-        merge(total, part)
-        log.info(
-            "Backfill window %d/%d (%s → %s): %d rows, %d new",
-            number,
-            len(windows),
-            window.start.isoformat(),
-            window.end.isoformat(),
-            part.rows_read,
-            part.new_calls,
-        )

@@ -18,12 +18,12 @@ from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import acreate_table_artifact
 from rich.console import Console
 
-from flows.context import open_context
 from flows.runtime.paths import DEMO_WORKDIR
 from flows.runtime.secrets import load_run_settings
 from models.settings import CONFIG_ENV, Settings, load_settings
-from tasks import steps
 from tasks.lease import LeaseBusy, run_lease
+from tasks.pipeline import open_context
+from tasks.pipeline.crm import load_people, refresh_index
 from tasks.reporting.land import land_reports
 from tasks.reporting.render import (
     load_report,
@@ -70,8 +70,11 @@ async def refresh_reports(
     async with open_context(settings) as ctx:
         try:
             with run_lease(ctx.store, what="reports", run_id=run_id):
-                users, top = await steps.load_zoho_users(ctx.zoho, settings)
-                crm = await steps.refresh_phone_index(ctx.zoho, ctx.store, settings, users, top)
+                people = await load_people(ctx.zoho, ctx.store, settings)
+                # The thorough pass: every change since the last one, callsync's own account's
+                # included (a sync run reads only what others changed).
+                await refresh_index(ctx.zoho, ctx.store, settings, people, full=True)
+                indexed = ctx.store.index_size()
                 land(settings, ctx.store.engine)
         except LeaseBusy as busy:
             log.info("%s", busy)
@@ -80,7 +83,7 @@ async def refresh_reports(
     log.info(
         "Reports rebuilt in %s (%d CRM records indexed, %d source rows)",
         settings.store.duckdb_path,
-        crm.index_size,
+        indexed,
         len(rows),
     )
     return {"duckdb_path": settings.store.duckdb_path, "sources": len(rows)}

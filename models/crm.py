@@ -6,13 +6,24 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 
 from models.call import Phone
 from models.sync_key import belongs_to
 
 CrmModule = Literal["Leads", "Contacts", "Deals"]
-CLOSED_DEAL_STAGES = frozenset({"Closed Won", "Closed Lost"})
+ZOHO_DEFAULT_CLOSED_STAGES = frozenset(
+    {"Closed Won", "Closed Lost", "Closed-Lost to Competition", "Closed Lost to Competition"}
+)
+"""The closed (won or lost) Deal stages of a new Zoho org. Zoho shows the third as
+"Closed-Lost to Competition" and stores it as "Closed Lost to Competition": both are listed.
+An org's own closed stages come from its fields metadata (``ZohoClient.deal_closed_stages``)."""
+
+
+def stage_key(stage: str) -> str:
+    """How stage names are compared: case and surrounding or repeated spaces do not matter."""
+    return " ".join(stage.split()).casefold()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +67,16 @@ class CrmRecord:
 
     @property
     def is_open_deal(self) -> bool:
-        return self.module == "Deals" and self.stage not in CLOSED_DEAL_STAGES
+        """Open by Zoho's *default* stages; matching asks :meth:`CrmSnapshot.is_open_deal`,
+        which knows the org's own closed stages."""
+        return self.module == "Deals" and not _closed(self.stage, _DEFAULT_CLOSED_KEYS)
+
+
+_DEFAULT_CLOSED_KEYS = frozenset(stage_key(s) for s in ZOHO_DEFAULT_CLOSED_STAGES)
+
+
+def _closed(stage: str | None, closed_keys: frozenset[str]) -> bool:
+    return stage is not None and stage_key(stage) in closed_keys
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,9 @@ class CrmSnapshot:
     """Zoho id → ``rs_sync_key`` of the records the write ledger says callsync created: they
     count as created by their call even when the CRM copy shows no key (an index row kept from
     before the key was indexed, an org whose field is named differently)."""
+    closed_stages: frozenset[str] = ZOHO_DEFAULT_CLOSED_STAGES
+    """The Deal stages the org counts as closed (won or lost), from Zoho's stage metadata; a
+    Deal in one of them is history, never the record a call is attached to."""
 
     @classmethod
     def build(
@@ -78,7 +101,11 @@ class CrmSnapshot:
         users: Iterable[ZohoUser],
         records: Iterable[CrmRecord],
         ledger_keys: Mapping[str, str] | None = None,
+        *,
+        closed_stages: Iterable[str] | None = None,
     ) -> CrmSnapshot:
+        """``closed_stages``: the org's closed Deal stages (``ZohoClient.deal_closed_stages``);
+        None keeps Zoho's defaults."""
         recs = tuple(records)
         by_key: defaultdict[str, list[CrmRecord]] = defaultdict(list)
         deals: defaultdict[str, list[CrmRecord]] = defaultdict(list)
@@ -95,7 +122,18 @@ class CrmSnapshot:
             by_key={k: tuple(v) for k, v in by_key.items()},
             deals_by_contact={k: tuple(v) for k, v in deals.items()},
             ledger_keys=dict(ledger_keys or {}),
+            closed_stages=(
+                ZOHO_DEFAULT_CLOSED_STAGES if closed_stages is None else frozenset(closed_stages)
+            ),
         )
+
+    def is_open_deal(self, record: CrmRecord) -> bool:
+        """A Deal whose stage the org does not count as closed (won or lost)."""
+        return record.module == "Deals" and not _closed(record.stage, self._closed_keys)
+
+    @cached_property
+    def _closed_keys(self) -> frozenset[str]:
+        return frozenset(stage_key(s) for s in self.closed_stages)
 
     def sync_key_of(self, record: CrmRecord) -> str | None:
         """The record's ``rs_sync_key``: its own, else the one the ledger wrote it with."""

@@ -37,6 +37,8 @@ class Reason(StrEnum):
     UNKNOWN_CALL_TYPE = "unknown_call_type"
     UNKNOWN_DISPOSITION = "unknown_disposition"
     NO_CLIENT_NUMBER = "no_client_number"
+    INTERNAL_CALL = "internal_call"
+    ANONYMOUS_CALLER = "anonymous_caller"
     OWN_NUMBER = "own_number"
     TRANSIT_CALL = "transit_call"
     IN_PROGRESS = "in_progress"
@@ -75,6 +77,18 @@ class PlannedWrite:
     @property
     def depends_on(self) -> tuple[str, ...]:
         return tuple(sorted(set(self.links.values())))
+
+
+@dataclass(frozen=True, slots=True)
+class RotationTurn:
+    """Where the call-back rotation stands: the Zoho user who was given the last task.
+
+    The planner takes it in and hands the new one back; the caller keeps it in the state store
+    between runs, so the turn is fair over time. Kept as a user rather than a position, so
+    adding or removing someone in ``[scenario.rotation] employees`` does not shift the turn.
+    """
+
+    last_user_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

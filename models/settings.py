@@ -35,6 +35,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from models.hours import parse_hhmm
+
 ENV_PREFIX = "CALLSYNC_"
 CONFIG_ENV = "CALLSYNC_CONFIG"
 STEP_RETRY_DELAYS_ENV = "CALLSYNC_STEP_RETRY_DELAYS_S"
@@ -68,6 +70,9 @@ class ZohoSettings(_Section):
     client_secret: SecretStr = SecretStr("")
     refresh_token: SecretStr = SecretStr("")
     max_concurrency: int = Field(default=5, ge=1, le=25)
+    write_batch: int = Field(default=100, ge=1, le=100)
+    """Records per write request (Zoho takes at most 100). Fewer, for an org whose workflows
+    make large inserts time out; each request's answer is recorded as it arrives."""
     timeout_s: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=20)
     backoff_base_s: float = Field(default=0.5, ge=0)
@@ -106,7 +111,10 @@ class RingostatSettings(_Section):
         return value.rstrip("/")
 
 
-OwnerRule = Literal["employee", "responsible", "top"]
+OwnerRule = Literal["employee", "responsible", "top", "rotation"]
+"""Who owns a lead or task a matrix row writes: ``employee`` (who took the call; TOP when
+unmapped), ``responsible`` (the owner of the client's record when active, else TOP), ``top``
+(the TOP manager), ``rotation`` (the ``[scenario.rotation]`` employees in turn)."""
 TaskStatusRule = Literal["log", "open"]
 TaskSlot = Literal["task", "task-responsible"]
 
@@ -186,6 +194,70 @@ class FieldMap(_Section):
         return {k: v.strip() for k, v in value.items()}
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class BusinessHoursSettings(_Section):
+    """``[scenario.business_hours]``: the company's working hours, in ``company_timezone``.
+
+    When given, they win over Zoho's Business Hours settings (for orgs that have none, or whose
+    call team keeps other hours). ``end`` may be ``"24:00"``; a shift past midnight is two
+    entries' worth of hours and is not expressible here (use Zoho's custom timing instead).
+    """
+
+    days: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+    start: str = "09:00"
+    end: str = "18:00"
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _lower_days(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return tuple(str(v).strip().lower()[:3] for v in value)
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _some_days(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name at least one working day, e.g. ['mon', 'tue', 'wed']")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        parse_hhmm(value)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> BusinessHoursSettings:
+        if parse_hhmm(self.start) >= parse_hhmm(self.end):
+            raise ValueError(f"start {self.start} must be before end {self.end}")
+        return self
+
+
+class RotationSettings(_Section):
+    """``[scenario.rotation]``: who takes call-backs in turn when a row's owner is ``rotation``.
+
+    ``employees`` are Zoho users (id or email) in the order of the turn. The turn skips users who
+    are inactive in Zoho and, at the moment the task is assigned, outside their working hours —
+    their own ``[scenario.rotation.shifts."<user>"]`` (``days``, ``start``, ``end``) when given,
+    else the company's working hours. The turn is kept in the state store, so it is fair over
+    time, not only within one run.
+    """
+
+    employees: tuple[str, ...] = ()
+    shifts: dict[str, BusinessHoursSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shifts_of_listed_employees(self) -> RotationSettings:
+        listed = {e.strip().lower() for e in self.employees}
+        stray = sorted(k for k in self.shifts if k.strip().lower() not in listed)
+        if stray:
+            raise ValueError(f"shifts for {stray}: list them in employees first")
+        return self
+
+
 class ScenarioSettings(_Section):
     mode: Literal["default", "enrich_leads", "enrich_contacts_deals"] = "default"
     top_manager: str = ""
@@ -208,6 +280,22 @@ class ScenarioSettings(_Section):
     sync_key_field: str = "rs_sync_key"
     rows: dict[int, RowOverride] = Field(default_factory=dict)
     field_map: FieldMap = FieldMap()
+    business_hours: BusinessHoursSettings | None = None
+    """Working hours for deadlines and reminders; None (default) reads Zoho's Business Hours
+    settings (none there: 24×7)."""
+    rotation: RotationSettings = RotationSettings()
+    inactive_owner: Literal["leave", "top"] = "top"
+    """A client record (the lead, deal or contact a call is attached to) owned by a user who is
+    no longer active in Zoho: ``top`` (default) hands the record to the TOP manager — an update of
+    its ``Owner``, with its own sync key, and the TOP manager is the responsible manager for the
+    call — ``leave`` keeps the owner (the call's tasks for the responsible manager still go to
+    the TOP manager, since an inactive user can own nothing new).
+
+    Why ``top``: a client who calls is live business, and a record whose owner cannot log in is
+    in no active manager's views, so its next call-backs and follow-ups land on nobody; Zoho
+    itself never moves such records when a user is deactivated. Only records a call reaches are
+    moved, one visible write each. Orgs that move records with Zoho's own mass transfer, or
+    whose assignment rules must decide, set ``leave``."""
 
     _tz = field_validator("company_timezone")(classmethod(lambda cls, v: _check_timezone(v)))
 
@@ -243,6 +331,20 @@ class ScenarioSettings(_Section):
         if bad:
             raise ValueError(f"matrix rows are numbered 1..13, got {bad}")
         return value
+
+    @model_validator(mode="after")
+    def _rotation_has_employees(self) -> ScenarioSettings:
+        using = sorted(
+            n
+            for n, row in self.rows.items()
+            if row.lead_owner == "rotation" or any(t.owner == "rotation" for t in row.tasks or ())
+        )
+        if using and not self.rotation.employees:
+            raise ValueError(
+                f"rows {using} give work to the rotation, but [scenario.rotation] lists no "
+                "employees"
+            )
+        return self
 
 
 class EmployeeEntry(_Section):
@@ -280,6 +382,16 @@ class WebhookSettings(_Section):
     index_refresh_s: float = Field(default=60.0, ge=0)
     """How often the receiver brings its copy of the phone index up to date (a point lookup in
     Zoho covers what changed in between)."""
+    store_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    """How long storing a webhook may wait for the state store (another process holding its
+    write lock) before the answer is 503."""
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """How long a connection may take to send a request's headers before it is closed."""
+    body_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """How long a request's body may take to arrive before the answer is 408."""
+    max_connections: int = Field(default=1000, ge=16, le=100_000)
+    """Open connections at most (also kept below the process's open-file limit); past it, the
+    oldest connection that has not sent a whole request is closed to make room."""
 
 
 class Settings(BaseSettings):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import DateTime, Index, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlmodel import Column, Field, SQLModel
 
@@ -38,6 +38,7 @@ class CallRecord(SQLModel, table=True):
     """One Ringostat call and what became of it."""
 
     __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_work", "status", "calldate", "uniqueid"),)
 
     uniqueid: str = Field(primary_key=True)
     status: str = Field(index=True)
@@ -46,6 +47,9 @@ class CallRecord(SQLModel, table=True):
     fingerprint: str
     """Hash of the raw row: a re-read with changed fields (final disposition, recording) differs."""
     raw_json: str
+    calldate: str | None = None
+    """Ringostat's ``calldate`` text as read (fixed-width local time): the work set is read in
+    (``calldate``, ``uniqueid``) order, chunk by chunk, through ``ix_calls_work``."""
     started_at: datetime | None = Field(default=None, sa_column=_dt(index=True))
     ended_at: datetime | None = Field(default=None, sa_column=_dt())
     call_type: str | None = None
@@ -146,13 +150,24 @@ class CrmIndexRecord(SQLModel, table=True):
     stage: str | None = None
     amount: float | None = None
     closing_date: str | None = None
-    contact_id: str | None = None
+    contact_id: str | None = Field(default=None, index=True)
     name: str | None = None
     lead_status: str | None = None
     utm_json: str = "{}"
     sync_key: str | None = None
     """``rs_sync_key`` of a record callsync created (added later: nullable, see the store)."""
     deleted: bool = False
+
+
+class CrmPhoneKeyRecord(SQLModel, table=True):
+    """One phone key of one indexed CRM record: how a chunk of calls finds its candidates
+    without reading the whole index (the primary key leads with the phone key)."""
+
+    __tablename__ = "crm_phone_keys"
+
+    phone_key: str = Field(primary_key=True)
+    module: str = Field(primary_key=True)
+    record_id: str = Field(primary_key=True)
 
 
 class RunRecord(SQLModel, table=True):
@@ -170,6 +185,17 @@ class RunRecord(SQLModel, table=True):
     summary_json: str = "{}"
 
 
+class OrgCacheRecord(SQLModel, table=True):
+    """Zoho org metadata kept between runs (fields, closed stages, business hours, users): read
+    again when older than its own limit, so a run every minute does not pay for it every time."""
+
+    __tablename__ = "zoho_cache"
+
+    name: str = Field(primary_key=True)
+    value_json: str
+    fetched_at: datetime = Field(sa_column=_dt(nullable=False))
+
+
 class UserRecord(SQLModel, table=True):
     """Zoho users as last seen: the reports show names instead of ids."""
 
@@ -180,6 +206,8 @@ class UserRecord(SQLModel, table=True):
     full_name: str
     active: bool = True
     role: str | None = None
+    api_user: bool | None = None
+    """The user callsync's refresh token acts as (its writes are callsync's own)."""
 
 
 class WebhookEventRecord(SQLModel, table=True):
@@ -242,3 +270,22 @@ class LeaseRecord(SQLModel, table=True):
     acquired_at: datetime | None = Field(default=None, sa_column=_dt())
     heartbeat_at: datetime | None = Field(default=None, sa_column=_dt())
     expires_at: datetime | None = Field(default=None, sa_column=_dt())
+    holder_host: str | None = None
+    """The holder's process (host, pid, start mark): a holder on this host whose process is gone
+    is taken over at once instead of at ``expires_at`` (migration 2)."""
+    holder_pid: int | None = None
+    holder_started: str | None = None
+
+
+class RotationRecord(SQLModel, table=True):
+    """The call-back rotation's turn (``[scenario.rotation]``): who was given the last task.
+
+    Kept between runs so the turn is fair over time; both the log sync and the real-time
+    receiver read and advance it (compare-and-swap, see ``tasks.store.rotation``).
+    """
+
+    __tablename__ = "rotation_turns"
+
+    name: str = Field(primary_key=True)
+    last_user_id: str | None = None
+    updated_at: datetime | None = Field(default=None, sa_column=_dt())

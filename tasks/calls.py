@@ -10,7 +10,16 @@ applies decides:
 - ``bad_calldate`` (quarantined): ``calldate`` missing or not a date-time;
 - ``unknown_disposition`` (quarantined): a disposition not in SPEC section 2's table;
 - ``in_progress`` (deferred): disposition ``IN PROGRESS`` / ``CALLING``, read again later;
-- ``no_client_number`` (quarantined): no usable client number (SIP string, anonymous, short);
+- ``anonymous_caller`` (skipped): an inbound call without a caller id — ``caller`` and
+  ``caller_number`` empty or a "hidden number" word (``anonymous``, ``hidden``, ``private``,
+  ``restricted``, ``unknown``, ``unavailable``, ``withheld``, also inside a SIP form such as
+  ``"Anonymous" <sip:anonymous@anonymous.invalid>``): nobody can be called back;
+- ``internal_call`` (skipped): the client side (``caller`` inbound, ``dst`` outbound) is an
+  employee: an identifier of an ``[[employees]]`` entry (SIP login, Ringostat id, extension or
+  number as written there), a SIP login (``anna_sip``, in any SIP form), or an extension in a SIP
+  form (``<sip:201@pbx>``) — a call between two employees' extensions, not a client call;
+- ``no_client_number`` (quarantined): what is left without a usable client number (too few
+  digits, a bare short number no ``[[employees]]`` entry names, a SIP form around a number);
 - ``own_number`` (skipped): the client number is one of the company's own (same phone key and,
   with the country guard on, not of another country: SPEC 3).
 
@@ -38,6 +47,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -89,6 +99,27 @@ _SIP_IN_BRACKETS = re.compile(r"<\s*(?:sips?:)?([^<>@\s]+)(?:@[^<>]*)?\s*>")
 _DATETIME_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}")
 _SIP_URI = re.compile(r"^sips?:([^@\s]+)", re.IGNORECASE)
 _USER_AT_HOST = re.compile(r"^([^@\s<>\"]+)@[^@\s<>\"]+$")
+_LOGIN = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")
+"""A SIP login written bare (``anna_sip``): it starts with a letter, so it is no phone number."""
+_SIP_EXTENSION = re.compile(r"\d{1,6}")
+"""An extension inside a SIP form (``<sip:201@pbx>``); longer digit runs are trunk numbers."""
+HIDDEN_CALLER_WORDS = frozenset(
+    {
+        "anonymous",
+        "anonym",
+        "hidden",
+        "private",
+        "restricted",
+        "unknown",
+        "unavailable",
+        "withheld",
+        "null",
+        "none",
+        "n/a",
+        "-",
+    }
+)
+"""What PBXs and Ringostat write where a caller id was withheld (compared in lower case)."""
 
 
 def canonical_disposition(value: Any) -> str | None:
@@ -160,6 +191,16 @@ def sip_login(value: str | None) -> str | None:
     return None
 
 
+def hidden_caller(value: Any) -> bool:
+    """Whether a caller field holds no caller id: empty, or a withheld-number word (bare, quoted
+    or as the login of a SIP form)."""
+    text = wire_text(value)
+    if text is None:
+        return True
+    words = {text.strip("\"' ").lower(), (sip_login(text) or "").lower()}
+    return bool(words & HIDDEN_CALLER_WORDS)
+
+
 def employee_ident(value: str) -> str:
     """What an employee field identifies: the SIP login of a SIP form, else the text itself."""
     return sip_login(value) or value.strip()
@@ -186,6 +227,27 @@ class _RowParser:
         self.settings = settings
         self.tz = ZoneInfo(settings.ringostat.timezone)
         self.own = own_numbers(settings)
+        self.employee_texts = frozenset(
+            text.lower()
+            for entry in settings.employees
+            for text in (
+                *(employee_ident(sip) for sip in entry.sip),
+                *(rid.strip() for rid in entry.ringostat_ids),
+                *(number.strip() for number in entry.numbers),
+            )
+            if text
+        )
+
+    def _is_employee(self, value: Any) -> bool:
+        """Whether a client-side value names an employee (see ``internal_call`` above)."""
+        text = wire_text(value)
+        if text is None or hidden_caller(text):
+            return False
+        login = sip_login(text)
+        ident = login or text
+        if ident.lower() in self.employee_texts or _LOGIN.fullmatch(ident):
+            return True
+        return login is not None and _SIP_EXTENSION.fullmatch(login) is not None
 
     def _normalize(self, value: Any) -> Phone | None:
         sc = self.settings.scenario
@@ -243,11 +305,25 @@ class _RowParser:
         else:
             client = self._normalize(row.get("dst"))
         if client is None:
-            field = "caller/caller_number" if direction is Direction.INBOUND else "dst"
+            if direction is Direction.INBOUND:
+                sides = [row.get("caller"), row.get("caller_number")]
+                field = "caller/caller_number"
+                if all(hidden_caller(v) for v in sides):
+                    return reject(
+                        SKIPPED, Reason.ANONYMOUS_CALLER, "the caller's number was withheld"
+                    )
+            else:
+                sides, field = [row.get("dst")], "dst"
+            if any(self._is_employee(v) for v in sides):
+                return reject(
+                    SKIPPED,
+                    Reason.INTERNAL_CALL,
+                    f"{field} is an employee's extension or SIP login, not a client",
+                )
             return reject(
                 QUARANTINED,
                 Reason.NO_CLIENT_NUMBER,
-                f"{field} holds no client phone number (SIP identity, anonymous, or too short)",
+                f"{field} holds no client phone number (too few digits, or not a number)",
             )
         if self.own.holds(client):
             return reject(
@@ -296,6 +372,15 @@ def parse_each(rows: Iterable[Mapping[str, Any]], settings: Settings) -> list[Ca
     """Parse many rows: one result per row, in input order."""
     parser = _RowParser(settings)
     return [parser.parse(row) for row in rows]
+
+
+def with_first_answerers(calls: Iterable[Call], first: Mapping[str, str]) -> list[Call]:
+    """The calls, each with the employee its pickup webhook named (``first``: uniqueid → the
+    pickup's ``connected_with``), for the transfer rule of the planner."""
+    return [
+        replace(c, first_answered_by=first[c.uniqueid]) if first.get(c.uniqueid) else c
+        for c in calls
+    ]
 
 
 def parse_rows(

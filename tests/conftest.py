@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support import prefect_session
+from tests.support.databases import BACKENDS, store_database
 from tests.support.processes import prefect_test_settings
 
 # Prefect keeps its files (profiles, local results, analytics markers) in PREFECT_HOME: a test
@@ -36,6 +37,14 @@ os.environ.setdefault("CALLSYNC_STEP_RETRY_DELAYS_S", "0,0")
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty state store's URL: a SQLite file, then a PostgreSQL database of its own
+    (skipped without a server, see tests/support/databases.py)."""
+    with store_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -50,10 +50,6 @@ def parse_wire_time(text: str) -> int:
     return wall_seconds(datetime(year, month, day, hour, minute, second, tzinfo=UTC))
 
 
-def format_wire_time(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime(WIRE_TIME_FORMAT)
-
-
 def lenient_wall_seconds(value: object) -> int | None:
     """Place a ``calldate`` on the wall clock, accepting a few malformed spellings."""
     if not isinstance(value, str) or not value.strip():

@@ -5,7 +5,18 @@
   ``Contacts``, ``Deals``, ...) in Zoho's own shapes, and ``oauth.refresh_tokens`` (the only
   refresh tokens then accepted). Records are stored as given (no validation: a seed may set
   ``Created_Time``/``Modified_Time`` in the past); those without ``id`` get one. Answers the ids
-  given out, per module, in input order.
+  given out, per module, in input order. Org settings, applied before the records:
+
+  - ``deal_stages``: custom Deal stages added to the ``Stage`` picklist (the defaults are
+    Zoho's, "Closed-Lost to Competition" included), each ``{"display_value": "Lost - no
+    budget", "forecast_type": "Closed Lost"}`` (``actual_value`` defaults to the display value,
+    ``forecast_type`` to ``Open``, ``probability`` by type). ``GET /settings/fields?module=Deals``
+    lists them with their ``forecast_type`` and ``forecast_category``;
+  - ``business_hours``: the org's Business Hours, Zoho's object as ``GET
+    /settings/business_hours`` answers it, e.g. ``{"type": "custom", "business_days":
+    ["Monday", "Friday"], "same_as_everyday": true, "daily_timing": ["09:00", "18:00"]}``
+    (``type`` ``24_by_7``, ``24_by_5`` or ``custom``); ``null`` removes them (the endpoint then
+    answers 204, as an org without business hours does).
 - ``GET /__emulator__/dump``: every record of Leads, Contacts, Deals, Tasks, Calls as GET shows it.
 - ``PUT /__emulator__/faults``: merge fault settings; answers the full settings.
 - ``GET /__emulator__/stats``: ``{"requests", "credits", "by_route", "max_in_flight"}``.
@@ -79,9 +90,17 @@ async def seed(request: Request) -> JSONResponse:
     body = await request.json()
     if not isinstance(body, dict):
         return JSONResponse({"error": "seed body must be an object"}, status_code=422)
-    unknown = [k for k in body if k not in ("roles", "users", "oauth") and k not in state.modules]
+    settings_keys = ("roles", "users", "oauth", "deal_stages", "business_hours")
+    unknown = [k for k in body if k not in settings_keys and k not in state.modules]
     if unknown:
         return JSONResponse({"error": f"unknown seed keys: {unknown}"}, status_code=422)
+    try:
+        for stage in body.get("deal_stages") or []:
+            state.add_deal_stage(stage)
+        if "business_hours" in body:
+            state.set_business_hours(body["business_hours"])
+    except (ValueError, AttributeError) as exc:
+        return JSONResponse({"error": f"bad org settings: {exc}"}, status_code=422)
     for role in body.get("roles") or []:
         state.add_role(role)
     users = [state.add_user(u)["id"] for u in body.get("users") or []]

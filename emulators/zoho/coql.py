@@ -316,10 +316,6 @@ def parse(text: str) -> Query:
     return query
 
 
-def comparisons(query: Query) -> list[Comparison]:
-    return _walk(query.where)
-
-
 def credits_for_limit(limit: int) -> int:
     """COQL credits: 1 up to 200 rows, 2 up to 1,000, 3 up to 2,000."""
     if limit <= 200:

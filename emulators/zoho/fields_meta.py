@@ -3,7 +3,9 @@
 Zoho's schema for a field object lists some 75 required keys; most are feature flags irrelevant
 here and are given their neutral value (``false``, ``null`` or an object of nulls). What callsync
 reads is real: ``api_name``, ``data_type``, ``length``, ``unique``, ``system_mandatory``,
-``custom_field``, ``read_only`` and ``pick_list_values``.
+``custom_field``, ``read_only`` and ``pick_list_values`` — for the Deals ``Stage`` with each
+stage's ``forecast_type`` (Open, Closed Won, Closed Lost), ``probability`` and
+``forecast_category``, which tell an open deal from a won or lost one.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from emulators.zoho.org import FieldDef, ModuleDef
+from emulators.zoho.org import FieldDef, ModuleDef, PickValue
 
 _MODULE_REF_NULL = {"api_name": None, "id": None}
 
@@ -22,9 +24,30 @@ def field_id(module: ModuleDef, fdef: FieldDef) -> str:
     return f"5843104000000{int(digest[:8], 16) % 1_000_000:06d}"
 
 
+_CATEGORY_IDS = {"Pipeline": "5843104000000006787", "Closed": "5843104000000006789"}
+_CATEGORY_IDS["Omitted"] = "5843104000000006791"
+
+
+def _detail(value: PickValue) -> dict[str, Any]:
+    out: dict[str, Any] = {"display_value": value.label, "actual_value": value.actual_value}
+    if value.forecast_type is not None:
+        category = value.forecast_category or "Pipeline"
+        out["forecast_type"] = value.forecast_type
+        out["probability"] = value.probability if value.probability is not None else 0
+        out["forecast_category"] = {
+            "name": category,
+            "id": _CATEGORY_IDS.get(category, "5843104000000006793"),
+        }
+    return out
+
+
 def _pick_list(module: ModuleDef, fdef: FieldDef) -> list[dict[str, Any]]:
-    values = [{"display_value": "-None-", "actual_value": "-None-"}] if fdef.pick_list else []
-    values += [{"display_value": v, "actual_value": v} for v in fdef.pick_list]
+    values: list[dict[str, Any]]
+    if fdef.pick_values:  # a mandatory picklist with details (Stage): no "-None-" option
+        values = [_detail(v) for v in fdef.pick_values]
+    else:
+        values = [{"display_value": "-None-", "actual_value": "-None-"}] if fdef.pick_list else []
+        values += [{"display_value": v, "actual_value": v} for v in fdef.pick_list]
     base = int(field_id(module, fdef))
     return [
         {

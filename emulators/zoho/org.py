@@ -36,16 +36,66 @@ SYNC_KEY = "rs_sync_key"
 
 TASK_STATUSES = ("Not Started", "Deferred", "In Progress", "Completed", "Waiting for input")
 TASK_PRIORITIES = ("Highest", "High", "Normal", "Low", "Lowest")
-DEAL_STAGES = (
-    "Qualification",
-    "Needs Analysis",
-    "Value Proposition",
-    "Id. Decision Makers",
-    "Proposal/Price Quote",
-    "Negotiation/Review",
-    "Closed Won",
-    "Closed Lost",
+
+
+@dataclass(frozen=True, slots=True)
+class PickValue:
+    """One picklist option with what Zoho's metadata says about it.
+
+    ``actual_value`` is what the API stores and accepts, ``display_value`` what users see (Zoho
+    lets them differ: the default stage "Closed-Lost to Competition" is stored as "Closed Lost
+    to Competition"). Deal stages also carry ``forecast_type`` (``Open``, ``Closed Won``,
+    ``Closed Lost``: Zoho's "deal category", which decides whether a deal is open, won or lost),
+    their default ``probability`` and ``forecast_category``.
+    """
+
+    actual_value: str
+    display_value: str = ""
+    forecast_type: str | None = None
+    probability: int | None = None
+    forecast_category: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.display_value or self.actual_value
+
+
+FORECAST_TYPES = ("Open", "Closed Won", "Closed Lost")
+#: The forecast category Zoho ties to each deal category (open deals may use others).
+FORECAST_CATEGORY = {"Open": "Pipeline", "Closed Won": "Closed", "Closed Lost": "Omitted"}
+
+
+def deal_stage(
+    actual: str, forecast_type: str = "Open", probability: int | None = None, display: str = ""
+) -> PickValue:
+    if forecast_type not in FORECAST_TYPES:
+        raise ValueError(f"forecast_type {forecast_type!r} is not one of {FORECAST_TYPES}")
+    if probability is None:
+        probability = {"Closed Won": 100, "Closed Lost": 0}.get(forecast_type, 50)
+    return PickValue(
+        actual_value=actual,
+        display_value=display or actual,
+        forecast_type=forecast_type,
+        probability=probability,
+        forecast_category=FORECAST_CATEGORY[forecast_type],
+    )
+
+
+#: A new Zoho org's Deal stages, in order (Zoho's Standard pipeline).
+DEFAULT_DEAL_STAGES: tuple[PickValue, ...] = (
+    deal_stage("Qualification", "Open", 10),
+    deal_stage("Needs Analysis", "Open", 20),
+    deal_stage("Value Proposition", "Open", 40),
+    deal_stage("Id. Decision Makers", "Open", 60, display="Identify Decision Makers"),
+    deal_stage("Proposal/Price Quote", "Open", 75),
+    deal_stage("Negotiation/Review", "Open", 90),
+    deal_stage("Closed Won", "Closed Won", 100),
+    deal_stage("Closed Lost", "Closed Lost", 0),
+    deal_stage(
+        "Closed Lost to Competition", "Closed Lost", 0, display="Closed-Lost to Competition"
+    ),
 )
+DEAL_STAGES = tuple(v.actual_value for v in DEFAULT_DEAL_STAGES)
 CALL_TYPES = ("Inbound", "Outbound", "Missed")
 LEAD_STATUSES = (
     "Attempted to Contact",
@@ -95,6 +145,12 @@ class FieldDef:
     pick_list: tuple[str, ...] = ()
     restricted: bool = True
     lookup: tuple[str, ...] = ()
+    pick_values: tuple[PickValue, ...] = ()
+    """Details of the options (Deal stages); when given, ``pick_list`` is their actual values."""
+
+    def allows(self, value: str) -> bool:
+        """A picklist value Zoho accepts: an option's actual value, or its display value."""
+        return value in self.pick_list or any(v.label == value for v in self.pick_values)
 
     @property
     def display_label(self) -> str:
@@ -201,7 +257,13 @@ def default_modules() -> dict[str, ModuleDef]:
         [
             *sysf(),
             FieldDef("Deal_Name", "text", length=120, mandatory=True),
-            FieldDef("Stage", "picklist", mandatory=True, pick_list=DEAL_STAGES),
+            FieldDef(
+                "Stage",
+                "picklist",
+                mandatory=True,
+                pick_list=DEAL_STAGES,
+                pick_values=DEFAULT_DEAL_STAGES,
+            ),
             FieldDef("Contact_Name", "lookup", lookup=("Contacts",)),
             FieldDef("Account_Name", "lookup", lookup=("Accounts",)),
             FieldDef("Closing_Date", "date"),

@@ -11,7 +11,10 @@
   ``AdminUsers``, ``ActiveConfirmedUsers``, ``CurrentUser``; 204 when none match.
 - ``GET /crm/v8/settings/roles`` answers ``{"roles": [...]}``; the top role's ``reporting_to``
   is ``null``.
-- ``GET /crm/v8/settings/fields?module=X`` answers ``{"fields": [...]}``.
+- ``GET /crm/v8/settings/fields?module=X`` answers ``{"fields": [...]}``; the Deals ``Stage``
+  options carry ``forecast_type`` / ``forecast_category`` (open, won or lost).
+- ``GET /crm/v8/settings/business_hours`` answers ``{"business_hours": {...}}``, or 204 when the
+  org has none (the seed sets them).
 """
 
 from __future__ import annotations
@@ -141,6 +144,14 @@ async def field(field_id: str, request: Request) -> JSONResponse:
     if not found:
         raise ZohoError(400, "INVALID_DATA", "the id given seems to be invalid", {"id": field_id})
     return JSONResponse({"fields": found})
+
+
+@router.get("/settings/business_hours")
+async def business_hours(request: Request) -> Response:
+    hours = state_of(request).business_hours
+    if hours is None:
+        return Response(status_code=204)
+    return JSONResponse({"business_hours": hours})
 
 
 @router.get("/org")

@@ -14,14 +14,21 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from emulators.zoho.org import DUMP_MODULES, ModuleDef, default_modules, record_name
+from emulators.zoho.org import (
+    DUMP_MODULES,
+    ModuleDef,
+    PickValue,
+    deal_stage,
+    default_modules,
+    record_name,
+)
 from emulators.zoho.settings_meta import ORG_TIME_ZONE
 
 Record = dict[str, Any]
@@ -126,6 +133,8 @@ class ZohoState:
         self.roles: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.valid_refresh_tokens: set[str] | None = None
+        self.business_hours: dict[str, Any] | None = None
+        """The org's Business Hours settings as Zoho answers them; None: none configured."""
         self.access_tokens: dict[str, AccessToken] = {}
         self.mint_log: dict[str, deque[datetime]] = {}
         self.page_tokens: dict[str, PageToken] = {}
@@ -250,6 +259,51 @@ class ZohoState:
         }
         self.users[uid] = stored
         return stored
+
+    # -- org settings ------------------------------------------------------------------------
+
+    def add_deal_stage(self, stage: dict[str, Any]) -> PickValue:
+        """Add (or, with the same actual value, replace) a Deal stage: ``actual_value`` and/or
+        ``display_value``, ``forecast_type`` (``Open`` default, ``Closed Won``, ``Closed Lost``),
+        ``probability``. Records may use it at once; the fields metadata lists it."""
+        actual = str(stage.get("actual_value") or stage.get("display_value") or "").strip()
+        if not actual:
+            raise ValueError("a deal stage needs an actual_value or a display_value")
+        value = deal_stage(
+            actual,
+            str(stage.get("forecast_type") or "Open"),
+            stage.get("probability"),
+            display=str(stage.get("display_value") or ""),
+        )
+        deals = self.modules["Deals"]
+        field = deals.fields["Stage"]
+        kept = tuple(v for v in field.pick_values if v.actual_value != actual)
+        values = (*kept, value)
+        deals.fields["Stage"] = replace(
+            field, pick_values=values, pick_list=tuple(v.actual_value for v in values)
+        )
+        return value
+
+    def set_business_hours(self, hours: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The org's Business Hours (Zoho's ``business_hours`` object; None clears them). Keys
+        left out get Zoho's neutral values, so answers keep Zoho's shape."""
+        if hours is None:
+            self.business_hours = None
+            return None
+        kind = str(hours.get("type") or "custom")
+        if kind not in ("24_by_7", "24_by_5", "custom"):
+            raise ValueError(f"business hours type {kind!r} is not 24_by_7, 24_by_5 or custom")
+        every_day = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+        self.business_hours = {
+            "id": str(hours.get("id") or self.new_id()),
+            "week_starts_on": str(hours.get("week_starts_on") or "Monday"),
+            "type": kind,
+            "business_days": list(hours.get("business_days") or every_day),
+            "same_as_everyday": hours.get("same_as_everyday", not hours.get("custom_timing")),
+            "daily_timing": list(hours.get("daily_timing") or []),
+            "custom_timing": list(hours.get("custom_timing") or []),
+        }
+        return self.business_hours
 
     def minified_user(self, user_id: str | None) -> dict[str, Any] | None:
         """``{"name", "id", "email"}``, how records show Owner, Created_By and Modified_By."""

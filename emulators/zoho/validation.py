@@ -147,7 +147,7 @@ def _check_value(
             raise _invalid(name, path, expected_data_type="email")
         if kind == "phone" and re.search(r"[A-Za-wyz]", value):
             raise _invalid(name, path, expected_data_type="phone")
-        if kind == "picklist" and fdef.restricted and value not in fdef.pick_list:
+        if kind == "picklist" and fdef.restricted and not fdef.allows(value):
             raise _invalid(name, path)
         return value
     if kind == "boolean":

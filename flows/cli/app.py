@@ -344,8 +344,8 @@ def requeue(
     ] = None,
 ) -> None:
     """Put quarantined or failed calls back in line for the next sync."""
-    from flows.context import utc_now
     from models.settings import load_settings
+    from tasks.pipeline.context import utc_now
     from tasks.store import Store
 
     def body() -> None:
@@ -496,8 +496,3 @@ def listen(
     from flows.runtime.listen import listen as run_listener
 
     run_async(lambda: run_listener(settings, host=host, port=port))
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()
-    sys.exit(0)

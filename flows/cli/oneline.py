@@ -28,22 +28,24 @@ def known_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is written for the operator: shown as they are."""
     from flows.runtime.prefect_server import PrefectServerError
     from models.settings import ConfigError
+    from tasks.lease import LeaseLost
     from tasks.offline_plan import InputError
     from tasks.reachability import ServiceUnreachable
-    from tasks.ringostat.errors import RingostatError
     from tasks.scenario import TopManagerError
+    from tasks.store.migrations import StoreTooNew
     from tasks.timeparse import TimeError
-    from tasks.zoho.errors import ZohoError
+    from tasks.vendor.errors import VendorError
 
     return (
         ConfigError,
         TimeError,
         TopManagerError,
-        ZohoError,
-        RingostatError,
+        VendorError,  # Zoho's and Ringostat's errors alike
         ServiceUnreachable,
         InputError,
         PrefectServerError,
+        LeaseLost,
+        StoreTooNew,
         OSError,
     )
 

@@ -135,7 +135,7 @@ def run_live(
     from flows.runtime.listen import receiver_parts
     from flows.sync import sync_calls
     from models.settings import load_settings
-    from tasks.webhooks.process import Handled
+    from tasks.pipeline.webhooks import Handled
     from tasks.webhooks.receiver import Parts, create_receiver
     from tasks.webhooks.steps import prefect_emitter
 

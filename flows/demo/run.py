@@ -94,8 +94,8 @@ def write_config(
 
 async def simulate_sales(config: Path, share_converted: int = 3) -> tuple[int, int]:
     """Convert every ``share_converted``-th lead callsync created; win half of those deals."""
-    from flows.context import open_context
     from models.settings import load_settings
+    from tasks.pipeline.context import open_context
 
     settings = load_settings(config)
     converted = won = 0

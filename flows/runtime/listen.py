@@ -1,7 +1,8 @@
 """``callsync listen``: the Ringostat webhook receiver (SPEC 12), and how its work shows in Prefect.
 
 The receiver is a FastAPI app (:mod:`tasks.webhooks.receiver`) served by uvicorn; a background
-worker in the same process handles the inbox through the log sync's planner and writer.
+worker in the same process (its own thread and event loop) handles the inbox through the log
+sync's planner and writer.
 
 Every event handled is a Prefect event in the UI's event feed (why events and not runs:
 :mod:`tasks.webhooks.steps`); what fails is finished by the next ``callsync-sync`` run.
@@ -9,6 +10,7 @@ Every event handled is a Prefect event in the UI's event feed (why events and no
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -16,10 +18,12 @@ from collections.abc import AsyncIterator
 import uvicorn
 from fastapi import FastAPI
 
-from flows.context import open_context
+from flows.runtime.http_guard import BACKLOG, connection_cap, guarded_protocol, listening_socket
+from flows.runtime.log_limits import RateLimit, limit_every_handler, one_line_loop_errors
 from models.settings import ConfigError, Settings
+from tasks.pipeline import Pipeline, open_context
+from tasks.pipeline.webhooks import Emit, LiveCrm, WebhookProcessor
 from tasks.webhooks.inbox import Inbox
-from tasks.webhooks.process import Emit, LiveCrm, WebhookProcessor
 from tasks.webhooks.receiver import Parts, create_receiver
 from tasks.webhooks.steps import prefect_emitter
 
@@ -31,8 +35,15 @@ async def receiver_parts(settings: Settings, *, emit: Emit | None = None) -> Asy
     """Store, Zoho client, inbox and processor of a receiver, for its lifetime."""
     async with open_context(settings) as ctx:
         inbox = Inbox(ctx.store)
-        crm = LiveCrm(ctx.zoho, ctx.store, settings, refresh_s=settings.webhook.index_refresh_s)
-        yield inbox, WebhookProcessor(settings, ctx.store, ctx.zoho, crm, inbox=inbox, emit=emit)
+        crm = LiveCrm(ctx, refresh_s=settings.webhook.index_refresh_s)
+        pipeline = Pipeline(ctx, emit=emit)
+        keeper = asyncio.create_task(crm.keep_current())
+        try:
+            yield inbox, WebhookProcessor(pipeline, crm, inbox=inbox, emit=emit)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
 
 
 def check_token(settings: Settings) -> None:
@@ -50,19 +61,34 @@ def receiver_app(settings: Settings, *, emit: Emit | None = None) -> FastAPI:
 
 
 async def listen(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    """Serve the receiver until stopped (Ctrl-C / SIGTERM)."""
-    host = host or settings.webhook.host
-    port = settings.webhook.port if port is None else port
+    """Serve the receiver until stopped (Ctrl-C / SIGTERM), hardened for the open internet:
+    header deadline and connection cap (:mod:`flows.runtime.http_guard`), error lines
+    rate-limited (:mod:`flows.runtime.log_limits`). The address line is printed once the socket
+    is listening (``--port 0``: the port picked)."""
+    hook = settings.webhook
+    host = host or hook.host
+    port = hook.port if port is None else port
     app = receiver_app(settings, emit=prefect_emitter())
+    cap = connection_cap(hook.max_connections)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        http=guarded_protocol(hook.header_timeout_s, cap),
+        backlog=BACKLOG,
     )
+    limit_every_handler(RateLimit())  # uvicorn has configured its loggers by now
+    one_line_loop_errors(asyncio.get_running_loop())
+    sock = listening_socket(host, port)
+    bound = sock.getsockname()[1]
     print(
-        f"callsync webhook receiver on http://{host}:{port}/ringostat/"
+        f"callsync webhook receiver on http://{host}:{bound}/ringostat/"
         " (pickup, after-call, outgoing-after-call)",
         flush=True,
     )
-    await uvicorn.Server(config).serve()
+    with sock:
+        await uvicorn.Server(config).serve(sockets=[sock])
 
 
 async def receiver_service(config: str | None) -> None:

@@ -18,10 +18,15 @@ Vendor quirks handled here (Ringostat's API documentation and help centre):
 - **JSON or CSV.** ``export_type=json`` answers an array of objects mixing strings and numbers,
   ``csv`` a ``;`` separated table; both are returned in one canonical form: every value a string,
   ``""`` for null (see :mod:`tasks.ringostat.wire`).
+- **Answers are validated before they count.** Only a JSON array of objects (``[]`` included)
+  or a CSV table with its header line is a call list. An empty 200, an object, ``null``, HTML
+  (a proxy's or a maintenance page) is a :class:`RetriableError`, retried like a 5xx and then
+  raised: taking it for "no calls" would move the cursor past calls never read.
 - **Errors.** 401/403/``incorrect field``/errors inside a 200 body are mapped by
   :func:`tasks.ringostat.errors.classify`; 408/429/5xx, timeouts and dropped connections are
-  retried here (``ringostat.max_retries``, exponential backoff with jitter, ``Retry-After`` when
-  sent) through the injected ``sleep``; nothing above this layer retries a single request.
+  retried here (``ringostat.max_retries``, exponential backoff with equal jitter, ``Retry-After``
+  as a floor: :class:`tasks.vendor.backoff.Backoff`) through the injected ``sleep``; nothing
+  above this layer retries a single request.
 - **The key is a header.** ``Auth-key`` travels only in the header, never in the URL, and is
   never logged; vendor error text is scrubbed of it.
 """
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -40,7 +45,6 @@ import httpx
 
 from models.settings import RingostatSettings
 from tasks.ringostat.errors import (
-    FatalError,
     RetriableError,
     WindowTooDenseError,
     classify,
@@ -55,6 +59,7 @@ from tasks.ringostat.wire import (
     require_aware,
     wall_span,
 )
+from tasks.vendor.backoff import Backoff, Sleep
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +93,6 @@ CALL_FIELDS: tuple[str, ...] = (
 """The fields callsync reads (SPEC section 2); ``refferrer`` is Ringostat's own spelling."""
 
 ExportType = Literal["json", "csv"]
-Sleep = Callable[[float], Awaitable[None]]
 Row = dict[str, Any]
 
 
@@ -100,12 +104,25 @@ def _dedupe_key(row: Row) -> tuple[str, ...]:
     return ("content", *sorted(f"{k}={v}" for k, v in row.items()))
 
 
-def _merge(merged: dict[tuple[str, ...], Row], rows: Sequence[Row]) -> None:
+def _fresh(rows: Sequence[Row], seen: Mapping[tuple[str, ...], Row]) -> list[Row]:
+    """``rows`` in canonical form, without those already read identically (``seen``); within
+    the answer itself, a row repeated keeps its last copy."""
+    page: dict[tuple[str, ...], Row] = {}
     for raw in rows:
         row = canonical_row(raw)
         key = _dedupe_key(row)
-        merged.pop(key, None)  # re-insert: the dict keeps the order of the last read
-        merged[key] = row
+        if seen.get(key) == row:
+            continue
+        page.pop(key, None)
+        page[key] = row
+    return list(page.values())
+
+
+def _wall_or_none(row: Row) -> int | None:
+    try:
+        return parse_wall(str(row.get("calldate") or ""))
+    except ValueError:
+        return None
 
 
 def _continue_from(rows: Sequence[Row]) -> int | None:
@@ -141,22 +158,39 @@ class RingostatClient:
     ) -> None:
         self._settings = settings
         self._http = http
-        self._sleep = sleep
-        self._rng = rng if rng is not None else random.Random()
+        self._backoff = Backoff(
+            backoff_base_s,
+            backoff_max_s,
+            jitter="equal",  # Ringostat fails by being slow: never retry at once
+            sleep=sleep,
+            rng=rng if rng is not None else random.Random(),
+        )
         self._fields = tuple(fields)
         self._export_type: ExportType = export_type
-        self._backoff_base_s = backoff_base_s
-        self._backoff_max_s = backoff_max_s
         self._zone = ZoneInfo(settings.timezone)
         self._url = settings.base_url.rstrip("/") + "/calls/list"
         self.requests_made = 0
         """HTTP requests sent so far, retries included (for run statistics)."""
 
     async def fetch_window(self, start: datetime, end: datetime) -> list[Row]:
-        """Every call with ``start <= calldate <= end``, each once, newest read winning.
+        """Every call with ``start <= calldate <= end``, each once, newest read winning (all of
+        :meth:`pages` in one list: for windows known to be small)."""
+        merged: dict[tuple[str, ...], Row] = {}
+        async for page in self.pages(start, end):
+            for row in page:
+                key = _dedupe_key(row)
+                merged.pop(key, None)  # re-insert: the dict keeps the order of the last read
+                merged[key] = row
+        return list(merged.values())
+
+    async def pages(self, start: datetime, end: datetime) -> AsyncIterator[list[Row]]:
+        """The calls with ``start <= calldate <= end``, one answer at a time (at most
+        ``max_rows_per_request`` rows each), in ``calldate`` order as far as Ringostat keeps it.
 
         ``start``/``end`` must be aware; they are written on the wire as wall-clock time in
-        ``ringostat.timezone``, floored to the second. Rows come back in canonical text form.
+        ``ringostat.timezone``, floored to the second. Rows come back in canonical text form. A
+        row read again at the second where a full answer is continued is left out when it is the
+        same as before (it is yielded again, as its newest state, when it changed).
         """
         require_aware(start, "start")
         require_aware(end, "end")
@@ -165,8 +199,10 @@ class RingostatClient:
                 f"window end {end.isoformat()} is before its start {start.isoformat()}"
             )
         lo, hi = wall_span(start, end, self._zone)
-        merged: dict[tuple[str, ...], Row] = {}
         requests_before = self.requests_made
+        rows_read = 0
+        tail: dict[tuple[str, ...], Row] = {}
+        """Rows of the second the previous full answer is continued from."""
         pending = [(lo, hi)]
         while pending:
             a, b = pending.pop()
@@ -184,7 +220,12 @@ class RingostatClient:
                 if last is not None and a < last <= b:
                     # Ordered by calldate: every second before the last row's is complete, the
                     # last one may be cut. Keep the rows, read on from that second.
-                    _merge(merged, rows)
+                    page = _fresh(rows, tail)
+                    tail = {_dedupe_key(r): r for r in page if _wall_or_none(r) == last} | {
+                        k: v for k, v in tail.items() if _wall_or_none(v) == last
+                    }
+                    rows_read += len(page)
+                    yield page
                     pending.append((last, b))
                     continue
                 mid = (a + b) // 2
@@ -198,16 +239,19 @@ class RingostatClient:
                 pending.append((mid + 1, b))
                 pending.append((a, mid))
                 continue
-            _merge(merged, rows)
+            page = _fresh(rows, tail)
+            tail = {}
+            rows_read += len(page)
+            if page:
+                yield page
         logger.info(
             "Read %d calls from Ringostat for %s..%s (%s) in %d requests",
-            len(merged),
+            rows_read,
             format_wall(lo),
             format_wall(hi),
             self._settings.timezone,
             self.requests_made - requests_before,
         )
-        return list(merged.values())
 
     async def _read(self, a: int, b: int) -> list[Row]:
         """One window, one logical request: retried on transient failures, parsed (values as
@@ -226,16 +270,13 @@ class RingostatClient:
             except RetriableError as exc:
                 if attempt >= self._settings.max_retries:
                     raise
-                delay = self._backoff(attempt, exc.retry_after)
-                attempt += 1
-                logger.warning(
-                    "Ringostat request failed (%s); retry %d of %d in %.2f s",
-                    exc.message,
+                await self._backoff.pause(
                     attempt,
-                    self._settings.max_retries,
-                    delay,
+                    why=f"Ringostat request failed ({exc.message})",
+                    retries=self._settings.max_retries,
+                    at_least=exc.retry_after,
                 )
-                await self._sleep(delay)
+                attempt += 1
 
     async def _request(self, params: dict[str, str]) -> list[Row]:
         secret = self._settings.auth_key.get_secret_value()
@@ -265,15 +306,13 @@ class RingostatClient:
                 return parse_csv_rows(response.text)
             return parse_json_rows(response.text)
         except WireFormatError as exc:
-            raise FatalError(
-                f"Ringostat answered HTTP {response.status_code} with an unreadable body: {exc}",
+            wanted = (
+                "a ';' separated table with a header line"
+                if self._export_type == "csv"
+                else "a JSON array of calls"
+            )
+            raise RetriableError(
+                f"Ringostat answered HTTP {response.status_code} with {exc}, not {wanted}: "
+                "the run stops and the cursor stays, so the next run reads this window again",
                 status_code=response.status_code,
             ) from exc
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff with "equal jitter"; a server's ``Retry-After`` is a floor."""
-        ceiling: float = min(self._backoff_max_s, self._backoff_base_s * 2.0**attempt)
-        delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self._backoff_max_s))
-        return delay

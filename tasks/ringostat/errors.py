@@ -1,6 +1,8 @@
 """What can go wrong reading Ringostat's call log, named by what the caller must do.
 
-::
+Every class is a :class:`tasks.vendor.errors.VendorError`; Ringostat's ``RetriableError``,
+``FatalError`` and ``AuthError`` are also the shared classes of those names (see
+:mod:`tasks.vendor.errors`), the others are Ringostat's own::
 
     RingostatError
     ├── RetriableError          429, 5xx, timeouts, dropped connections: retried inside the
@@ -12,7 +14,8 @@
         └── WindowTooDenseError one second of the log holds the per-request cap or more
 
 :func:`classify` is the one place that maps an HTTP answer to these classes. Messages never
-contain the Auth-key: vendor text is scrubbed of the secrets the caller passes in.
+contain the Auth-key: vendor text is scrubbed of the secrets the caller passes in, and phone-like
+numbers in it are masked (last four digits).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from typing import Any
 
 import httpx
 
+from models.call import mask_numbers
+from tasks.vendor import errors as vendor
+
 AUTH_KEY_SETTING = "ringostat.auth_key"
 AUTH_KEY_ENV = "CALLSYNC_RINGOSTAT__AUTH_KEY"
 
@@ -31,16 +37,19 @@ _INCORRECT_FIELD = re.compile(r"incorrect\s+fields?\W*([A-Za-z0-9_]+)?", re.IGNO
 _VENDOR_TEXT_LIMIT = 300
 
 
-class RingostatError(Exception):
+class RingostatError(vendor.VendorError):
     """Base of every error the Ringostat client raises."""
 
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
+        super().__init__(message, status=status_code)
+
+    @property
+    def status_code(self) -> int | None:
+        """The HTTP status (None when no answer came): the shared ``status``, by httpx's name."""
+        return self.status
 
 
-class RetriableError(RingostatError):
+class RetriableError(RingostatError, vendor.RetriableError):
     """A transient failure; the same request may succeed later."""
 
     def __init__(
@@ -54,11 +63,11 @@ class RetriableError(RingostatError):
         self.retry_after = retry_after
 
 
-class FatalError(RingostatError):
+class FatalError(RingostatError, vendor.FatalError):
     """Retrying the same request cannot help; a person must change something."""
 
 
-class AuthError(FatalError):
+class AuthError(FatalError, vendor.AuthError):
     """The Auth-key was refused (401)."""
 
 
@@ -96,7 +105,8 @@ def vendor_message(response: httpx.Response, secrets: Iterable[str] = ()) -> str
         parts = [str(body[k]) for k in ("error", "message", "detail") if body.get(k)]
         if parts:
             text = ": ".join(dict.fromkeys(parts))
-    return _scrub(text[:_VENDOR_TEXT_LIMIT], secrets)
+    # Numbers masked: an error text may echo a row, and it goes to logs and the run's summary.
+    return mask_numbers(_scrub(text[:_VENDOR_TEXT_LIMIT], secrets))
 
 
 def _error_in_body(response: httpx.Response) -> bool:

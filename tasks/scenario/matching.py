@@ -5,7 +5,10 @@ Candidates are the records whose phone key equals the call's and that pass the c
 
 1. an unconverted Lead, most recently modified first (a lead planned earlier in this run for the
    same client counts, as the most recent one);
-2. an open Deal (Stage not Closed Won / Closed Lost) of a matching Contact, most recently modified;
+2. an open Deal of a matching Contact, most recently modified: open unless its Stage is one the
+   org counts as closed won or closed lost (:attr:`CrmSnapshot.closed_stages`, from Zoho's stage
+   metadata: the defaults ``Closed Won``, ``Closed Lost``, ``Closed-Lost to Competition`` and any
+   custom closed stage);
 3. a matching Contact, most recently modified.
 
 Ties on ``Modified_Time`` are broken by record id, so the choice is deterministic. Converted
@@ -87,7 +90,7 @@ def find_client(
     leads = _newest_first(r for r in hits if r.module == "Leads" and not r.converted)
     contacts = _newest_first(r for r in hits if r.module == "Contacts")
     open_deals = _newest_first(
-        d for c in contacts for d in crm.deals_by_contact.get(c.id, ()) if d.is_open_deal
+        d for c in contacts for d in crm.deals_by_contact.get(c.id, ()) if crm.is_open_deal(d)
     )
     planned_lead = next(
         (

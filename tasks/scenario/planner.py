@@ -5,13 +5,25 @@ client (:mod:`.matching`), picks the matrix row (:mod:`.matrix`), and turns the 
 :class:`models.plan.PlannedWrite` objects shaped as Zoho expects them (:mod:`.records`).
 Nothing here touches the network, the clock or Prefect: ``now`` is passed in.
 
-Decisions taken here (beyond the SPEC's own **(decided)** points):
+Owners and deadlines come from one place, :class:`tasks.scenario.assign.Assigner` (owner rules
+``top``, ``employee``, ``responsible``, ``rotation``; deadlines in working hours). Working hours
+and the rotation's turn are arguments (:func:`plan_batch`), never read here.
+
+Decisions taken here:
 
 - a responsible manager who is not an active Zoho user cannot own a task: the task goes to the
-  TOP manager (as every write must have an owner Zoho accepts);
+  TOP manager (as every write must have an owner Zoho accepts). The record itself is handed to
+  the TOP manager too when ``scenario.inactive_owner = "top"`` (the default): an ``update`` of
+  its ``Owner`` keyed ``<uniqueid>/owner``, once per record per run, and only when the call's row
+  writes something; the TOP manager is then the responsible manager for the row;
 - the owner rule ``employee`` with an unmapped employee falls back to the TOP manager, whose task
   description names the SIP/number that took the call; ``responsible`` on a new client without a
   planned lead falls back to the TOP manager as well;
+- transfers: a call whose pickup webhook named the employee who answered first
+  (``Call.first_answered_by``) gets its lead as the pickup gave it — the owner the row of the
+  *first* answerer gives, because the lead was created while they talked — while its tasks
+  follow the call log's employee (the last one); when the two differ, every task's description
+  names both;
 - a client number that is a mapped employee's phone (an explicit entry's number or an
   auto-mapped Zoho user's phone) is skipped as ``own_number``, like the company numbers, with the
   same country guard as client matching (SPEC 3);
@@ -27,19 +39,23 @@ Decisions taken here (beyond the SPEC's own **(decided)** points):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from models.call import Call
+from models.call import Call, Direction, Outcome
 from models.crm import CrmSnapshot, ZohoUser
-from models.plan import Attachment, CallPlan, PlannedWrite, PlanStatus, Reason
-from models.settings import OwnerRule, RowActions, ScenarioSettings, Settings, TaskAction
+from models.hours import WorkingHours
+from models.plan import Attachment, CallPlan, PlannedWrite, PlanStatus, Reason, RotationTurn
+from models.settings import RowActions, ScenarioSettings, Settings, TaskAction
 from models.sync_key import sync_key
+from tasks.calls import employee_ident
 from tasks.employees import EmployeeMap, find_user
 from tasks.scenario import records
+from tasks.scenario.assign import Assigner
+from tasks.scenario.hours import effective_hours
 from tasks.scenario.matching import ClientMatch, PlannedLead, find_client, utm_targets
 from tasks.scenario.matrix import effective_rows, row_number
 
@@ -69,6 +85,34 @@ def resolve_top_manager(scenario: ScenarioSettings, users: Sequence[ZohoUser]) -
 
 
 @dataclass
+class PlannerMemory:
+    """What planning remembers from one chunk of a run to the next (two calls from one new
+    number never make two leads, however the window is cut).
+
+    ``planned_leads``: the leads planned for earlier calls, by phone key, until the index holds
+    them (:meth:`settle` forgets those written); ``utm_overlay``: the UTM values an enrich mode
+    planned onto a record, until the index holds them too; ``reassigned``: records handed to the
+    TOP manager earlier in the run (``inactive_owner = "top"``).
+    """
+
+    planned_leads: dict[str, list[PlannedLead]] = field(default_factory=dict)
+    utm_overlay: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    reassigned: set[tuple[str, str]] = field(default_factory=set)
+
+    def settle(self, written: Collection[str], updated: Collection[tuple[str, str]] = ()) -> None:
+        """Forget the leads whose sync keys were ``written`` (the index has them now) and the
+        UTM values of the ``updated`` (module, id) records."""
+        for key in list(self.planned_leads):
+            left = [p for p in self.planned_leads[key] if p.sync_key not in written]
+            if left:
+                self.planned_leads[key] = left
+            else:
+                del self.planned_leads[key]
+        for ident in updated:
+            self.utm_overlay.pop(ident, None)
+
+
+@dataclass
 class _Run:
     """What one planning run knows and accumulates."""
 
@@ -79,24 +123,77 @@ class _Run:
     now: datetime
     rows: dict[int, RowActions]
     tz: ZoneInfo
-    active_ids: frozenset[str]
-    planned_leads: dict[str, list[PlannedLead]] = field(default_factory=dict)
-    utm_overlay: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    assign: Assigner
+    memory: PlannerMemory = field(default_factory=PlannerMemory)
+
+    @property
+    def planned_leads(self) -> dict[str, list[PlannedLead]]:
+        return self.memory.planned_leads
+
+    @property
+    def utm_overlay(self) -> dict[tuple[str, str], dict[str, str]]:
+        return self.memory.utm_overlay
+
+    @property
+    def reassigned(self) -> set[tuple[str, str]]:
+        """Records handed to the TOP manager earlier in this run (``inactive_owner = "top"``)."""
+        return self.memory.reassigned
 
     @property
     def scenario(self) -> ScenarioSettings:
         return self.settings.scenario
 
-    def owner(self, rule: OwnerRule, employee: ZohoUser | None, responsible_id: str | None) -> str:
-        if rule == "employee" and employee is not None:
-            return employee.id
-        if (
-            rule == "responsible"
-            and responsible_id is not None
-            and responsible_id in self.active_ids
-        ):
-            return responsible_id
-        return self.top.id
+
+@dataclass(frozen=True, slots=True)
+class PlannedBatch:
+    """The plans of a batch of calls, and the rotation's turn after them (to keep)."""
+
+    plans: list[CallPlan]
+    rotation: RotationTurn
+
+
+def plan_batch(
+    calls: Sequence[Call],
+    crm: CrmSnapshot,
+    employees: EmployeeMap,
+    settings: Settings,
+    *,
+    now: datetime,
+    hours: WorkingHours | None = None,
+    rotation: RotationTurn | None = None,
+    memory: PlannerMemory | None = None,
+) -> PlannedBatch:
+    """Plan every call; plans come back in processing order ``(started_at, uniqueid)``.
+
+    ``memory`` carries what earlier chunks of the same run planned (a fresh one when not given).
+
+    ``hours``: the org's working hours from Zoho (``ZohoClient.business_hours``); the config's
+    ``[scenario.business_hours]`` wins over them, and with neither every moment is working time
+    (24×7). ``rotation``: the call-back rotation's turn as the last batch left it; the turn after
+    this batch comes back in :attr:`PlannedBatch.rotation`.
+
+    Raises :class:`TopManagerError` before planning anything when the TOP manager is not an
+    active Zoho user of ``crm.users``.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    sc = settings.scenario
+    top = resolve_top_manager(sc, crm.users)
+    run = _Run(
+        settings=settings,
+        crm=crm,
+        employees=employees,
+        top=top,
+        now=now,
+        rows=effective_rows(sc),
+        tz=ZoneInfo(sc.company_timezone),
+        assign=Assigner.build(sc, crm.users, top, effective_hours(sc, hours), rotation),
+        memory=memory if memory is not None else PlannerMemory(),
+    )
+    latest = {call.uniqueid: call for call in calls}
+    ordered = sorted(latest.values(), key=lambda c: c.sort_key)
+    plans = [_plan_one(call, run) for call in ordered]
+    return PlannedBatch(plans=plans, rotation=run.assign.turn)
 
 
 def plan_calls(
@@ -106,27 +203,31 @@ def plan_calls(
     settings: Settings,
     *,
     now: datetime,
+    hours: WorkingHours | None = None,
+    rotation: RotationTurn | None = None,
+    memory: PlannerMemory | None = None,
 ) -> list[CallPlan]:
-    """Plan every call; plans come back in processing order ``(started_at, uniqueid)``.
+    """:func:`plan_batch` for callers that keep no rotation turn: only the plans."""
+    return plan_batch(
+        calls, crm, employees, settings, now=now, hours=hours, rotation=rotation, memory=memory
+    ).plans
 
-    Raises :class:`TopManagerError` before planning anything when the TOP manager is not an
-    active Zoho user of ``crm.users``.
-    """
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    run = _Run(
-        settings=settings,
-        crm=crm,
-        employees=employees,
-        top=resolve_top_manager(settings.scenario, crm.users),
-        now=now,
-        rows=effective_rows(settings.scenario),
-        tz=ZoneInfo(settings.scenario.company_timezone),
-        active_ids=frozenset(u.id for u in crm.users if u.active),
-    )
-    latest = {call.uniqueid: call for call in calls}
-    ordered = sorted(latest.values(), key=lambda c: c.sort_key)
-    return [_plan_one(call, run) for call in ordered]
+
+def transfer_note(call: Call, employees: EmployeeMap, employee: ZohoUser | None) -> str | None:
+    """Who answered first, when a pickup webhook named someone other than the call log's
+    employee (a transferred call); None otherwise."""
+    first = call.first_answered_by
+    if not first:
+        return None
+    first_user = employees.resolve_ident(first)
+    if first_user is not None:
+        if employee is not None and employee.id == first_user.id:
+            return None
+        return first_user.full_name
+    ident = employee_ident(first)
+    if employee is None and ident.lower() in {i.lower() for i in call.employee_ids}:
+        return None
+    return f"{ident} (not in the employee map)"
 
 
 def _plan_one(call: Call, run: _Run) -> CallPlan:
@@ -163,6 +264,9 @@ def _plan_one(call: Call, run: _Run) -> CallPlan:
 
     match = find_client(call, run.crm, run.planned_leads, strict_country=sc.strict_country_match)
     responsible_id = None if match.attachment is None else match.attachment.owner_id
+    handover = _handover(call, match, run)
+    if handover is not None:
+        responsible_id = run.top.id  # the record is the TOP manager's from this call on
     row = row_number(
         direction=call.direction,
         outcome=call.outcome,
@@ -190,8 +294,10 @@ def _plan_one(call: Call, run: _Run) -> CallPlan:
 
     writes: list[PlannedWrite] = []
     attachment = match.attachment
+    if handover is not None and attachment is not None:
+        attachment = replace(attachment, owner_id=run.top.id)
     if match.is_new and actions.create_lead:
-        lead_owner = run.owner(actions.lead_owner, employee, None)
+        lead_owner = _lead_owner(call, actions, employee, run)
         lead_key = sync_key(call.uniqueid, "lead")
         writes.append(
             PlannedWrite(
@@ -219,6 +325,11 @@ def _plan_one(call: Call, run: _Run) -> CallPlan:
     if sc.log_calls and tasks:
         writes.append(_call_write(call, tasks, employee, attachment, run))
 
+    if writes and handover is not None and match.attachment is not None:
+        target = (match.attachment.module, str(match.attachment.id))
+        if target not in run.reassigned:  # an earlier call of this run handed it over already
+            writes.insert(0, handover)
+            run.reassigned.add(target)
     if not writes:
         return plan(
             PlanStatus.SKIPPED,
@@ -229,6 +340,48 @@ def _plan_one(call: Call, run: _Run) -> CallPlan:
         )
     return plan(
         PlanStatus.PLANNED, None, row=row, match=match, attachment=attachment, writes=writes
+    )
+
+
+def _handover(call: Call, match: ClientMatch, run: _Run) -> PlannedWrite | None:
+    """The update handing the call's record to the TOP manager, when its owner is not an
+    active user and ``inactive_owner = "top"`` (None otherwise)."""
+    record, attachment = match.record, match.attachment
+    if run.scenario.inactive_owner != "top" or record is None or attachment is None:
+        return None
+    if attachment.id is None or run.assign.is_active(attachment.owner_id):
+        return None
+    return PlannedWrite(
+        sync_key=sync_key(call.uniqueid, "owner"),
+        module=attachment.module,
+        op="update",
+        fields={"Owner": {"id": run.top.id}},
+        owner_id=run.top.id,
+        record_id=attachment.id,
+        kind="owner",
+    )
+
+
+def _lead_owner(call: Call, actions: RowActions, employee: ZohoUser | None, run: _Run) -> str:
+    """The new lead's owner: as the row says, or — when a pickup webhook named who answered
+    first — as the first answerer's row says (the pickup created the lead while they talked)."""
+    answered_inbound = call.direction is Direction.INBOUND and call.outcome is Outcome.ANSWERED
+    if call.first_answered_by and answered_inbound:
+        first = run.employees.resolve_ident(call.first_answered_by)
+        pickup_row = row_number(
+            direction=call.direction,
+            outcome=call.outcome,
+            new_client=True,
+            employee_id=None if first is None else first.id,
+            responsible_id=None,
+        )
+        actions, employee = run.rows[pickup_row], first
+    return run.assign.owner(
+        actions.lead_owner,
+        employee=employee,
+        responsible_id=None,
+        call_id=call.uniqueid,
+        at=call.ended_at,
     )
 
 
@@ -265,16 +418,20 @@ def _task_writes(
     run: _Run,
 ) -> list[PlannedWrite]:
     sc = run.scenario
-    text = records.description(call, employee, run.tz, sc.company_timezone)
+    text = _description(call, employee, run)
     mapped = records.mapped_values(call, sc.field_map.Tasks)
     out: list[PlannedWrite] = []
     used: set[str] = set()
     for action in actions:
         open_task = action.status == "open"
-        owner_id = run.owner(action.owner, employee, responsible_id)
-        due = (
-            call.ended_at + timedelta(hours=sc.open_task_due_hours) if open_task else call.ended_at
+        owner_id = run.assign.owner(
+            action.owner,
+            employee=employee,
+            responsible_id=responsible_id,
+            call_id=call.uniqueid,
+            at=call.ended_at,
         )
+        due = run.assign.deadline(call.ended_at) if open_task else call.ended_at
         key = sync_key(call.uniqueid, action.slot)
         n = 2
         while key in used:  # an override listing one slot twice must not reuse a sync key
@@ -308,6 +465,16 @@ def _task_writes(
     return out
 
 
+def _description(call: Call, employee: ZohoUser | None, run: _Run) -> str:
+    return records.description(
+        call,
+        employee,
+        run.tz,
+        run.scenario.company_timezone,
+        first_answerer=transfer_note(call, run.employees, employee),
+    )
+
+
 def _call_write(
     call: Call,
     tasks: Sequence[PlannedWrite],
@@ -323,7 +490,7 @@ def _call_write(
         subject_text=records.subject(None, call, employee, "log"),
         owner_id=model.owner_id,
         attachment=attachment,
-        description_text=records.description(call, employee, run.tz, run.scenario.company_timezone),
+        description_text=_description(call, employee, run),
         tz=run.tz,
         scenario=run.scenario,
         sync_key=key,
@@ -361,7 +528,13 @@ def plan_recording_updates(
     sc = settings.scenario
     employee = employees.resolve(call)
     owner_id = employee.id if employee is not None else resolve_top_manager(sc, crm.users).id
-    text = records.description(call, employee, ZoneInfo(sc.company_timezone), sc.company_timezone)
+    text = records.description(
+        call,
+        employee,
+        ZoneInfo(sc.company_timezone),
+        sc.company_timezone,
+        first_answerer=transfer_note(call, employees, employee),
+    )
     out: list[PlannedWrite] = []
     for key, module, zoho_id in synced:
         target: Literal["Tasks", "Calls"]

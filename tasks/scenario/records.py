@@ -19,7 +19,8 @@ sync key) and the writer fills ``{"id": ...}`` once the lead exists.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,17 +41,56 @@ _OUTCOME_WORDS = {
 }
 
 
-class _Blank(dict[str, str]):
+_EMPTY = "\x00"
+"""Stands for a known placeholder without a value while a rendered template is tidied up."""
+_SEP = r"[\s,;:/|·•–—-]"
+_EMPTY_GROUP = re.compile(rf"\s*(\((?:{_SEP}|\x00)*\)|\[(?:{_SEP}|\x00)*\]|\{{(?:{_SEP}|\x00)*\}})")
+"""Brackets holding nothing but emptied placeholders and separators: ``()``, ``( , )``."""
+_HOLE = re.compile(rf"{_SEP}*\x00(?:{_SEP}*\x00)*{_SEP}*")
+"""Emptied placeholders with the separators around them."""
+
+
+class _Values(dict[str, str]):
+    """Template values: a known name without a value is empty, an unknown name stays as written
+    (a typo in a template must stay visible, not vanish)."""
+
+    def __init__(self, values: Mapping[str, str], known: Iterable[str]) -> None:
+        super().__init__(values)
+        self.known = frozenset(known)
+
     def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+        return _EMPTY if key in self.known else "{" + key + "}"
+
+
+def _tidy(text: str) -> str:
+    """Remove what emptied placeholders leave: empty brackets and dangling separators."""
+    text = _EMPTY_GROUP.sub("", text)
+
+    def fill(hole: re.Match[str]) -> str:
+        before, after = text[: hole.start()], text[hole.end() :]
+        if not before.strip() or before.endswith(("(", "[", "{")):
+            return ""  # at the start: nothing to separate from
+        if not after.strip() or after.startswith((")", "]", "}")):
+            return ""
+        # Between two values: keep the separator that followed the last emptied one.
+        return hole.group().rpartition(_EMPTY)[2] or " "
+
+    return re.sub(r"\s{2,}", " ", _HOLE.sub(fill, text)).strip()
 
 
 def render(template: str, values: Mapping[str, str]) -> str:
-    """Fill ``{name}`` placeholders; unknown names stay as written, a broken template verbatim."""
+    """Fill ``{name}`` placeholders (see :data:`PLACEHOLDERS`).
+
+    A known placeholder with no value for this call renders empty, and the empty brackets and
+    separators it leaves are removed: ``Call {phone} ({utm_source})`` without UTM gives
+    ``Call +380…``, ``{utm_source} / {utm_medium}`` with only a medium gives ``cpc``. An
+    unknown name stays as written; a broken template is used verbatim.
+    """
     try:
-        return template.format_map(_Blank(values))
+        rendered = template.format_map(_Values(values, PLACEHOLDERS))
     except (ValueError, IndexError, AttributeError, KeyError):
         return template
+    return _tidy(rendered) if _EMPTY in rendered else rendered
 
 
 def mmss(seconds: int) -> str:
@@ -72,6 +112,24 @@ def employee_text(call: Call, employee: ZohoUser | None) -> str:
     if employee is not None:
         return employee.full_name
     return call.employee_label or "not reported by Ringostat"
+
+
+PLACEHOLDERS = frozenset(
+    {
+        "phone",
+        "employee",
+        "uniqueid",
+        "direction",
+        "outcome",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "client_id",
+    }
+)
+"""The names a lead name or task subject template may use."""
 
 
 def template_values(call: Call, employee: ZohoUser | None) -> dict[str, str]:
@@ -103,8 +161,16 @@ def subject(template: str | None, call: Call, employee: ZohoUser | None, status:
     return text[:SUBJECT_MAX]
 
 
-def description(call: Call, employee: ZohoUser | None, tz: ZoneInfo, tz_name: str) -> str:
-    """The multi-line task/call description (SPEC 7)."""
+def description(
+    call: Call,
+    employee: ZohoUser | None,
+    tz: ZoneInfo,
+    tz_name: str,
+    *,
+    first_answerer: str | None = None,
+) -> str:
+    """The multi-line task/call description. ``first_answerer``: who took a transferred call
+    first (the pickup's employee), when not the call log's employee."""
     outcome = _OUTCOME_WORDS[call.outcome]
     lines = [
         f"{call.direction.value.capitalize()} call, {outcome} ({call.disposition})",
@@ -124,6 +190,9 @@ def description(call: Call, employee: ZohoUser | None, tz: ZoneInfo, tz_name: st
         lines.append("Employee: not reported by Ringostat")
     else:
         lines.append("Employee: nobody answered")
+    if first_answerer:
+        last = employee_text(call, employee)
+        lines.append(f"Transferred: answered first by {first_answerer}, then by {last}")
     if call.recording_url:
         label = "Voicemail" if call.outcome is Outcome.VOICEMAIL else "Recording"
         lines.append(f"{label}: {call.recording_url}")

@@ -2,8 +2,8 @@
 
 Per call its raw row, fingerprint and status (``pending``, ``deferred``, ``synced``, ``skipped``,
 ``quarantined``, ``failed``); per planned write its sync key, Zoho id and status (the ledger);
-quarantined rows with their reason; cursors; the persisted phone index; runs. Plain SQLModel
-over SQLAlchemy, no Prefect: the flows wrap these methods in tasks.
+quarantined rows with their reason; cursors; the persisted phone index; runs; the webhook inbox.
+Plain SQLModel over SQLAlchemy, no Prefect: the flows wrap these methods in tasks.
 """
 
 from tasks.store.results import CallCount, IngestResult, RequeueResult, WriteOutcome

@@ -1,4 +1,5 @@
-"""The store's shared plumbing: engine, clock, one transaction per method, chunked IN queries."""
+"""The store's shared plumbing: engine, schema, clock, one transaction per method, chunked IN
+queries."""
 
 from __future__ import annotations
 
@@ -7,67 +8,17 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Engine, Table, inspect
+from sqlalchemy import Engine
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
-from models.tables import (
-    CallRecord,
-    CrmIndexRecord,
-    CursorRecord,
-    LeaseRecord,
-    QuarantineRecord,
-    RunRecord,
-    TokenRecord,
-    UserRecord,
-    WriteRecord,
-)
 from tasks.store.engine import open_engine
+from tasks.store.migrations import upgrade_store
 
 T = TypeVar("T")
 
 IN_CHUNK = 500
 """Values per ``IN (...)`` clause: far below SQLite's variable limit, one query per 500 ids."""
-
-TABLE_NAMES = tuple(
-    str(model.__tablename__)
-    for model in (
-        CallRecord,
-        WriteRecord,
-        QuarantineRecord,
-        CursorRecord,
-        CrmIndexRecord,
-        RunRecord,
-        UserRecord,
-        TokenRecord,
-        LeaseRecord,
-    )
-)
-"""The store's tables (models/tables.py): created on open, other SQLModel tables left alone."""
-
-
-def add_missing_columns(engine: Engine, tables: Sequence[Table]) -> list[str]:
-    """Add the nullable columns a newer callsync defines to a store an older one created.
-
-    ``create_all`` creates missing tables but never alters existing ones; a column added to a
-    table later is always nullable (or has a server default), so ``ALTER TABLE ... ADD COLUMN``
-    is all an upgrade needs, on SQLite and PostgreSQL alike. Returns ``table.column`` added.
-    """
-    inspector = inspect(engine)
-    have = {t.name: {c["name"] for c in inspector.get_columns(t.name)} for t in tables}
-    missing = [
-        (table, column)
-        for table in tables
-        for column in table.columns
-        if column.nullable and column.name not in have[table.name]
-    ]
-    if not missing:
-        return []
-    with engine.begin() as conn:
-        for table, column in missing:
-            kind = column.type.compile(dialect=engine.dialect)
-            conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
-    return [f"{table.name}.{column.name}" for table, column in missing]
 
 
 def utc_now() -> datetime:
@@ -106,10 +57,13 @@ class StoreBase:
         self.url = url
         self._clock = clock
         self._engine: Engine = open_engine(url)
-        metadata = SQLModel.metadata
-        tables = [metadata.tables[name] for name in TABLE_NAMES]
-        metadata.create_all(self._engine, tables=tables)
-        add_missing_columns(self._engine, tables)
+        try:
+            # A new store gets its tables, an older one its missing revisions (under a lock:
+            # any number of processes may open it at once); see tasks/store/migrations.
+            upgrade_store(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
 
     def _now(self) -> datetime:
         now = self._clock()

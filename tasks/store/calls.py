@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import and_, bindparam, func, insert, or_, update
 from sqlmodel import Session, col, select
 
 from models.call import Call, Unprocessable
@@ -64,10 +64,16 @@ def _new_call(uid: str, raw: Mapping[str, Any], now: datetime, run_id: str | Non
         status=CallStatus.PENDING.value,
         fingerprint=fingerprint(data),
         raw_json=to_json(data),
+        calldate=_calldate(data),
         first_seen_at=now,
         updated_at=now,
         run_id=run_id,
     )
+
+
+def _calldate(row: Mapping[str, Any]) -> str:
+    """The work set's order key: ``calldate`` as Ringostat wrote it (fixed-width local time)."""
+    return str(row.get("calldate") or "")
 
 
 def _new_call_row(
@@ -79,6 +85,7 @@ def _new_call_row(
         "status": CallStatus.PENDING.value,
         "fingerprint": fp,
         "raw_json": to_json(dict(data)),
+        "calldate": _calldate(data),
         "first_seen_at": now,
         "updated_at": now,
         "run_id": run_id,
@@ -274,6 +281,7 @@ class CallsMixin(StoreBase):
                     rec.detail = None
                 rec.fingerprint = fp
                 rec.raw_json = to_json(data)
+                rec.calldate = _calldate(data)
                 rec.updated_at = now
                 rec.run_id = run_id
                 session.add(rec)
@@ -306,19 +314,52 @@ class CallsMixin(StoreBase):
         )
 
     def work(self) -> list[dict[str, Any]]:
-        """Raw rows of the calls this run must (re)process: ``pending`` and ``deferred``.
+        """Raw rows of every call in line (see :meth:`work_chunks`), as one list."""
+        return [row for chunk in self.work_chunks() for row in chunk]
 
-        Ordered by (``calldate``, ``uniqueid``). ``calldate`` is Ringostat's fixed-width local
-        ``YYYY-MM-DD HH:MM:SS`` text, so text order is time order (within the hour DST repeats
-        once a year, the parsed order decides in the planner).
-        """
+    def has_work(self) -> bool:
+        """Whether any call is ``pending`` or ``deferred``."""
         with self._tx() as session:
-            texts = session.exec(
-                select(CallRecord.raw_json).where(col(CallRecord.status).in_(WORK_STATUSES))
-            ).all()
-        rows: list[dict[str, Any]] = [json.loads(t) for t in texts]
-        rows.sort(key=lambda row: (str(row.get("calldate") or ""), str(row.get("uniqueid"))))
-        return rows
+            first = session.exec(
+                select(CallRecord.uniqueid)
+                .where(col(CallRecord.status).in_(WORK_STATUSES))
+                .limit(1)
+            ).first()
+        return first is not None
+
+    def work_chunks(self, size: int = 2000) -> Iterator[list[dict[str, Any]]]:
+        """Raw rows of the calls a run must (re)process — ``pending`` and ``deferred`` — in
+        (``calldate``, ``uniqueid``) order, ``size`` at a time, each chunk read when asked for.
+
+        ``calldate`` is Ringostat's fixed-width local ``YYYY-MM-DD HH:MM:SS`` text, so text order
+        is time order (within the hour DST repeats once a year, the parsed order decides in the
+        planner). Reading goes on after the last call of the previous chunk (a keyset), so calls
+        whose status the caller changed meanwhile are neither skipped nor read twice, and memory
+        holds one chunk whatever the size of the work set.
+        """
+        after: tuple[str, str] | None = None
+        calldate = func.coalesce(CallRecord.calldate, "")
+        while True:
+            query = select(calldate, CallRecord.uniqueid, CallRecord.raw_json).where(
+                col(CallRecord.status).in_(WORK_STATUSES)
+            )
+            if after is not None:
+                query = query.where(
+                    or_(
+                        calldate > after[0],
+                        and_(calldate == after[0], col(CallRecord.uniqueid) > after[1]),
+                    )
+                )
+            query = query.order_by(calldate, col(CallRecord.uniqueid)).limit(size)
+            with self._tx() as session:
+                batch = session.exec(query).all()
+            if not batch:
+                return
+            yield [json.loads(raw) for _, _, raw in batch]
+            if len(batch) < size:
+                return
+            last = batch[-1]
+            after = (str(last[0]), str(last[1]))
 
     def raw_row(self, uniqueid: str) -> dict[str, Any] | None:
         with self._tx() as session:

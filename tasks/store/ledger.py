@@ -8,6 +8,7 @@ intent or result downgrades it, so a success is never sent again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -15,13 +16,42 @@ from sqlalchemy import Update, bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from models.plan import PlannedWrite
-from models.tables import WriteRecord
+from models.tables import CrmIndexRecord, WriteRecord
 from tasks.store.base import StoreBase, chunks, unique, values_by_key
 from tasks.store.results import WriteOutcome
 from tasks.store.rows import to_json
+from tasks.store.state import upsert_index
 
 SUCCESS = "success"
 ACTIVITY_MODULES = ("Tasks", "Calls")
+INDEX_MODULES = ("Leads", "Contacts", "Deals")
+
+
+def _merge_utm_updates(session: Session, keys: Sequence[str]) -> None:
+    """The UTM values of successful ``utm`` updates, merged into their indexed records."""
+    if not keys:
+        return
+    updates = [
+        w
+        for batch in chunks(unique(list(keys)))
+        for w in session.exec(
+            select(WriteRecord).where(
+                col(WriteRecord.sync_key).in_(batch),
+                WriteRecord.kind == "utm",
+                WriteRecord.op == "update",
+            )
+        )
+    ]
+    for write in updates:
+        if write.target_id is None:
+            continue
+        row = session.get(CrmIndexRecord, (write.module, write.target_id))
+        if row is None:
+            continue
+        fields = json.loads(write.payload_json).get("fields") or {}
+        utm = {**json.loads(row.utm_json or "{}"), **{k: str(v) for k, v in fields.items()}}
+        row.utm_json = to_json(utm)
+        session.add(row)
 
 
 def _load_writes(session: Session, keys: Iterable[str]) -> dict[str, WriteRecord]:
@@ -98,7 +128,11 @@ class LedgerMixin(StoreBase):
 
     def record_results(self, outcomes: Sequence[WriteOutcome]) -> None:
         """Zoho's answers: the Zoho id of a success, the code and message of a rejection, or
-        ``blocked`` (``dependency_failed``) for a write whose lead could not be created."""
+        ``blocked`` (``dependency_failed``) for a write whose lead could not be created.
+
+        The phone index learns from the same transaction: a success's ``learned`` record is
+        upserted, and a successful UTM update's values are merged into its record, so the index
+        follows callsync's own writes without listing them back from Zoho."""
         now = self._now()
         for outcome in outcomes:
             if outcome.status == SUCCESS and not outcome.zoho_id:
@@ -128,6 +162,10 @@ class LedgerMixin(StoreBase):
             for shape in {tuple(sorted(r)) for r in rows.values()}:
                 batch = [r for r in rows.values() if tuple(sorted(r)) == shape]
                 conn.execute(_update_by_key(batch[0]), batch)
+            learned = [o.learned for o in outcomes if o.status == SUCCESS and o.learned]
+            if learned:
+                upsert_index(session, learned)
+            _merge_utm_updates(session, [o.sync_key for o in outcomes if o.status == SUCCESS])
 
     def synced_writes(self, uniqueid: str) -> list[tuple[str, str, str]]:
         """(sync_key, module, zoho_id) of the call's Task and Call records that exist in Zoho:
@@ -157,6 +195,23 @@ class LedgerMixin(StoreBase):
                 )
             ).all()
         return {zid: key for zid, key in rows if zid}
+
+    def created_keys_for(self, zoho_ids: Iterable[str]) -> dict[str, str]:
+        """Zoho id → sync key of the records among ``zoho_ids`` that callsync inserted (any
+        index module): which of a chunk's candidate records a call created itself."""
+        out: dict[str, str] = {}
+        with self._tx() as session:
+            for batch in chunks(unique(list(zoho_ids))):
+                rows = session.exec(
+                    select(WriteRecord.zoho_id, WriteRecord.sync_key).where(
+                        col(WriteRecord.zoho_id).in_(batch),
+                        col(WriteRecord.module).in_(INDEX_MODULES),
+                        WriteRecord.op == "insert",
+                        WriteRecord.status == SUCCESS,
+                    )
+                )
+                out.update((zid, key) for zid, key in rows if zid)
+        return out
 
     def created_ids(self, module: str) -> list[str]:
         """Zoho ids of the records callsync inserted into ``module`` (successful inserts)."""

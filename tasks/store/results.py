@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from models.crm import CrmRecord
 from models.plan import Reason
-
-WriteStatus = Literal["pending", "success", "failed", "blocked"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +65,13 @@ class WriteOutcome:
     zoho_id: str | None = None
     code: str | None = None
     message: str | None = None
+    learned: CrmRecord | None = None
+    """The record a successful insert created, as the phone index keeps it: recorded with the
+    result, in one transaction, so the index never misses a record callsync wrote."""
 
     @classmethod
-    def success(cls, sync_key: str, zoho_id: str) -> WriteOutcome:
-        return cls(sync_key, "success", zoho_id=zoho_id)
+    def success(cls, sync_key: str, zoho_id: str, learned: CrmRecord | None = None) -> WriteOutcome:
+        return cls(sync_key, "success", zoho_id=zoho_id, learned=learned)
 
     @classmethod
     def failed(cls, sync_key: str, code: str, message: str) -> WriteOutcome:

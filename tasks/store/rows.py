@@ -32,16 +32,6 @@ def call_id(row: Mapping[str, Any]) -> str | None:
     return text or None
 
 
-def recordings(row: Mapping[str, Any]) -> tuple[str, ...]:
-    """The non-empty recording URLs of a row, in :data:`RECORDING_FIELDS` order."""
-    found = []
-    for name in RECORDING_FIELDS:
-        value = row.get(name)
-        if value is not None and str(value).strip():
-            found.append(str(value).strip())
-    return tuple(found)
-
-
 def recording_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """A recording URL appeared or changed (one that disappeared is not news to a manager)."""
     before = {name: old.get(name) for name in RECORDING_FIELDS}

@@ -8,17 +8,24 @@ per-module ``Modified_Time`` watermarks are cursors named ``crm:<Module>``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Update, bindparam, insert, update
+from sqlalchemy import Connection, Update, and_, bindparam, delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from models.call import Phone
 from models.crm import CrmModule, CrmRecord, ZohoUser
-from models.tables import CrmIndexRecord, CursorRecord, RunRecord, UserRecord
-from tasks.store.base import StoreBase, chunks, require_aware
+from models.tables import (
+    CrmIndexRecord,
+    CrmPhoneKeyRecord,
+    CursorRecord,
+    OrgCacheRecord,
+    RunRecord,
+    UserRecord,
+)
+from tasks.store.base import StoreBase, chunks, require_aware, unique
 from tasks.store.rows import to_json
 
 INDEX_CURSOR_PREFIX = "crm:"
@@ -149,6 +156,64 @@ def _record(row: CrmIndexRecord) -> CrmRecord:
     )
 
 
+def upsert_index(
+    session: Session, recs: Sequence[CrmRecord], deleted: Iterable[tuple[str, str]] = ()
+) -> None:
+    """Upsert index records (and their phone-key rows) and mark ``deleted`` ones gone, inside
+    the caller's transaction: the sync's refresh and the ledger's learned writes share it."""
+    gone = list(deleted)
+    existing = _index_keys(session, [(r.module, r.id) for r in recs] + gone)
+    fresh: dict[tuple[str, str], dict[str, Any]] = {}
+    changes: dict[tuple[str, str], dict[str, Any]] = {}
+    for rec in recs:
+        key = (rec.module, rec.id)
+        columns = _index_columns(rec)
+        if key in existing:
+            changes[key] = columns | {"b_module": rec.module, "b_id": rec.id}
+        else:
+            fresh[key] = columns
+    # Core statements: a first load or a large refresh is tens of thousands of rows.
+    connection = session.connection()
+    if fresh:
+        connection.execute(insert(CrmIndexRecord), list(fresh.values()))
+    if changes:
+        sample = next(iter(changes.values()))
+        names = [n for n in sample if not n.startswith("b_")]
+        connection.execute(_by_key(names), list(changes.values()))
+    marked = [
+        {"b_module": module, "b_id": rid, "deleted": True}
+        for module, rid in dict.fromkeys(gone)
+        if existing.get((module, rid)) is False
+    ]
+    if marked:
+        connection.execute(_by_key(["deleted"]), marked)
+    # The phone-key rows follow their records: replaced for every record written, dropped for
+    # every record gone.
+    touched = [*changes, *((m, r) for m, r in gone)]
+    _drop_keys(connection, touched)
+    key_rows = [
+        {"phone_key": k, "module": rec.module, "record_id": rec.id}
+        for rec in recs
+        for k in sorted({p.key for p in rec.phones})
+    ]
+    if key_rows:
+        connection.execute(insert(CrmPhoneKeyRecord), key_rows)
+
+
+def _drop_keys(connection: Connection, records: Sequence[tuple[str, str]]) -> None:
+    by_module: dict[str, list[str]] = {}
+    for module, rid in records:
+        by_module.setdefault(module, []).append(rid)
+    for module, ids in by_module.items():
+        for batch in chunks(dict.fromkeys(ids)):
+            connection.execute(
+                delete(CrmPhoneKeyRecord).where(
+                    col(CrmPhoneKeyRecord.module) == module,
+                    col(CrmPhoneKeyRecord.record_id).in_(batch),
+                )
+            )
+
+
 class StateMixin(StoreBase):
     """The ``cursors``, ``crm_index`` and ``runs`` tables."""
 
@@ -196,48 +261,78 @@ class StateMixin(StoreBase):
         One transaction: the watermarks never get ahead of the records they cover.
         """
         recs = list(records.values() if isinstance(records, Mapping) else records)
-        gone = list(deleted)
         for module, mark in watermarks.items():
             require_aware(mark, f"watermark of {module}")
         now = self._now()
         with self._tx() as session:
-            existing = _index_keys(session, [(r.module, r.id) for r in recs] + gone)
-            fresh: dict[tuple[str, str], dict[str, Any]] = {}
-            changes: dict[tuple[str, str], dict[str, Any]] = {}
-            for rec in recs:
-                key = (rec.module, rec.id)
-                columns = _index_columns(rec)
-                if key in existing:
-                    changes[key] = columns | {"b_module": rec.module, "b_id": rec.id}
-                else:
-                    fresh[key] = columns
-            # Core statements: a first load or a large refresh is tens of thousands of rows.
-            connection = session.connection()
-            if fresh:
-                connection.execute(insert(CrmIndexRecord), list(fresh.values()))
-            if changes:
-                sample = next(iter(changes.values()))
-                names = [n for n in sample if not n.startswith("b_")]
-                connection.execute(_by_key(names), list(changes.values()))
-            marked = [
-                {"b_module": module, "b_id": rid, "deleted": True}
-                for module, rid in dict.fromkeys(gone)
-                if existing.get((module, rid)) is False
-            ]
-            if marked:
-                connection.execute(_by_key(["deleted"]), marked)
+            upsert_index(session, recs, deleted)
             for module, mark in watermarks.items():
                 _advance(session, index_cursor(module), mark, now)
 
+    def index_watermarks(self) -> dict[str, datetime]:
+        """The phone index's watermarks by name (``Leads``, ``Leads:deleted``, ...)."""
+        with self._tx() as session:
+            cursors = session.exec(
+                select(CursorRecord).where(col(CursorRecord.name).startswith(INDEX_CURSOR_PREFIX))
+            ).all()
+        return {c.name.removeprefix(INDEX_CURSOR_PREFIX): c.position for c in cursors}
+
+    def index_size(self) -> int:
+        """How many CRM records the phone index holds (deleted ones left out)."""
+        with self._tx() as session:
+            count = session.exec(
+                select(func.count()).where(col(CrmIndexRecord.deleted).is_(False))
+            ).one()
+        return int(count)
+
+    def index_for_keys(self, keys: Iterable[str]) -> list[CrmRecord]:
+        """The indexed Leads and Contacts holding any of the phone ``keys``, and the Deals of
+        those Contacts: every record a chunk of calls with these keys can match."""
+        wanted = unique(list(keys))
+        found: dict[tuple[str, str], CrmIndexRecord] = {}
+        with self._tx() as session:
+            for batch in chunks(wanted):
+                rows = session.exec(
+                    select(CrmIndexRecord)
+                    .join(
+                        CrmPhoneKeyRecord,
+                        and_(
+                            col(CrmPhoneKeyRecord.module) == col(CrmIndexRecord.module),
+                            col(CrmPhoneKeyRecord.record_id) == col(CrmIndexRecord.id),
+                        ),
+                    )
+                    .where(
+                        col(CrmPhoneKeyRecord.phone_key).in_(batch),
+                        col(CrmIndexRecord.deleted).is_(False),
+                    )
+                )
+                found.update(((r.module, r.id), r) for r in rows)
+            contacts = [rid for module, rid in found if module == "Contacts"]
+            for batch in chunks(contacts):
+                deals = session.exec(
+                    select(CrmIndexRecord).where(
+                        CrmIndexRecord.module == "Deals",
+                        col(CrmIndexRecord.contact_id).in_(batch),
+                        col(CrmIndexRecord.deleted).is_(False),
+                    )
+                )
+                found.update(((r.module, r.id), r) for r in deals)
+        return [_record(r) for r in found.values()]
+
     # -- users ---------------------------------------------------------------------------
 
-    def save_users(self, users: Iterable[ZohoUser]) -> None:
-        """Remember Zoho users (names for the reports); users not seen now are kept, inactive."""
+    def save_users(self, users: Iterable[ZohoUser], *, api_user_id: str | None = None) -> None:
+        """Remember Zoho users (names for the reports); users not seen now are kept, inactive.
+        ``api_user_id`` marks the user callsync's token acts as (kept when not given)."""
         seen = {u.id: u for u in users}
         with self._tx() as session:
             for row in session.exec(select(UserRecord)).all():
+                changed = False
                 if row.id not in seen and row.active:
-                    row.active = False
+                    row.active, changed = False, True
+                if api_user_id is not None and row.api_user and row.id != api_user_id:
+                    row.api_user, changed = False, True
+                if changed:
                     session.add(row)
             for user in seen.values():
                 row = session.get(UserRecord, user.id) or UserRecord(
@@ -245,7 +340,36 @@ class StateMixin(StoreBase):
                 )
                 row.email, row.full_name = user.email, user.full_name
                 row.active, row.role = user.active, user.role
+                if api_user_id is not None and user.id == api_user_id:
+                    row.api_user = True
                 session.add(row)
+
+    def api_user_id(self) -> str | None:
+        """The Zoho user callsync's token acts as, once a run has asked Zoho."""
+        with self._tx() as session:
+            return session.exec(
+                select(UserRecord.id).where(col(UserRecord.api_user).is_(True)).limit(1)
+            ).first()
+
+    # -- Zoho metadata kept between runs ---------------------------------------------------
+
+    def cache_get(self, name: str, max_age: timedelta) -> Any | None:
+        """The value kept under ``name`` when it was fetched less than ``max_age`` ago."""
+        with self._tx() as session:
+            rec = session.get(OrgCacheRecord, name)
+        if rec is None or self._now() - rec.fetched_at >= max_age:
+            return None
+        return json.loads(rec.value_json)
+
+    def cache_put(self, name: str, value: Any) -> None:
+        """Keep ``value`` (JSON-serializable) under ``name``, fetched now."""
+        now = self._now()
+        with self._tx() as session:
+            rec = session.get(OrgCacheRecord, name) or OrgCacheRecord(
+                name=name, value_json="null", fetched_at=now
+            )
+            rec.value_json, rec.fetched_at = to_json(value), now
+            session.add(rec)
 
     # -- runs ------------------------------------------------------------------------------
 

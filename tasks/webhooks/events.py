@@ -11,10 +11,20 @@ Rules:
 - the token (``token``) is never part of the row;
 - required: ``uniqueid`` and the client number (``caller`` for incoming events, ``dst`` for
   ``outgoing-after-call``); anything else is optional;
-- ``calldate``, when present, must be ``YYYY-MM-DD HH:MM:SS`` (the call log's format, in
-  ``ringostat.timezone``); when absent, the time the event arrived counts;
+- ``calldate`` may be in any date format Ringostat lets a project choose for a webhook:
+  ``YYYY-MM-DD HH:MM:SS`` (the call log's own), ISO 8601 with or without an offset
+  (``2026-03-02T10:30:05+02:00``, ``…Z``), ``DD.MM.YYYY HH:MM:SS``, or Unix seconds; values
+  without an offset are wall-clock time in ``ringostat.timezone``. The row gets it in the call
+  log's format (:func:`calldate_text`), so the parser and the store's ``calldate`` ordering read
+  webhook rows and call-log rows alike. When absent, the time the event arrived counts;
 - ``call_type`` defaults to ``in`` (pickup, after-call) or ``out`` (outgoing-after-call);
-- values are kept as text (numbers as Ringostat writes them); a nested value is unreadable.
+- values are kept as text (numbers as Ringostat writes them); a nested value is unreadable;
+- a single value longer than :data:`MAX_VALUE_CHARS` is cut to it, ending in ``…``, as values
+  too long for their Zoho field are: a visitor-controlled value (a landing URL, a UTM tag) never
+  costs the caller their event. The whole body stays capped by the receiver (``413``);
+- every name and value is cleaned (:func:`tasks.text.clean_text`: control characters other than
+  tab and newlines removed, lone surrogates replaced) before anything else looks at it, so no
+  value is the reason an event is refused or cannot be stored.
 
 Anything else that cannot be read raises :class:`BadWebhook` with a one-line reason.
 """
@@ -24,15 +34,27 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tasks.text import clean_text
+from tasks.zoho.fit import cut
+
 TOKEN_PARAM = "token"
 TOKEN_HEADER = "X-Callsync-Token"
-_CALLDATE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 MAX_VALUE_CHARS = 16 * 1024
+"""The longest single value kept; longer ones are cut (the body limit is the receiver's)."""
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}")
+_DOTTED = re.compile(
+    r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})[ T]"
+    r"(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?"
+)
+_UNIX = re.compile(r"\d{9,11}(?:\.\d+)?")
+"""Unix seconds from 1973 to 5138: a 13-digit value (milliseconds) is not read as seconds."""
+CALLDATE_FORMATS = "YYYY-MM-DD HH:MM:SS, ISO 8601, DD.MM.YYYY HH:MM:SS or Unix seconds"
 
 
 class EventKind(StrEnum):
@@ -76,10 +98,7 @@ def _text(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int | float | str):
-        text = str(value).strip()
-        if len(text) > MAX_VALUE_CHARS:
-            raise BadWebhook(f"parameter {name!r} is longer than {MAX_VALUE_CHARS} characters")
-        return text
+        return cut(clean_text(str(value)).strip(), MAX_VALUE_CHARS)
     raise BadWebhook(f"parameter {name!r} is not a single value")
 
 
@@ -87,9 +106,10 @@ def map_params(params: Mapping[str, Any], names: Mapping[str, str]) -> dict[str,
     """Parameters under the call log's names (``names``: Ringostat name → call-log name)."""
     row: dict[str, str] = {}
     mapped: set[str] = set()
-    for name, value in params.items():
-        if name == TOKEN_PARAM:
+    for raw_name, value in params.items():
+        if raw_name == TOKEN_PARAM:
             continue
+        name = clean_text(raw_name)
         target = names.get(name)
         if target is not None:
             row[target] = _text(name, value)
@@ -97,6 +117,39 @@ def map_params(params: Mapping[str, Any], names: Mapping[str, str]) -> dict[str,
         elif name not in mapped:
             row[name] = _text(name, value)
     return row
+
+
+def _parse_calldate(text: str, tz: ZoneInfo) -> datetime | None:
+    """A webhook ``calldate`` in any of :data:`CALLDATE_FORMATS` → aware, or None."""
+    try:
+        if _UNIX.fullmatch(text):
+            return datetime.fromtimestamp(float(text), UTC)
+        if _ISO_DATE.match(text):
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        elif (m := _DOTTED.fullmatch(text)) is not None:
+            parts = (m["y"], m["m"], m["d"], m["H"], m["M"], m["S"] or "0")
+            year, month, day, hour, minute, second = (int(p) for p in parts)
+            parsed = datetime(year, month, day, hour, minute, second)  # noqa: DTZ001 - zone below
+        else:
+            return None
+    except (ValueError, OverflowError, OSError):
+        return None
+    # Naive: wall-clock time of the project, read as the call log's calldate is (fold=0).
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz, fold=0)
+
+
+def calldate_text(moment: datetime, tz: ZoneInfo) -> str:
+    """``moment`` in the call log's ``YYYY-MM-DD HH:MM:SS`` (wall-clock time in ``tz``).
+
+    In the repeated hour of an autumn clock change the wall time alone would be read as its
+    first occurrence: there the offset is added (``2025-10-26 03:30:00+02:00``), which the
+    call-log parser keeps, and which sorts beside the same wall time without it.
+    """
+    local = moment.astimezone(tz)
+    wall = local.strftime("%Y-%m-%d %H:%M:%S")
+    if local.replace(fold=0).utcoffset() == local.utcoffset():
+        return wall
+    return wall + local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
 
 
 def read_event(
@@ -118,15 +171,25 @@ def read_event(
         raise BadWebhook("parameter 'uniqueid' is longer than 255 characters")
     if not row.get(kind.client_field):
         raise BadWebhook(f"missing parameter {kind.client_field!r} (the client number)")
+    tz = ZoneInfo(timezone)
     calldate = row.get("calldate", "")
-    if not calldate:
-        local = received_at.astimezone(ZoneInfo(timezone))
-        row["calldate"] = local.strftime("%Y-%m-%d %H:%M:%S")
-    elif not _CALLDATE.fullmatch(calldate):
-        raise BadWebhook("parameter 'calldate' is not YYYY-MM-DD HH:MM:SS")
+    moment = _parse_calldate(calldate, tz) if calldate else received_at
+    if moment is None:
+        raise BadWebhook(f"parameter 'calldate' is not a date-time ({CALLDATE_FORMATS})")
+    row["calldate"] = calldate_text(moment, tz)
     if not row.get("call_type"):
         row["call_type"] = kind.default_call_type
     return WebhookEvent(kind=kind, uniqueid=uniqueid, row=row, received_at=received_at)
+
+
+EMPLOYEE_FIELDS = ("connected_with", "employee_number")
+"""Where a pickup names the employee who answered (the call log's own names)."""
+
+
+def first_answerer(row: Mapping[str, str]) -> str | None:
+    """The employee a pickup event names as the one who answered, or None. In a transferred call
+    that is the first one; the call log names the last (the planner's transfer rule)."""
+    return next((row[f].strip() for f in EMPLOYEE_FIELDS if (row.get(f) or "").strip()), None)
 
 
 def pickup_row(event: WebhookEvent) -> dict[str, str]:

@@ -6,7 +6,8 @@ Quirks handled (Zoho CRM v8 API documentation):
   per 10 minutes, ``api_domain`` from the token answer). A 401 ``INVALID_TOKEN`` or
   ``AUTHENTICATION_FAILURE`` refreshes the token once, then is fatal.
 - 429 ``TOO_MANY_REQUESTS`` comes with no ``Retry-After`` and no rate headers: exponential backoff
-  with full jitter, for 429, 5xx and transport errors only, never a 4xx, at most ``max_retries``.
+  with full jitter (:class:`tasks.vendor.backoff.Backoff`), for 429, 5xx and transport errors
+  only, never a 4xx, at most ``max_retries``.
 - The same 429 also means "the 24-hour credit budget is spent". That is told apart by its message,
   or by a 429 that persists (:data:`LONE_429_LIMIT` answers in a row) while this client had one
   request in flight — too many in flight cannot be the reason then. It raises
@@ -15,7 +16,8 @@ Quirks handled (Zoho CRM v8 API documentation):
 - Concurrency per org is small (5 on the lowest edition, 10 for "complex" calls): an asyncio
   semaphore caps requests in flight at ``max_concurrency``; backoff sleeps outside it.
 - Writes take at most 100 records: inserts and updates are split and the batches sent
-  concurrently; results are mapped back to the input order one by one.
+  concurrently; results are mapped back to the input order one by one, and each request's
+  results are handed to the caller's ``on_batch`` as soon as it answers.
 - A write's status (201 all inserted, 207 mixed, 400 all failed) says little: every item of
   ``data`` carries its own ``status``/``code``. ``DUPLICATE_DATA`` on the sync-key field (unique in
   the org) means "already written" and counts as success with ``duplicate_record.id``.
@@ -42,14 +44,17 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol, TypeVar
 
 import anyio
 import httpx
 
 from models.call import mask_phone
+from models.crm import ZOHO_DEFAULT_CLOSED_STAGES
+from models.hours import WorkingHours
 from models.settings import ZohoSettings
+from tasks.vendor.backoff import Backoff, Sleep
 from tasks.zoho.auth import AccessToken, Clock, ZohoAuth
 from tasks.zoho.coql import (
     MAX_IN,
@@ -79,19 +84,30 @@ from tasks.zoho.errors import (
     response_json,
 )
 from tasks.zoho.fit import text_limits
+from tasks.zoho.org_settings import OrgSettingsError, closed_stages, working_hours
 from tasks.zoho.token_store import SharedTokens
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[None]]
 
-MAX_WRITE_BATCH = 100
 LONE_429_LIMIT = 3
 """429s in a row, each with a single request in flight, that mean a spent credit budget."""
 PER_PAGE = 200
 PAGE_LIMIT = 2000
 """Records reachable through ``page``; past them Zoho wants ``page_token``."""
+
+
+METADATA_MAX_AGE = timedelta(hours=1)
+"""How long fields metadata and business hours are kept between runs."""
+HOURS = "business_hours"
+
+
+class MetadataCache(Protocol):
+    """Where org metadata is kept between runs (the state store)."""
+
+    def cache_get(self, name: str, max_age: timedelta) -> Any | None: ...
+    def cache_put(self, name: str, value: Any) -> None: ...
 
 
 def utc_now() -> datetime:
@@ -123,6 +139,13 @@ class ClientStats:
     credits: int = 0
     retries: int = 0
     by_route: Counter[str] = field(default_factory=Counter)
+
+
+BatchResults = Callable[[Sequence[int], Sequence[RecordResult]], None]
+"""Called as each write request answers, before the next one is sent when requests go one at a
+time: the positions (in the records passed) of that request's records, and their results. A
+writer records them at once, so a run killed meanwhile has every answered request in its
+ledger (progress per request, not per module)."""
 
 
 def write_credits(records: int) -> int:
@@ -174,12 +197,19 @@ class ZohoClient:
         clock: Clock = utc_now,
         rng: random.Random | None = None,
         tokens: SharedTokens | None = None,
+        cache: MetadataCache | None = None,
     ) -> None:
         self._settings = settings
+        self._cache = cache
         self._http = http
-        self._sleep = sleep
         self.clock = clock
-        self._rng = rng or random.Random()
+        self._backoff = Backoff(
+            settings.backoff_base_s,
+            settings.backoff_max_s,
+            jitter="full",  # Zoho's 429 is mostly a crowd in flight: spread the retries wide
+            sleep=sleep,
+            rng=rng or random.Random(),
+        )
         self._auth = ZohoAuth(settings, http, clock=clock, shared=tokens, sleep=sleep)
         self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._in_flight = 0
@@ -206,10 +236,6 @@ class ZohoClient:
         return await self._auth.token()
 
     # -- the one request path -------------------------------------------------------------
-
-    def _backoff(self, attempt: int) -> float:
-        s = self._settings
-        return self._rng.uniform(0.0, min(s.backoff_max_s, s.backoff_base_s * 2**attempt))
 
     async def _send(
         self,
@@ -309,11 +335,11 @@ class ZohoClient:
                 self._auth.discard(token)
                 continue
             if isinstance(err, RetriableError) and attempt < self._settings.max_retries:
-                delay = self._backoff(attempt)
-                attempt += 1
                 self.stats.retries += 1
-                log.warning("Zoho %s: %s; retry %d in %.2fs", route, err, attempt, delay)
-                await self._sleep(delay)
+                await self._backoff.pause(
+                    attempt, why=f"Zoho {route}: {err}", retries=self._settings.max_retries
+                )
+                attempt += 1
                 continue
             if isinstance(err, AuthError) and err.refreshable:
                 raise AuthError(
@@ -382,11 +408,13 @@ class ZohoClient:
         records: Sequence[Mapping[str, Any]],
         *,
         sync_key_field: str = "rs_sync_key",
+        on_batch: BatchResults | None = None,
     ) -> list[RecordResult]:
         """Insert records (≤100 per call, batches concurrent); one result per record, in order.
 
         A record whose sync key could not go into a COQL lookup (the way a lost answer is
         resolved) is not sent: its result is ``INVALID_SYNC_KEY``, the others go on.
+        ``on_batch`` hears each request's results as it answers (see :data:`BatchResults`).
         """
         api_name(module)
         results: list[RecordResult | None] = [None] * len(records)
@@ -402,13 +430,19 @@ class ZohoClient:
                 )
             else:
                 sendable.append(i)
-        batches = _chunks(sendable, MAX_WRITE_BATCH)
-        done = await gather_all(
-            self._insert_batch(module, [records[i] for i in b], sync_key_field) for b in batches
-        )
-        for indices, answers in zip(batches, done, strict=True):
+        unsent = [i for i, r in enumerate(results) if r is not None]
+        if unsent and on_batch is not None:
+            on_batch(unsent, [r for r in results if r is not None])
+
+        async def one(indices: Sequence[int]) -> None:
+            batch = [records[i] for i in indices]
+            answers = await self._insert_batch(module, batch, sync_key_field)
             for i, result in zip(indices, answers, strict=True):
                 results[i] = result
+            if on_batch is not None:
+                on_batch(indices, answers)
+
+        await gather_all(one(b) for b in _chunks(sendable, self._settings.write_batch))
         answered = [r for r in results if r is not None]
         assert len(answered) == len(records)  # every record got exactly one result
         return answered
@@ -476,13 +510,28 @@ class ZohoClient:
         )  # fmt: skip
         return missing
 
-    async def update(self, module: str, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
-        """Update records (each has ``id``); ≤100 per call; one result per record, in order."""
+    async def update(
+        self,
+        module: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        on_batch: BatchResults | None = None,
+    ) -> list[RecordResult]:
+        """Update records (each has ``id``); ≤100 per call; one result per record, in order.
+        ``on_batch`` hears each request's results as it answers (see :data:`BatchResults`)."""
         api_name(module)
         for rec in records:
             valid_id(str(rec.get("id", "")))
-        batches = _chunks(records, MAX_WRITE_BATCH)
-        done = await gather_all(self._update_batch(module, b) for b in batches)
+
+        async def one(indices: Sequence[int]) -> list[RecordResult]:
+            answers = await self._update_batch(module, [records[i] for i in indices])
+            if on_batch is not None:
+                on_batch(indices, answers)
+            return answers
+
+        done = await gather_all(
+            one(b) for b in _chunks(range(len(records)), self._settings.write_batch)
+        )
         return [r for batch in done for r in batch]
 
     async def _update_batch(
@@ -666,6 +715,18 @@ class ZohoClient:
             params={"type": "ActiveUsers" if active_only else "AllUsers"},
         )
 
+    async def current_user_id(self) -> str | None:
+        """The Zoho user callsync's refresh token acts as (``type=CurrentUser``): the index
+        leaves out what that user changed since it created it (callsync's own writes)."""
+        rows = await self._pages(
+            "/crm/v8/users",
+            route="GET /crm/v8/users",
+            key="users",
+            params={"type": "CurrentUser"},
+            limit=1,
+        )
+        return str(rows[0]["id"]) if rows and rows[0].get("id") else None
+
     async def roles(self) -> list[dict[str, Any]]:
         response = await self._request(
             "GET", "/crm/v8/settings/roles", route="GET /crm/v8/settings/roles"
@@ -698,15 +759,71 @@ class ZohoClient:
         return cached
 
     async def fields(self, module: str) -> list[dict[str, Any]]:
+        """The fields metadata of ``module`` (kept in the metadata cache for
+        :data:`METADATA_MAX_AGE`: a module's fields change with an admin's hand, not by the
+        minute)."""
+        name = f"fields:{api_name(module)}"
+        cached = self._cache.cache_get(name, METADATA_MAX_AGE) if self._cache else None
+        if isinstance(cached, list):
+            return [dict(f) for f in cached]
         response = await self._request(
             "GET",
             "/crm/v8/settings/fields",
             route="GET /crm/v8/settings/fields",
             params={"module": api_name(module)},
         )
-        if response.status_code == 204:
-            return []
-        return [dict(f) for f in self._json(response).get("fields") or []]
+        fields = (
+            []
+            if response.status_code == 204
+            else [dict(f) for f in self._json(response).get("fields") or []]
+        )
+        if self._cache is not None:
+            self._cache.cache_put(name, fields)
+        return fields
+
+    async def deal_closed_stages(self) -> frozenset[str]:
+        """The Deal stages the org counts as closed won or lost (both names of each, as Zoho
+        shows and stores them), from the ``Stage`` field's metadata (``forecast_type``, see
+        :mod:`.org_settings`). Without readable metadata: Zoho's default closed stages, with a
+        warning."""
+        try:
+            stages = closed_stages(await self.fields("Deals"))
+        except (AuthError, FatalError, RecordRejected) as exc:
+            log.warning("Zoho Deals fields unreadable (%s): Zoho's default closed stages", exc.code)
+            stages = None
+        if stages is None:
+            return ZOHO_DEFAULT_CLOSED_STAGES
+        return stages
+
+    async def business_hours(self) -> WorkingHours:
+        """The org's Business Hours settings as working hours (24×7 when none are configured).
+
+        Needs the scope ``ZohoCRM.settings.business_hours.READ``; without it (or with an answer
+        that cannot be read) deadlines count 24×7, with a warning saying how to fix it — a
+        config's ``[scenario.business_hours]`` wins anyway and makes this call unnecessary.
+        """
+        try:
+            cached = self._cache.cache_get(HOURS, METADATA_MAX_AGE) if self._cache else None
+            if isinstance(cached, dict):
+                body = cached.get("body")
+            else:
+                response = await self._request(
+                    "GET",
+                    "/crm/v8/settings/business_hours",
+                    route="GET /crm/v8/settings/business_hours",
+                )
+                body = None if response.status_code == 204 else dict(self._json(response))
+                if self._cache is not None:
+                    self._cache.cache_put(HOURS, {"body": body})
+            return working_hours(body)
+        except (AuthError, FatalError, RecordRejected, OrgSettingsError) as exc:
+            code = exc.code if isinstance(exc, ZohoError) else str(exc)
+            log.warning(
+                "Zoho business hours unreadable (%s): deadlines count 24x7; grant "
+                "ZohoCRM.settings.business_hours.READ or set [scenario.business_hours]",
+                code,
+            )
+            return WorkingHours.always()
 
     async def search_phone(self, module: str, phone: str) -> list[dict[str, Any]]:
         """Zoho's phone search (exact match on its phone fields); 204 → []. Index lag applies."""

@@ -7,7 +7,8 @@ pattern or the builder raises :class:`CoqlError`. What can reach a query:
 - Zoho record ids (digits);
 - phone digits (an optional leading ``+`` then digits), and ``like '%<digits>'`` for ends-with,
   which is how COQL spells what the search API cannot (no ``ends_with`` there);
-- sync keys (``<uniqueid>/<slot>``: letters, digits and ``. _ : / -``, at most 255 characters).
+- sync keys (``<uniqueid>/<slot>``: letters, digits and ``. _ : / -``, at most 255 characters);
+- aware datetimes, written by the builder itself as ISO 8601 with an offset.
 
 Zoho's rules enforced: ``in (...)`` takes 1–50 values; at most 25 criteria; more than two
 criteria are pairwise parenthesized, ``((A and B) and C)``; ``limit`` 1–2,000 and at most
@@ -19,7 +20,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
+
+from models.call import mask_numbers
 
 MAX_IN = 50
 MAX_CRITERIA = 25
@@ -40,7 +44,8 @@ class CoqlError(ValueError):
 
 def _check(pattern: re.Pattern[str], value: object, what: str) -> str:
     if not isinstance(value, str) or pattern.fullmatch(value) is None:
-        raise CoqlError(f"not a valid {what}: {value!r}"[:200])
+        # Masked: the value may be a caller's number, and this message can reach a log line.
+        raise CoqlError(f"not a valid {what}: {mask_numbers(repr(value))}"[:200])
     return value
 
 
@@ -80,6 +85,13 @@ def sync_key(value: str) -> Value:
     return Value(f"'{valid_sync_key(value)}'")
 
 
+def when(value: datetime) -> Value:
+    """An aware datetime as COQL compares it (``yyyy-MM-ddTHH:mm:ss±HH:MM``)."""
+    if value.tzinfo is None:
+        raise CoqlError(f"a COQL datetime must be aware, got {value.isoformat()}")
+    return Value(f"'{value.replace(microsecond=0).isoformat()}'")
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
     """A WHERE criterion (or a parenthesized group of them); ``criteria`` counts the leaves."""
@@ -92,6 +104,16 @@ def eq(field: str, value: Value) -> Condition:
     return Condition(f"{api_name(field)} = {value.sql}")
 
 
+Comparison = Literal["=", "!=", "<", "<=", ">", ">="]
+
+
+def compare(field: str, op: Comparison, value: Value) -> Condition:
+    """``field <op> value`` (``!=`` on a lookup compares its id)."""
+    if op not in ("=", "!=", "<", "<=", ">", ">="):
+        raise CoqlError(f"not a COQL comparison: {op!r}")
+    return Condition(f"{api_name(field)} {op} {value.sql}")
+
+
 def in_(field: str, values: Sequence[Value]) -> Condition:
     if not 1 <= len(values) <= MAX_IN:
         raise CoqlError(f"'in' takes 1 to {MAX_IN} values, got {len(values)}")
@@ -101,6 +123,10 @@ def in_(field: str, values: Sequence[Value]) -> Condition:
 def ends_with(field: str, digits: str) -> Condition:
     """``field like '%<digits>'``: the phone-suffix match."""
     return Condition(f"{api_name(field)} like '%{_check(_DIGITS, digits, 'digit suffix')}'")
+
+
+def is_null(field: str) -> Condition:
+    return Condition(f"{api_name(field)} is null")
 
 
 def is_not_null(field: str) -> Condition:

@@ -36,8 +36,9 @@ from models.settings import Settings
 from tasks.crm_records import phone_fields_without_number, user_from_zoho
 from tasks.employees import EmployeeMap
 from tasks.scenario import TopManagerError, resolve_top_manager
+from tasks.vendor.backoff import Sleep
 from tasks.zoho.auth import Clock, data_centre
-from tasks.zoho.client import Sleep, ZohoClient, utc_now
+from tasks.zoho.client import ZohoClient, utc_now
 from tasks.zoho.coql import is_not_null, select
 from tasks.zoho.errors import AuthError, ZohoError
 

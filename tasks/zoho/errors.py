@@ -1,6 +1,8 @@
 """What can go wrong talking to Zoho CRM, named by what the caller must do.
 
-::
+Every class is a :class:`tasks.vendor.errors.VendorError`; Zoho's ``RetriableError``,
+``AuthError`` and ``FatalError`` are also the shared classes of those names (see
+:mod:`tasks.vendor.errors`), the others are Zoho's own::
 
     ZohoError                 base: Zoho's ``code``, ``message``, ``details`` and the HTTP status
     ├── RetriableError        429, 5xx, timeouts, transport errors before a request was sent:
@@ -30,11 +32,13 @@ from typing import Any
 
 import httpx
 
+from tasks.vendor import errors as vendor
+
 REFRESHABLE_CODES = frozenset({"INVALID_TOKEN", "AUTHENTICATION_FAILURE"})
 """401 codes a fresh access token can cure (Zoho uses either for an expired token)."""
 
 
-class ZohoError(Exception):
+class ZohoError(vendor.VendorError):
     """Base of every Zoho failure. ``details`` is Zoho's own ``details`` object, unchanged."""
 
     def __init__(
@@ -45,10 +49,8 @@ class ZohoError(Exception):
         status: int | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, status=status)
         self.code = code
-        self.status = status
         self.details: Mapping[str, Any] = dict(details or {})
 
     def __str__(self) -> str:
@@ -57,7 +59,7 @@ class ZohoError(Exception):
         return f"{where}{code}{self.message}"
 
 
-class RetriableError(ZohoError):
+class RetriableError(ZohoError, vendor.RetriableError):
     """Transient: the same request may succeed later (429, 5xx, timeouts, connect errors)."""
 
 
@@ -65,7 +67,7 @@ class OutcomeUnknown(ZohoError):
     """A write was sent and its answer was lost: it may have been applied."""
 
 
-class AuthError(ZohoError):
+class AuthError(ZohoError, vendor.AuthError):
     """Authentication failed. ``refreshable``: a new access token may cure it (once)."""
 
     @property
@@ -94,7 +96,7 @@ class RecordRejected(ZohoError):
     """Zoho refused one record; the rest of its batch is unaffected."""
 
 
-class FatalError(ZohoError):
+class FatalError(ZohoError, vendor.FatalError):
     """Retrying will not help: configuration, permissions or a bug."""
 
 

@@ -10,7 +10,9 @@ How one execution goes (SPEC sections 7, 9 and 10; ARCHITECTURE habit 6):
 3. Waves, each waiting for the Zoho ids the next one needs:
    inserts into Leads/Contacts/Deals (one batched insert per module), then — with ``links``
    filled as ``{"id": <zoho id>}`` — inserts into Tasks and Calls, then updates (per module).
-   Each answer is recorded as soon as it arrives.
+   The client splits a module's records into ≤100-record requests; each request's results are
+   recorded in the ledger as that request answers (the client's ``on_batch``), so a run killed
+   during its writes leaves every answered request recorded and its successor sends none again.
    Every text value is cut to its Zoho field's length first (:mod:`.fit`; the client reads
    the fields metadata once per module and keeps it).
 4. A record Zoho rejects fails alone, with Zoho's code and message in the ledger; the writes that
@@ -19,6 +21,10 @@ How one execution goes (SPEC sections 7, 9 and 10; ARCHITECTURE habit 6):
    wait, and its call stays ``pending`` for the next run to finish.
 5. :func:`execute_plans` then sets each call's final status: ``synced`` when every write of the
    call succeeded, ``failed`` with the first error code otherwise.
+
+``fence`` (optional) is called before every write request and raises when this run may no
+longer write — :meth:`tasks.lease.RunLease.check`, which raises ``LeaseLost`` once another run
+took the store's run lease over: the run stops before its next write.
 
 A :class:`~tasks.zoho.errors.RetriableError`, ``AuthError`` or ``FatalError`` from the client
 propagates: the Prefect task decides about retries. Whatever was recorded stays recorded, and
@@ -30,10 +36,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from models.crm import CrmRecord
 from models.plan import CallPlan, CallStatus, PlannedWrite, PlanStatus, Reason
 from tasks.store import Store, WriteOutcome
 from tasks.zoho.fit import fit_records
@@ -44,6 +51,10 @@ OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
 ENTITY_MODULES = ("Leads", "Contacts", "Deals")
 """Inserted first: activities (Tasks, Calls) link to them."""
 ACTIVITY_MODULES = ("Tasks", "Calls")
+
+Learn = Callable[[PlannedWrite, str], CrmRecord | None]
+"""The record an insert created, as the phone index keeps it (given the write and its Zoho id);
+None for writes the index does not hold (tasks, calls)."""
 
 State = Literal["success", "reused", "failed", "blocked", "unknown", "waiting"]
 """``reused``: a ledger hit, not sent. ``unknown``: Zoho may or may not have it (still pending).
@@ -65,8 +76,15 @@ class RecordResultLike(Protocol):
     def duplicate(self) -> bool: ...
 
 
+OnBatch = Callable[[Sequence[int], Sequence[RecordResultLike]], None]
+"""Told about each write request's results as it answers: positions in the records sent, and
+their results (:data:`tasks.zoho.client.BatchResults`)."""
+
+
 class WriterClient(Protocol):
-    """What the writer needs of :class:`tasks.zoho.client.ZohoClient` (tests pass a fake)."""
+    """What the writer needs of :class:`tasks.zoho.client.ZohoClient` (tests pass a fake).
+
+    A client that never calls ``on_batch`` is fine: what it returns is recorded at the end."""
 
     async def insert(
         self,
@@ -75,10 +93,16 @@ class WriterClient(Protocol):
         /,
         *,
         sync_key_field: str = ...,
+        on_batch: OnBatch | None = ...,
     ) -> Sequence[RecordResultLike]: ...
 
     async def update(
-        self, module: str, records: Sequence[Mapping[str, Any]], /
+        self,
+        module: str,
+        records: Sequence[Mapping[str, Any]],
+        /,
+        *,
+        on_batch: OnBatch | None = ...,
     ) -> Sequence[RecordResultLike]: ...
 
     async def text_limits(self, module: str, /) -> Mapping[str, int]: ...
@@ -114,6 +138,8 @@ class WriteReport:
     duplicates: int = 0
     requests: int = 0
     call_statuses: dict[str, int] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
+    """Sync keys whose record Zoho holds after this execution (sent now or found before)."""
 
     def count(self, module: str, op: str, state: State) -> int:
         return self.counts.get(f"{module}/{op}/{state}", 0)
@@ -163,6 +189,8 @@ class _Execution:
         client: WriterClient,
         store: Store,
         sync_key_field: str,
+        learn: Learn | None = None,
+        fence: Callable[[], None] | None = None,
     ) -> None:
         self.writes = list(writes)
         self.by_key = {w.sync_key: (uid, w) for uid, w in self.writes}
@@ -173,8 +201,13 @@ class _Execution:
         self.client = client
         self.store = store
         self.key_field = sync_key_field
+        self.learn = learn
+        self.fence = fence
         self.ids: dict[str, str] = {}
         self.states: dict[str, State] = {}
+        self.pending_deps: set[str] = set()
+        """Links to writes of an earlier execution whose outcome is still unknown (pending in
+        the ledger): what waits on them waits, it is not blocked."""
         self.codes: dict[str, str] = {}
         self.report = WriteReport()
 
@@ -187,6 +220,8 @@ class _Execution:
     def _settle(self, write: PlannedWrite, state: State, code: str = "", message: str = "") -> None:
         self.states[write.sync_key] = state
         self._count(write, state)
+        if state in ("success", "reused"):
+            self.report.done.add(write.sync_key)
         if state in ("failed", "blocked"):
             self.codes[write.sync_key] = code
             uid = self.by_key[write.sync_key][0]
@@ -203,6 +238,8 @@ class _Execution:
         for key, rec in ledger.items():
             if rec.status == "success" and rec.zoho_id:
                 self.ids[key] = rec.zoho_id
+            elif rec.status == "pending" and key not in self.by_key:
+                self.pending_deps.add(key)
         todo: list[PlannedWrite] = []
         for _, write in self.writes:
             if write.sync_key in self.ids:
@@ -258,7 +295,7 @@ class _Execution:
                     continue
                 dep = missing[0]
                 dep_state = self.states.get(dep)
-                if dep_state in ("unknown", "waiting"):
+                if dep_state in ("unknown", "waiting") or dep in self.pending_deps:
                     waiting.append(w)
                 else:
                     why = f"depends on {dep}, which has no Zoho id"
@@ -309,11 +346,40 @@ class _Execution:
             log.info("Zoho %s: %d values cut to their field's length", module, cut)
         return records
 
+    async def _send(
+        self,
+        group: Sequence[PlannedWrite],
+        send: Callable[[OnBatch], Awaitable[Sequence[RecordResultLike]]],
+    ) -> None:
+        """Send ``group`` through ``send`` (one client call, ≤100 records per request); each
+        request's results are applied and recorded in the ledger as that request answers, so a
+        run killed meanwhile leaves every answered request recorded."""
+        applied: set[int] = set()
+
+        def on_batch(indices: Sequence[int], results: Sequence[RecordResultLike]) -> None:
+            self._apply([group[i] for i in indices], results)
+            applied.update(indices)
+            if self.fence is not None:
+                self.fence()  # lost the lease meanwhile: what answered is kept, nothing more sent
+
+        if self.fence is not None:
+            self.fence()
+        self.report.requests += 1
+        results = await send(on_batch)
+        if len(results) != len(group):
+            raise ValueError(f"the client answered {len(results)} results for {len(group)} records")
+        rest = [i for i in range(len(group)) if i not in applied]
+        if rest:  # a client that did not report per request
+            self._apply([group[i] for i in rest], [results[i] for i in rest])
+
     async def _insert(self, module: str, group: Sequence[PlannedWrite]) -> None:
         records = await self._fitted(module, group)
-        self.report.requests += 1
-        results = await self.client.insert(module, records, sync_key_field=self.key_field)
-        self._apply(group, results)
+        await self._send(
+            group,
+            lambda on_batch: self.client.insert(
+                module, records, sync_key_field=self.key_field, on_batch=on_batch
+            ),
+        )
 
     async def _update(self, module: str, group: Sequence[PlannedWrite]) -> None:
         no_target = [w for w in group if not w.record_id]
@@ -328,9 +394,9 @@ class _Execution:
         if not group:
             return
         records = await self._fitted(module, group)
-        self.report.requests += 1
-        results = await self.client.update(module, records)
-        self._apply(group, results)
+        await self._send(
+            group, lambda on_batch: self.client.update(module, records, on_batch=on_batch)
+        )
 
     def _apply(self, group: Sequence[PlannedWrite], results: Sequence[RecordResultLike]) -> None:
         if len(results) != len(group):
@@ -342,7 +408,10 @@ class _Execution:
                 self.ids[write.sync_key] = zoho_id
                 self._settle(write, "success")
                 self.report.duplicates += int(res.duplicate)
-                outcomes.append(WriteOutcome.success(write.sync_key, zoho_id))
+                learned = (
+                    self.learn(write, zoho_id) if self.learn and write.op == "insert" else None
+                )
+                outcomes.append(WriteOutcome.success(write.sync_key, zoho_id, learned))
             elif res.code == OUTCOME_UNKNOWN:
                 self._settle(write, "unknown")  # the ledger keeps it pending
             else:
@@ -374,16 +443,18 @@ async def execute_writes(
     store: Store,
     *,
     sync_key_field: str = "rs_sync_key",
+    learn: Learn | None = None,
+    fence: Callable[[], None] | None = None,
 ) -> WriteReport:
     """Execute writes that belong to no plan (e.g. late-recording updates of synced calls).
 
     Each item is a write, or (uniqueid, write); a bare write's call is read from its sync key.
-    Call statuses are left as they are.
+    Call statuses are left as they are. ``fence``: see the module docstring.
     """
     pairs = [
         item if isinstance(item, tuple) else (uniqueid_of(item.sync_key), item) for item in writes
     ]
-    return await _Execution(pairs, client, store, sync_key_field).run()
+    return await _Execution(pairs, client, store, sync_key_field, learn, fence).run()
 
 
 async def execute_plans(
@@ -392,15 +463,23 @@ async def execute_plans(
     store: Store,
     *,
     sync_key_field: str = "rs_sync_key",
+    learn: Learn | None = None,
+    fence: Callable[[], None] | None = None,
 ) -> WriteReport:
     """Write every planned call's records to Zoho exactly once and set the calls' statuses.
 
     Plans that are not ``planned`` (skipped, deferred) are ignored: their status was recorded
-    with the plan. A planned call with no writes is ``synced`` at once.
+    with the plan. A planned call with no writes is ``synced`` at once. ``fence``: see the
+    module docstring.
     """
     planned = [p for p in plans if p.status is PlanStatus.PLANNED]
     execution = _Execution(
-        [(p.uniqueid, w) for p in planned for w in p.writes], client, store, sync_key_field
+        [(p.uniqueid, w) for p in planned for w in p.writes],
+        client,
+        store,
+        sync_key_field,
+        learn,
+        fence,
     )
     report = await execution.run()
 

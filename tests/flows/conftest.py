@@ -13,11 +13,13 @@ from typing import Any
 import httpx
 import pytest
 import tomli_w
+from sqlalchemy import text
 
 from emulators.ringostat.app import create_app as create_ringostat
 from emulators.serve import BackgroundServer
 from emulators.zoho.app import create_app as create_zoho
 from flows.runtime.prefect_server import LocalPrefectServer, drain_prefect_clients
+from tasks.store.engine import open_engine
 from tests.support.prefect_session import worker_home
 
 FIXED_NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -30,13 +32,16 @@ def prefect_server(
     """One real Prefect server for the whole run (callsync's own kind: ``prefect server
     start``, analytics off), its database in a temporary home: the flow-test modules share one
     start instead of paying Prefect's temporary server each. Under pytest-xdist the workers share
-    one too; the controller stops it (tests/support/prefect_session.py)."""
+    one too, and the controller stops it (tests/support/prefect_session.py).
+
+    The home is the same for every definition of this fixture (modules elsewhere import it, which
+    makes a session fixture of their own): a later one finds the running server through its
+    record and reuses it."""
     shared = worker_home(request.config)
-    if shared is not None:
-        yield LocalPrefectServer(shared).start()
-        return
-    with LocalPrefectServer(tmp_path_factory.mktemp("prefect-home")) as server:
-        yield server
+    server = LocalPrefectServer(shared or tmp_path_factory.getbasetemp() / "prefect-home")
+    yield server.start()
+    if shared is None:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +87,17 @@ class World:
     clock: Clock
     http: httpx.Client
     config: dict[str, Any] = field(default_factory=dict)
+    store_url: str = ""
+
+    def sql(self, statement: str) -> list[tuple[Any, ...]]:
+        """Rows of one SQL statement on the state store (SQLite or PostgreSQL alike)."""
+        engine = open_engine(self.store_url)
+        try:
+            with engine.begin() as conn:
+                result = conn.execute(text(statement))
+                return [tuple(row) for row in result] if result.returns_rows else []
+        finally:
+            engine.dispose()
 
     def seed_zoho(self, body: dict[str, Any]) -> None:
         self.http.post(f"{self.zoho_url}/__emulator__/seed", json=body).raise_for_status()
@@ -118,21 +134,25 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, prefect_harness: None) -> Iterator[World]:
-    with open_world(tmp_path) as w:
+def world(tmp_path: Path, prefect_harness: None, store_url: str) -> Iterator[World]:
+    """A world per state store: the flows run on SQLite and on PostgreSQL."""
+    with open_world(tmp_path, store_url) as w:
         yield w
 
 
 @contextmanager
-def open_world(tmp_path: Path) -> Iterator[World]:
-    """Both emulators and a config in ``tmp_path`` (a test may need two worlds side by side)."""
+def open_world(tmp_path: Path, store_url: str | None = None) -> Iterator[World]:
+    """Both emulators and a config in ``tmp_path`` (a test may need two worlds side by side);
+    the state store at ``store_url`` (default: a SQLite file in ``tmp_path``)."""
     clock = Clock(FIXED_NOW)
     with (
         BackgroundServer(create_zoho(clock=clock)) as zoho,
         BackgroundServer(create_ringostat(auth_key="test-key")) as ringostat,
         httpx.Client(timeout=30) as http,
     ):
+        url = store_url or f"sqlite:///{tmp_path / 'state.db'}"
         w = World(zoho.url, ringostat.url, tmp_path / "callsync.toml", tmp_path, clock, http)
+        w.store_url = url
         w.config = {
             "zoho": {
                 "accounts_url": zoho.url,
@@ -159,7 +179,7 @@ def open_world(tmp_path: Path) -> Iterator[World]:
                 {"zoho_user": "boris@acme.test", "sip": ["boris_sip"]},
             ],
             "store": {
-                "url": f"sqlite:///{tmp_path / 'state.db'}",
+                "url": url,
                 "duckdb_path": str(tmp_path / "reports.duckdb"),
                 "data_docs_dir": str(tmp_path / "docs"),
             },

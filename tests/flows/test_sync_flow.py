@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -297,13 +297,11 @@ def test_a_record_zoho_rejects_fails_alone_with_zohos_code(world: World) -> None
     assert {f["code"] for f in result["failures"]} == {"INVALID_DATA", "dependency_failed"}
     leads = by_key(world.dump()["Leads"])
     assert "ok1/lead" in leads and "bad/lead" not in leads
-    db = sqlite3.connect(world.workdir / "state.db")
-    statuses = dict(db.execute("select uniqueid, status from calls").fetchall())
+    statuses = dict(world.sql("select uniqueid, status from calls"))
     assert statuses == {"ok1": "synced", "bad": "failed", "ok2": "synced"}
-    code, message = db.execute(
+    ((code, message),) = world.sql(
         "select error_code, error_message from crm_writes where sync_key = 'bad/lead'"
-    ).fetchone()
-    db.close()
+    )
     assert code == "INVALID_DATA" and message
 
 
@@ -379,9 +377,8 @@ def test_plan_dry_run_prints_the_writes_and_writes_nothing(world: World) -> None
     assert plans["r13"]["reason"] == "outbound_not_answered"
     dump = world.dump()
     assert len(dump["Leads"]) == 1 and dump["Tasks"] == []
-    assert not (world.workdir / "state.db").exists() or sqlite3.connect(
-        world.workdir / "state.db"
-    ).execute("select count(*) from calls").fetchone() == (0,)
+    if world.store_url.startswith("postgresql") or (world.workdir / "state.db").exists():
+        assert world.sql("select count(*) from calls") == [(0,)]
 
 
 def test_backfill_in_windows_matches_a_sync_and_repeats_safely(world: World) -> None:
@@ -418,10 +415,8 @@ def test_spent_credits_stop_the_run_at_once_and_a_later_run_continues(world: Wor
     with pytest.raises(Exception, match="credit budget is spent") as failed:
         world.sync(AS_OF)
     assert "call(s) left pending" in str(failed.value)
-    db = sqlite3.connect(world.workdir / "state.db")
-    pending = db.execute("select count(*) from calls where status = 'pending'").fetchone()[0]
-    run_status, summary = db.execute("select status, summary_json from runs").fetchone()
-    db.close()
+    ((pending,),) = world.sql("select count(*) from calls where status = 'pending'")
+    ((run_status, summary),) = world.sql("select status, summary_json from runs")
     assert pending > 0 and run_status == "credits_exhausted"
     stopped = json.loads(summary)
     assert stopped["stopped"].startswith("credits_exhausted:")
@@ -436,31 +431,28 @@ def test_spent_credits_stop_the_run_at_once_and_a_later_run_continues(world: Wor
 
 
 def test_a_held_lease_means_one_line_and_nothing_written(world: World) -> None:
-    from datetime import timedelta as td
-
-    from tasks.lease import LEASE_NAME
+    from flows.backfill import backfill_calls
+    from flows.reports import refresh_reports
+    from tasks.lease import run_lease
     from tasks.store import Store
 
     world.seed_zoho(SEED)
     world.post_calls(MATRIX_CALLS)
-    with Store(f"sqlite:///{world.workdir / 'state.db'}") as store:
-        taken = store.acquire_lease(LEASE_NAME, "other", "sync run 42, pid 7 on box", td(minutes=3))
-        assert taken is None  # None: the lease is ours now
-    result = world.sync(AS_OF)
-    assert result == {"lease_held": result["lease_held"]}
-    assert "sync run 42, pid 7 on box" in result["lease_held"] and "since" in result["lease_held"]
-    assert world.dump()["Leads"] == [r for r in world.dump()["Leads"] if r["id"] == LEAD_ANNA]
-    assert world.dump()["Tasks"] == []
-
-    # The backfill and the reports refresh take part too.
-    from flows.backfill import backfill_calls
-    from flows.reports import refresh_reports
-
     config = str(world.config_path)
-    backfill = asyncio.run(backfill_calls(config=config, date_from="2026-03-02", date_to=None))
-    reports = asyncio.run(refresh_reports(config=config))
-    for answer in (backfill, reports):
-        assert list(answer) == ["lease_held"] and "sync run 42" in answer["lease_held"]
+    # Another run (this process, alive) holds the lease the whole time.
+    with Store(world.store_url) as store, run_lease(store, what="sync", run_id="42"):
+        result = world.sync(AS_OF)
+        assert result == {"lease_held": result["lease_held"]}
+        assert f"sync run 42, pid {os.getpid()} on" in result["lease_held"]
+        assert "since" in result["lease_held"]
+        assert world.dump()["Leads"] == [r for r in world.dump()["Leads"] if r["id"] == LEAD_ANNA]
+        assert world.dump()["Tasks"] == []
+
+        # The backfill and the reports refresh take part too.
+        backfill = asyncio.run(backfill_calls(config=config, date_from="2026-03-02", date_to=None))
+        reports = asyncio.run(refresh_reports(config=config))
+        for answer in (backfill, reports):
+            assert list(answer) == ["lease_held"] and "sync run 42" in answer["lease_held"]
     assert world.dump()["Tasks"] == []
     assert not (world.workdir / "reports.duckdb").exists()
 

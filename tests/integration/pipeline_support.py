@@ -17,12 +17,11 @@ from sqlmodel import Session, select
 from emulators.zoho import ZohoState
 from models.settings import Settings, ZohoSettings
 from models.tables import CallRecord
-from tasks.calls import parse_rows
-from tasks.crm_sync import load_users, refresh_crm
-from tasks.scenario import plan_calls
+from tasks.pipeline import Pipeline, RunContext, RunSummary, StoredCrm
+from tasks.pipeline.crm import load_people, refresh_index
+from tasks.ringostat.client import RingostatClient
 from tasks.store import Store
 from tasks.zoho.client import ZohoClient
-from tasks.zoho.writer import WriteReport, execute_plans
 from tests.support.zoho_harness import BASE_URL, FakeClock, client_for, make_app, yield_sleep
 
 NOW = datetime(2026, 1, 18, 12, 0, tzinfo=UTC)
@@ -75,16 +74,17 @@ async def org() -> AsyncIterator[tuple[Org, httpx.AsyncClient]]:
 
 async def sync_steps(
     client: ZohoClient, store: Store, rows: Sequence[dict[str, Any]]
-) -> WriteReport:
+) -> RunSummary:
+    """The pipeline over ``rows`` (ingested first), its calls in one chunk."""
     settings = sync_settings()
     store.ingest(rows, run_id="run")
-    users, top = await load_users(client, settings)
-    crm = await refresh_crm(client, store, settings, users, top)
-    calls, rejected = parse_rows(store.work(), settings)
-    assert not rejected
-    plans = plan_calls(calls, crm.snapshot, crm.employees, settings, now=NOW)
-    store.record_calls(calls, plans, run_id="run")
-    return await execute_plans(plans, client, store)
+    unused = RingostatClient(settings.ringostat, httpx.AsyncClient())  # no call log read here
+    pipeline = Pipeline(RunContext(settings, store, client, unused))
+    people = await load_people(client, store, settings)
+    await refresh_index(client, store, settings, people)
+    summary = await pipeline.process(store.work(), StoredCrm(store, people), now=NOW, run_id="run")
+    assert not summary.quarantined
+    return summary
 
 
 def rows_and_statuses(store: Store) -> dict[str, tuple[int | None, str | None]]:

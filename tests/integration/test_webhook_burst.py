@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from models.settings import Settings
-from tasks.webhooks.process import Handled
+from tasks.pipeline.webhooks import Handled
 from tests.integration.webhook_support import (
     TOKEN,
     ZohoWorld,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,12 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
-from flows.context import open_context
+from tasks.pipeline import Pipeline
+from tasks.pipeline.context import open_context
+from tasks.pipeline.webhooks import LiveCrm, WebhookProcessor
 from tasks.store import Store
+from tasks.store.engine import open_engine
 from tasks.webhooks.events import EventKind, read_event
 from tasks.webhooks.inbox import Inbox
-from tasks.webhooks.process import LiveCrm, WebhookProcessor
 from tests.integration.webhook_support import (
     ANNA,
     EXISTING_LEAD,
@@ -36,15 +38,24 @@ from tests.integration.webhook_support import (
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[ZohoWorld]:
-    with zoho_world(tmp_path) as w:
+def world(tmp_path: Path, store_url: str) -> Iterator[ZohoWorld]:
+    """The receiver's world on each state store (SQLite, PostgreSQL)."""
+    with zoho_world(tmp_path, store_url) as w:
         yield w
 
 
+def _sql(url: str, statement: str) -> list[Any]:
+    engine = open_engine(url)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(statement))
+            return [tuple(row) for row in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
 def _quarantine(settings_url: str) -> list[tuple[str, str, str]]:
-    path = settings_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as db:
-        return list(db.execute("select reason, detail, raw_json from quarantine"))
+    return _sql(settings_url, "select reason, detail, raw_json from quarantine")
 
 
 def _leads(world: ZohoWorld) -> list[dict[str, Any]]:
@@ -113,8 +124,7 @@ def test_every_answer_code(world: ZohoWorld) -> None:
         assert inbox_counts(settings) == {"pickup/pending": 2, "after-call/pending": 1}
 
         # 503 when the store cannot take the event
-        with sqlite3.connect(settings.store.url.removeprefix("sqlite:///")) as db:
-            db.execute("drop table webhook_inbox")
+        _sql(settings.store.url, "drop table webhook_inbox")
         down = http.post(url, json=pickup("u-4", "+380501234504"), params={"token": TOKEN})
         assert down.status_code == 503
 
@@ -246,10 +256,8 @@ def test_spent_credits_fail_events_for_a_while_then_the_receiver_tries_again(
     async def scenario() -> tuple[list[str], list[str]]:
         async with open_context(settings) as ctx:
             inbox = Inbox(ctx.store)
-            crm = LiveCrm(ctx.zoho, ctx.store, settings, refresh_s=60)
-            processor = WebhookProcessor(
-                settings, ctx.store, ctx.zoho, crm, inbox=inbox, revive_after_s=0
-            )
+            crm = LiveCrm(ctx, refresh_s=60)
+            processor = WebhookProcessor(Pipeline(ctx), crm, inbox=inbox, revive_after_s=0)
             inbox.add(event("c-1", "+380501140001"))
             world.faults(credit_budget=0)
             spent = [f"{h.status}/{h.detail}" for h in await processor.handle_waiting()]

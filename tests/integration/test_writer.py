@@ -7,12 +7,14 @@ and reruns after a crash at every point of a run.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from models.plan import Attachment, CallPlan, PlannedWrite, PlanStatus
+from tasks.lease import LEASE_NAME, LEASE_TTL, LeaseLost, run_lease
 from tasks.store import Store
 from tasks.zoho.errors import RetriableError
 from tasks.zoho.writer import execute_plans, execute_writes, uniqueid_of
@@ -398,6 +400,7 @@ class LostAnswers(FakeZoho):
         records: Sequence[Any],
         *,
         sync_key_field: str = "rs_sync_key",
+        on_batch: Any = None,
     ) -> list[FakeResult]:
         results = await super().insert(module, records, sync_key_field=sync_key_field)
         return [
@@ -432,7 +435,12 @@ async def test_unknown_outcome_leaves_the_call_pending(store: Store) -> None:
 async def test_client_answering_the_wrong_number_of_results_is_an_error(store: Store) -> None:
     class Short(FakeZoho):
         async def insert(
-            self, module: str, records: Sequence[Any], *, sync_key_field: str = "rs_sync_key"
+            self,
+            module: str,
+            records: Sequence[Any],
+            *,
+            sync_key_field: str = "rs_sync_key",
+            on_batch: Any = None,
         ) -> list[FakeResult]:
             return (await super().insert(module, records, sync_key_field=sync_key_field))[:-1]
 
@@ -475,3 +483,30 @@ async def test_execute_writes_updates_synced_tasks(store: Store, zoho: FakeZoho)
 )
 def test_uniqueid_of(key: str, uid: str) -> None:
     assert uniqueid_of(key) == uid
+
+
+# -- fencing -----------------------------------------------------------------------------------
+
+
+async def test_a_run_that_lost_its_lease_stops_before_its_next_write_request(
+    tmp_path: Path, zoho: FakeZoho
+) -> None:
+    now = [T0]
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    mine, other = Store(url, clock=lambda: now[0]), Store(url, clock=lambda: now[0])
+    plans = [new_client("n1")]  # two requests: the lead, then its task
+    ingest(mine, plans)
+    with run_lease(mine, what="sync", run_id="r1") as lease:
+
+        def fence() -> None:
+            lease.check()
+            # This request goes out; then the run pauses past its lease, and another takes it.
+            now[0] += LEASE_TTL + timedelta(seconds=1)
+            assert other.acquire_lease(LEASE_NAME, "other", "sync run r2", LEASE_TTL) is None
+
+        with pytest.raises(LeaseLost, match="another run took it over"):
+            await execute_plans(plans, zoho, mine, fence=fence)
+    assert zoho.requests == [("insert", "Leads", 1)]
+    assert mine.ledger(["n1/task"])["n1/task"].status == "pending"  # the successor sends it
+    mine.close()
+    other.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,19 +11,15 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from sqlmodel import Session, col, delete
 
 from emulators.zoho import ZohoState, create_app, transport
 from models.crm import CrmSnapshot
 from models.settings import ScenarioSettings, ZohoSettings
+from models.tables import CursorRecord
+from tasks.store import Store
 from tasks.zoho.client import ZohoClient
-from tasks.zoho.index import (
-    PHONE_RULES,
-    IndexState,
-    index_fields,
-    load_users,
-    refresh_index,
-    snapshot,
-)
+from tasks.zoho.index import PHONE_RULES, IndexDelta, index_fields, refresh_index
 
 pytestmark = pytest.mark.anyio
 
@@ -106,11 +102,32 @@ def _ids(snap: CrmSnapshot, key: str) -> set[tuple[str, str]]:
     return {(r.module, r.id) for r in snap.by_key.get(key, ())}
 
 
-async def test_first_refresh_loads_everything_with_only_the_needed_fields(org: Org) -> None:
-    state = await refresh_index(org.client, IndexState(), SCENARIO)
-    users = await load_users(org.client)
-    snap = snapshot(state, users)
+@pytest.fixture
+def store() -> Iterator[Store]:
+    with Store("sqlite://") as st:
+        yield st
+
+
+async def _refresh(
+    org: Org, store: Store, *, full: bool = False, me: str | None = None
+) -> IndexDelta:
+    delta = await refresh_index(
+        org.client, store.index_watermarks(), SCENARIO, full=full, api_user_id=me
+    )
+    store.save_index(delta.records, delta.watermarks, deleted=delta.deleted)
+    return delta
+
+
+def _snap(store: Store, *keys: str) -> CrmSnapshot:
+    return CrmSnapshot.build([], store.index_for_keys(keys))
+
+
+async def test_first_refresh_loads_everything_with_only_the_needed_fields(
+    org: Org, store: Store
+) -> None:
+    delta = await _refresh(org, store)
     (l1, l2), (c1, c2), (d1, d2) = org.ids["Leads"], org.ids["Contacts"], org.ids["Deals"]
+    snap = _snap(store, "661234567", "671112233", "501112233", "442223344")
     assert _ids(snap, "661234567") == {("Leads", l1)}
     assert _ids(snap, "671112233") == {("Leads", l2)}
     assert _ids(snap, "501112233") == {("Contacts", c1)}
@@ -119,10 +136,10 @@ async def test_first_refresh_loads_everything_with_only_the_needed_fields(org: O
     assert [
         d.is_open_deal for d in sorted(snap.deals_by_contact[c1], key=lambda d: d.name or "")
     ] == [True, False]
-    assert snap.user("anna@example.com") is not None and len(users) == 3
-    assert state.watermarks.keys() == {
-        "Leads", "Contacts", "Deals", "Leads:deleted", "Contacts:deleted", "Deals:deleted",
-        PHONE_RULES,
+    assert set(delta.full_modules) == {"Leads", "Contacts", "Deals"}
+    assert store.index_watermarks().keys() == {
+        "Leads", "Contacts", "Deals", "Leads:all", "Contacts:all", "Deals:all",
+        "Leads:deleted", "Contacts:deleted", "Deals:deleted", PHONE_RULES,
     }  # fmt: skip
     assert org.client.stats.by_route["GET /crm/v8/{module}"] == 3
     assert "GET /crm/v8/{module}/deleted" not in org.client.stats.by_route
@@ -130,12 +147,12 @@ async def test_first_refresh_loads_everything_with_only_the_needed_fields(org: O
     assert "rs_utm_source" not in index_fields("Contacts", SCENARIO)
 
 
-async def test_index_follows_changes_with_few_requests(org: Org) -> None:
+async def test_index_follows_changes_with_few_requests(org: Org, store: Store) -> None:
     client = org.client
-    state = await refresh_index(client, IndexState(), SCENARIO)
+    await _refresh(org, store)
     (l1, l2), (c1, _c2), (d1, _d2) = org.ids["Leads"], org.ids["Contacts"], org.ids["Deals"]
 
-    org.clock.advance(300)
+    org.clock.advance(660)  # past DELETIONS_EVERY: this pass also asks for deleted records
     # a new phone on L1, C1 reassigned to Boris, L2 converted, D1 deleted
     results = await client.update("Leads", [{"id": l1, "Phone": "+380661230000"}])
     assert results[0].ok
@@ -144,48 +161,79 @@ async def test_index_follows_changes_with_few_requests(org: Org) -> None:
     await org.delete("Deals", d1)
     org.clock.advance(5)
 
-    before = client.stats.requests
-    state = await refresh_index(client, state, SCENARIO)
-    assert client.stats.requests - before <= 6  # one listing and one deletions call per module
-    snap = snapshot(state, [])
+    before, credits = dict(client.stats.by_route), client.stats.credits
+    delta = await _refresh(org, store)
+    assert delta.full_modules == ()
+    spent = {k: n for k, v in client.stats.by_route.items() if (n := v - before.get(k, 0))}
+    # one COQL page and one deletions call per module
+    assert spent == {"POST /crm/v8/coql": 3, "GET /crm/v8/{module}/deleted": 3}
+    assert client.stats.credits - credits == 6  # COQL pages of 200 rows cost one credit
+    snap = _snap(store, "661234567", "661230000", "501112233", "671112233")
     assert _ids(snap, "661234567") == set()
     assert _ids(snap, "661230000") == {("Leads", l1)}
     [c1_now] = [r for r in snap.by_key["501112233"] if r.id == c1]
     assert c1_now.owner_id == BORIS
-    lead2 = state.records[("Leads", l2)]
+    [lead2] = [r for r in snap.by_key["671112233"] if r.id == l2]
     assert lead2.converted
     new_contact = converted["Contacts"]["id"]
     assert _ids(snap, "671112233") == {("Leads", l2), ("Contacts", new_contact)}
-    assert ("Deals", d1) not in state.records
     assert {d.id for d in snap.deals_by_contact[c1]} == {org.ids["Deals"][1]}
 
-    # nothing changed since: still a handful of requests, and the same index
-    org.clock.advance(600)
-    before = client.stats.requests
-    again = await refresh_index(client, state, SCENARIO)
-    assert client.stats.requests - before <= 6
-    assert again.records == state.records
-    assert again.watermarks["Leads"] == state.watermarks["Leads"]
+    # nothing changed since: three small queries, no deletions call, the same index (what the
+    # overlap reads again replaces itself)
+    org.clock.advance(60)
+    before_requests, size = client.stats.requests, store.index_size()
+    await _refresh(org, store)
+    assert client.stats.requests - before_requests == 3
+    assert store.index_size() == size
 
 
-async def test_same_second_change_is_not_lost(org: Org) -> None:
+async def test_callsyncs_own_leads_are_not_listed_back_but_others_changes_are(
+    org: Org, store: Store
+) -> None:
     client = org.client
-    state = await refresh_index(client, IndexState(), SCENARIO)
+    me = await client.current_user_id()
+    assert me is not None
+    await _refresh(org, store, me=me)
+    org.clock.advance(120)
+    # callsync writes a lead (it carries its sync key) after the watermark
+    [own] = await client.insert(
+        "Leads", [{"Last_Name": "new", "Phone": "+380931112233", "rs_sync_key": "u1/lead"}]
+    )
+    assert own.ok and own.id
+    org.clock.advance(5)
+    delta = await _refresh(org, store, me=me)
+    assert ("Leads", own.id) not in {(r.module, r.id) for r in delta.records}
+
+    # a manager reassigns it: listed by the next pass
+    org.clock.advance(60)
+    seed = {"Leads": [{"id": own.id, "Last_Name": "new", "Phone": "+380931112233",
+                       "rs_sync_key": "u1/lead", "Owner": {"id": BORIS},
+                       "Modified_By": {"id": BORIS}}]}  # fmt: skip
+    (await org.http.post("/__emulator__/seed", json=seed)).raise_for_status()
+    org.clock.advance(5)
+    delta = await _refresh(org, store, me=me)
+    assert (own.id, BORIS) in {(r.id, r.owner_id) for r in delta.records}
+
+    # the thorough pass lists everything changed since its own watermark, callsync's included
+    full = await _refresh(org, store, me=me, full=True)
+    assert own.id in {r.id for r in full.records}
+    assert set(full.full_modules) == {"Leads", "Contacts", "Deals"}
+
+
+async def test_same_second_change_is_not_lost(org: Org, store: Store) -> None:
+    client = org.client
+    await _refresh(org, store)
     l1 = org.ids["Leads"][0]
     # saved in the very second the previous listing's newest record carries
     assert (await client.update("Leads", [{"id": l1, "Phone": "+380669999999"}]))[0].ok
-    state = await refresh_index(client, state, SCENARIO)
-    assert _ids(snapshot(state, []), "669999999") == {("Leads", l1)}
+    await _refresh(org, store)
+    assert _ids(_snap(store, "669999999"), "669999999") == {("Leads", l1)}
 
 
-async def test_refresh_does_not_mutate_the_given_state(org: Org) -> None:
-    empty = IndexState()
-    state = await refresh_index(org.client, empty, SCENARIO)
-    assert empty.records == {} and empty.watermarks == {}
-    assert len(state.records) == 6
-
-
-async def test_an_index_built_by_older_phone_rules_is_listed_again_once(org: Org) -> None:
+async def test_an_index_built_by_older_phone_rules_is_listed_again_once(
+    org: Org, store: Store
+) -> None:
     client = org.client
     c2 = org.ids["Contacts"][1]
     assert (await client.update("Contacts", [{"id": c2, "Phone": "067 111 22 99, 050 111 22 98"}]))[
@@ -195,18 +243,21 @@ async def test_an_index_built_by_older_phone_rules_is_listed_again_once(org: Org
     assert (await client.update("Contacts", [{"id": org.ids["Contacts"][0], "Last_Name": "C"}]))[
         0
     ].ok
-    state = await refresh_index(client, IndexState(), SCENARIO)
-    assert _ids(snapshot(state, []), "501112298") == {("Contacts", c2)}
+    await _refresh(org, store)
+    assert _ids(_snap(store, "501112298"), "501112298") == {("Contacts", c2)}
     # the same index as an older version kept it: the typed value gave no key, no rules mark
-    old = {k: v for k, v in state.watermarks.items() if k != PHONE_RULES}
-    records = dict(state.records)
-    records[("Contacts", c2)] = replace(records[("Contacts", c2)], phones=())
+    [record] = [r for r in store.index_for_keys(["671112299"]) if r.id == c2]
+    store.save_index([replace(record, phones=())], {})
+    with Session(store.engine) as session:
+        session.exec(delete(CursorRecord).where(col(CursorRecord.name) == f"crm:{PHONE_RULES}"))
+        session.commit()
+    assert _ids(_snap(store, "501112298"), "501112298") == set()
     org.clock.advance(600)
     before = client.stats.by_route["GET /crm/v8/{module}"]
-    again = await refresh_index(client, IndexState(records=records, watermarks=old), SCENARIO)
-    assert _ids(snapshot(again, []), "501112298") == {("Contacts", c2)}
-    assert again.watermarks[PHONE_RULES] == state.watermarks[PHONE_RULES]
-    assert client.stats.by_route["GET /crm/v8/{module}"] - before == 3
-    # once only: the next refresh is incremental again (304s, nothing changed)
-    third = await refresh_index(client, again, SCENARIO)
-    assert third.records == again.records
+    delta = await _refresh(org, store)
+    assert set(delta.full_modules) == {"Leads", "Contacts"}
+    assert _ids(_snap(store, "501112298"), "501112298") == {("Contacts", c2)}
+    assert client.stats.by_route["GET /crm/v8/{module}"] - before == 2
+    # once only: the next refresh is a changes pass again
+    third = await _refresh(org, store)
+    assert third.full_modules == ()

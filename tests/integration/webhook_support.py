@@ -19,9 +19,9 @@ from emulators.serve import BackgroundServer
 from emulators.zoho.app import create_app as create_zoho
 from flows.runtime.listen import receiver_parts
 from models.settings import Settings, load_settings
+from tasks.pipeline.webhooks import Handled
 from tasks.store import Store
 from tasks.webhooks.inbox import Inbox
-from tasks.webhooks.process import Handled
 from tasks.webhooks.receiver import Parts, create_receiver
 
 TOKEN = "s3cret-webhook-token"
@@ -61,7 +61,9 @@ SEED: dict[str, Any] = {
 }
 
 
-def config(tmp_path: Path, zoho_url: str, **webhook: Any) -> dict[str, Any]:
+def config(
+    tmp_path: Path, zoho_url: str, store_url: str | None = None, **webhook: Any
+) -> dict[str, Any]:
     return {
         "zoho": {
             "accounts_url": zoho_url,
@@ -84,7 +86,7 @@ def config(tmp_path: Path, zoho_url: str, **webhook: Any) -> dict[str, Any]:
             {"zoho_user": "boris@acme.test", "sip": ["boris_sip"]},
         ],
         "store": {
-            "url": f"sqlite:///{tmp_path / 'state.db'}",
+            "url": store_url or f"sqlite:///{tmp_path / 'state.db'}",
             "duckdb_path": str(tmp_path / "reports.duckdb"),
             "data_docs_dir": str(tmp_path / "docs"),
         },
@@ -150,9 +152,11 @@ class ZohoWorld:
     http: httpx.Client
     tmp_path: Path
     extra: dict[str, Any] = field(default_factory=dict)
+    store_url: str | None = None
+    """The state store (default: a SQLite file in ``tmp_path``)."""
 
     def settings(self, scenario: dict[str, Any] | None = None, **webhook: Any) -> Settings:
-        values = config(self.tmp_path, self.url, **webhook)
+        values = config(self.tmp_path, self.url, self.store_url, **webhook)
         values["scenario"].update(scenario or {})
         return load_settings(overrides=values)
 
@@ -167,7 +171,7 @@ class ZohoWorld:
 
 
 @contextmanager
-def zoho_world(tmp_path: Path) -> Iterator[ZohoWorld]:
+def zoho_world(tmp_path: Path, store_url: str | None = None) -> Iterator[ZohoWorld]:
     with BackgroundServer(create_zoho()) as zoho, httpx.Client(timeout=30) as http:
         http.post(f"{zoho.url}/__emulator__/seed", json=SEED).raise_for_status()
-        yield ZohoWorld(zoho.url, http, tmp_path)
+        yield ZohoWorld(zoho.url, http, tmp_path, store_url=store_url)

@@ -171,7 +171,7 @@ def test_planner_invariants(
     writes = [w for p in plans for w in p.writes]
 
     # every planned write has an owner and its own sync key; what is created is owned by an
-    # active user (an update never sends Owner: the record keeps its owner, active or not)
+    # active user (an update sends Owner only to hand a record of an inactive user to TOP)
     for w in writes:
         assert w.owner_id
         assert w.sync_key.startswith("ua-")
@@ -179,6 +179,10 @@ def test_planner_invariants(
             assert w.owner_id in ACTIVE
             assert w.fields["rs_sync_key"] == w.sync_key
             assert w.fields["Owner"] == {"id": w.owner_id}
+        elif w.kind == "owner":
+            assert w.fields == {"Owner": {"id": "u-top"}} and w.record_id is not None
+            owner = next(r.owner_id for r in records if r.id == w.record_id)
+            assert owner not in ACTIVE
         else:
             assert w.record_id is not None and "Owner" not in w.fields
     assert len({w.sync_key for w in writes}) == len(writes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from flows.context import open_context
+from tasks.pipeline.context import open_context
 from tests.reliability.conftest import Services, size
 
 

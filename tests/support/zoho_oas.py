@@ -305,6 +305,8 @@ def oas_file_for(path: str) -> str | None:
         return "roles.json"
     if rest.startswith("settings/fields"):
         return "fields.json"
+    if rest.startswith("settings/business_hours"):
+        return "business_hours.json"
     if rest.startswith("settings/modules"):
         return "modules.json"
     if rest == "org":

@@ -6,12 +6,13 @@ Records and calls are built from Zoho and Ringostat wire shapes through the real
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from models.call import Call
 from models.crm import CrmRecord, CrmSnapshot, ZohoUser
+from models.hours import WorkingHours
 from models.plan import CallPlan, PlannedWrite
 from models.settings import ScenarioSettings, Settings
 from tasks.calls import parse_row
@@ -111,11 +112,14 @@ def plan(
     *,
     now: datetime = NOW,
     users: Sequence[ZohoUser] = USERS,
+    hours: WorkingHours | None = None,
+    closed_stages: Iterable[str] | None = None,
 ) -> list[CallPlan]:
+    """``hours``: Zoho's working hours; ``closed_stages``: the org's closed Deal stages."""
     cfg = config or settings()
-    crm = CrmSnapshot.build(users, records)
+    crm = CrmSnapshot.build(users, records, closed_stages=closed_stages)
     employees = EmployeeMap.build(cfg.employees, users, cfg.scenario)
-    return plan_calls(calls, crm, employees, cfg, now=now)
+    return plan_calls(calls, crm, employees, cfg, now=now, hours=hours)
 
 
 def plan_one(

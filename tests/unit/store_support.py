@@ -1,4 +1,5 @@
-"""What the state-store tests share: a settable clock and a store on memory or on a file."""
+"""What the state-store tests share: a settable clock and a store on SQLite (memory, a file) or
+on a PostgreSQL database of its own (skipped without a server: tests/support/databases.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tasks.store import Store
+from tests.support.databases import store_database
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -30,12 +32,18 @@ def clock_fixture() -> Clock:
 
 
 def store_fixture(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Store]:
-    url = "sqlite://" if request.param == "memory" else f"sqlite:///{tmp_path}/state/s.db"
-    st = Store(url, clock=clock)
-    yield st
-    st.close()
+    if request.param == "memory":
+        st = Store("sqlite://", clock=clock)
+        yield st
+        st.close()
+        return
+    backend = "sqlite" if request.param == "file" else request.param
+    with store_database(backend, tmp_path / "state") as url:
+        st = Store(url, clock=clock)
+        yield st
+        st.close()
 
 
 # Registered under the names the tests ask for; each test module imports these two objects.
 clock = pytest.fixture(clock_fixture, name="clock")
-store = pytest.fixture(store_fixture, params=["memory", "file"], name="store")
+store = pytest.fixture(store_fixture, params=["memory", "file", "postgresql"], name="store")

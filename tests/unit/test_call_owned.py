@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 from scenario_world import NEW, TOP, USERS, call, contact, lead, plan_one, settings
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect
 
 from models.crm import CrmSnapshot
 from models.sync_key import belongs_to, call_key, sync_key
@@ -97,13 +100,13 @@ def test_the_contact_the_own_lead_was_converted_into_is_not_a_client() -> None:
 
 
 def test_an_older_store_gains_the_new_nullable_columns(tmp_path: object) -> None:
-    url = f"sqlite:///{tmp_path}/old.db"
-    Store(url).close()
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text('ALTER TABLE crm_index DROP COLUMN "sync_key"'))
-    engine.dispose()
-    with Store(url) as store:
+    """A store from before the column (and before migrations): the last release's, without it."""
+    path = f"{tmp_path}/old.db"
+    dump = Path(__file__).parents[1] / "data" / "store-release-1" / "sqlite.sql"
+    with sqlite3.connect(path) as db:
+        db.executescript(dump.read_text(encoding="utf-8"))
+        db.execute('ALTER TABLE crm_index DROP COLUMN "sync_key"')
+    with Store(f"sqlite:///{path}") as store:
         columns = {c["name"] for c in inspect(store.engine).get_columns("crm_index")}
         assert "sync_key" in columns
         store.save_index({("Leads", "L-own"): lead("L-own", phone=NEW, **OWN)}, {})

@@ -270,21 +270,36 @@ def test_inbound_client_is_caller_then_caller_number(fields: dict[str, Any], e16
 
 
 @pytest.mark.parametrize(
-    "fields",
+    ("fields", "status", "reason"),
     [
-        {"caller": "anonymous"},
-        {"caller": '"Anna" <anna_sip>'},
-        {"caller": "", "caller_number": ""},
-        {"caller": "201"},
-        {"caller": ..., "caller_number": ...},
-        {"call_type": "out", "dst": '"Petro" <petro_sip>'},
-        {"call_type": "out", "dst": "1234"},
-        {"call_type": "out", "dst": ..., "caller": "+380501112233"},  # caller is not the client
+        # no caller id: skipped with its own reason (was quarantined as no_client_number)
+        ({"caller": "anonymous"}, "skipped", "anonymous_caller"),
+        ({"caller": "Anonymous", "caller_number": "hidden"}, "skipped", "anonymous_caller"),
+        ({"caller": '"Anonymous" <sip:anonymous@anonymous.invalid>'}, "skipped", "anonymous_caller"),
+        ({"caller": "", "caller_number": ""}, "skipped", "anonymous_caller"),
+        ({"caller": ..., "caller_number": ...}, "skipped", "anonymous_caller"),
+        ({"caller": "PRIVATE", "caller_number": "unknown"}, "skipped", "anonymous_caller"),
+        # an employee's extension or SIP login on the client side: an internal call
+        ({"caller": '"Anna" <anna_sip>'}, "skipped", "internal_call"),
+        ({"caller": "anna_sip"}, "skipped", "internal_call"),
+        ({"caller": "201"}, "skipped", "internal_call"),  # an [[employees]] extension
+        ({"caller": "<sip:305@pbx.example>"}, "skipped", "internal_call"),  # an extension in SIP
+        ({"caller": "anonymous", "caller_number": "201"}, "skipped", "internal_call"),
+        ({"call_type": "out", "dst": '"Petro" <petro_sip>'}, "skipped", "internal_call"),
+        ({"call_type": "out", "dst": "201"}, "skipped", "internal_call"),
+        ({"call_type": "out", "dst": "sip:anna_sip@pbx", "disposition": "NO ANSWER"}, "skipped", "internal_call"),
+        # what is left: no usable number, and no sign of an employee
+        ({"call_type": "out", "dst": "1234"}, "quarantined", "no_client_number"),
+        ({"caller": "12345"}, "quarantined", "no_client_number"),  # too few digits
+        ({"caller": "<sip:380501112233@trunk>"}, "quarantined", "no_client_number"),
+        ({"call_type": "out", "dst": ..., "caller": "+380501112233"}, "quarantined", "no_client_number"),
+        ({"call_type": "out", "dst": "anonymous"}, "quarantined", "no_client_number"),
     ],
-)
-def test_no_client_number(fields: dict[str, Any]) -> None:
+)  # fmt: skip
+def test_calls_without_a_client_number(fields: dict[str, Any], status: str, reason: str) -> None:
     r = rejected(**fields)
-    assert (r.status, r.reason) == ("quarantined", "no_client_number")
+    assert (r.status, r.reason) == (status, reason)
+    assert r.started_at is not None and r.uniqueid == "ua-1"
 
 
 def test_outbound_client_is_dst_and_caller_sip_is_an_employee_id() -> None:
@@ -417,6 +432,8 @@ def test_every_parse_reason_code_is_reachable() -> None:
         row(disposition="x"),
         row(disposition="IN_PROGRESS"),
         row(caller="anonymous"),
+        row(caller="anna_sip"),
+        row(caller="12"),
         row(caller="+380441234567"),
     ]
     _, bad = parse_rows(rows, SETTINGS)
@@ -427,6 +444,8 @@ def test_every_parse_reason_code_is_reachable() -> None:
         "transit_call",
         "unknown_disposition",
         "in_progress",
+        "anonymous_caller",
+        "internal_call",
         "no_client_number",
         "own_number",
     ]

@@ -13,6 +13,7 @@ import pytest
 from expectations.assignment import assignment_frame, validate_plans
 from expectations.runner import GxRunner, SuiteOutcome
 from models.call import Call, Direction, Outcome, Phone
+from models.hours import WorkingHours
 from models.plan import CallPlan, PlannedWrite, PlanStatus
 from models.settings import Settings
 
@@ -288,3 +289,44 @@ def test_plan_is_frozen_data() -> None:
         [p], calls_for([p]), active_user_ids=ACTIVE, top_manager_id=TOP, settings=SETTINGS
     )
     assert p == copy
+
+
+def test_frame_expects_deadlines_in_working_hours() -> None:
+    # T0 is Friday 1 March 2024, 11:00 in Kyiv; the call ends 11:01. Four working hours of
+    # Mon–Fri 09:00–18:00 end at 15:01 that day. With Fridays 09:00–12:00 only: 59 minutes that
+    # day, 3 hours on 8 March, the last minute on 15 March: 09:01 Kyiv.
+    weekdays = Settings(scenario={"business_hours": {"days": ["mon", "tue", "wed", "thu", "fri"]}})
+    plans = [plan("r7", 7, open_task("r7", TOP))]
+
+    def expected(settings: Settings, hours: WorkingHours | None = None) -> datetime:
+        frame = assignment_frame(
+            plans,
+            calls_for(plans),
+            active_user_ids=ACTIVE,
+            top_manager_id=TOP,
+            settings=settings,
+            hours=hours,
+        )
+        due: datetime = frame.to_dict("records")[0]["expected_due_utc"].to_pydatetime()
+        return due.replace(tzinfo=UTC)
+
+    assert expected(SETTINGS) == DUE  # no hours anywhere: 24×7
+    assert expected(weekdays) == datetime(2024, 3, 1, 13, 1, tzinfo=UTC)  # 15:01 Kyiv
+    fridays = WorkingHours.weekly(("fri",), 9 * 60, 12 * 60, source="zoho")
+    assert expected(SETTINGS, fridays) == datetime(2024, 3, 15, 7, 1, tzinfo=UTC)
+    assert expected(weekdays, fridays) == expected(weekdays)  # the config wins
+
+
+def test_frame_leaves_a_transferred_calls_lead_to_the_first_answerer() -> None:
+    plans = [plan("r2", 2, lead("r2", ANNA), open_task("r2", TOP))]
+    calls = {"r2": dataclasses.replace(call("r2"), first_answered_by="anna_sip")}
+    frame = assignment_frame(
+        plans, calls, active_user_ids=ACTIVE, top_manager_id=TOP, settings=SETTINGS
+    )
+    lead_row, task_row = frame.to_dict("records")
+    assert pd.isna(lead_row["top_owned_owner"])  # Anna took the call first: her lead
+    assert task_row["top_owned_owner"] == TOP
+    plain = assignment_frame(
+        plans, calls_for(plans), active_user_ids=ACTIVE, top_manager_id=TOP, settings=SETTINGS
+    )
+    assert plain.to_dict("records")[0]["top_owned_owner"] == ANNA  # fails the TOP rule

@@ -39,6 +39,8 @@ def test_the_example_covers_the_matrix_and_the_reasons(example_settings: Setting
         "outbound_no_entity",
         "outbound_not_answered",
         "transit_call",
+        "anonymous_caller",
+        "internal_call",
         "no_client_number",
         "in_progress",
         "own_number",

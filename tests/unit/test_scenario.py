@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from scenario_world import (
@@ -30,16 +31,21 @@ from scenario_world import (
     settings,
 )
 
-from models.crm import CrmSnapshot, ZohoUser
-from models.plan import PlanStatus
-from models.settings import ConfigError, ScenarioSettings, load_settings
+from models.crm import ZOHO_DEFAULT_CLOSED_STAGES, CrmSnapshot, ZohoUser
+from models.hours import WorkingHours
+from models.plan import PlanStatus, RotationTurn
+from models.settings import ConfigError, ScenarioSettings, Settings, load_settings
+from tasks.calls import with_first_answerers
 from tasks.employees import EmployeeMap
 from tasks.scenario import (
+    PlannedBatch,
     TopManagerError,
+    plan_batch,
     plan_calls,
     plan_recording_updates,
     resolve_top_manager,
 )
+from tasks.scenario.hours import effective_hours, within_hours
 from tasks.scenario.matrix import DEFAULT_ROWS, effective_rows
 
 # --- SPEC 5: finding the client -------------------------------------------------------------
@@ -234,18 +240,53 @@ def test_repeated_uniqueid_is_planned_once_from_the_last_row() -> None:
 # --- owners -----------------------------------------------------------------------------------
 
 
-def test_inactive_responsible_manager_hands_the_task_to_top() -> None:
-    p = plan_one(call(client=KNOWN, employee="anna_sip"), [lead(owner=GONE.id)])
-    assert p.row == 4
-    assert [(w.sync_key, w.owner_id) for w in p.writes] == [
-        ("c1/task", ANNA.id),
-        ("c1/task-responsible", TOP.id),
+@pytest.mark.parametrize(
+    ("owner", "inactive_owner", "writes", "row"),
+    [
+        # "top" (default): the record is handed to TOP, who is then R: E = Anna ≠ R = TOP
+        (GONE.id, "top", [("c1/owner", "update", TOP.id), ("c1/task", "insert", ANNA.id), ("c1/task-responsible", "insert", TOP.id)], 4),
+        ("u-stranger", "top", [("c1/owner", "update", TOP.id), ("c1/task", "insert", ANNA.id), ("c1/task-responsible", "insert", TOP.id)], 4),
+        # "leave": the record keeps its owner; the task R would get still goes to TOP
+        (GONE.id, "leave", [("c1/task", "insert", ANNA.id), ("c1/task-responsible", "insert", TOP.id)], 4),
+        ("u-stranger", "leave", [("c1/task", "insert", ANNA.id), ("c1/task-responsible", "insert", TOP.id)], 4),
+        # an active owner is never touched
+        (PETRO.id, "top", [("c1/task", "insert", ANNA.id), ("c1/task-responsible", "insert", PETRO.id)], 4),
+    ],
+)  # fmt: skip
+def test_a_record_of_an_inactive_owner(
+    owner: str, inactive_owner: str, writes: list[tuple[str, str, str]], row: int
+) -> None:
+    # was: the record stayed with the departed manager whatever the config
+    cfg = settings(inactive_owner=inactive_owner)
+    p = plan_one(call(client=KNOWN, employee="anna_sip"), [lead(owner=owner)], cfg)
+    assert p.row == row
+    assert [(w.sync_key, w.op, w.owner_id) for w in p.writes] == writes
+    handover = by_key(p).get("c1/owner")
+    if handover is not None:
+        assert (handover.module, handover.record_id, handover.kind) == ("Leads", "L-1", "owner")
+        assert dict(handover.fields) == {"Owner": {"id": TOP.id}}
+        assert p.attachment is not None and p.attachment.owner_id == TOP.id
+
+
+def test_inactive_owner_handover_once_per_record_and_only_when_the_row_writes() -> None:
+    calls = [
+        call("a", client=KNOWN, disposition="BUSY"),
+        call("b", client=KNOWN, disposition="BUSY", when="2026-01-18 10:10:00"),
+        call("c", client=KNOWN, direction="out", disposition="BUSY", when="2026-01-18 10:20:00"),
     ]
+    plans = plan(calls, [contact("C-1", owner=GONE.id), deal("D-1", "C-1", owner=GONE.id)])
+    assert [[(w.sync_key, w.module, w.record_id) for w in p.writes if w.kind == "owner"] for p in plans] == [
+        [("a/owner", "Deals", "D-1")],  # the record the call is attached to: the open deal
+        [],  # handed over already in this run
+        [],  # row 13 writes nothing, so it moves nothing
+    ]  # fmt: skip
+    assert plans[2].reason == "outbound_not_answered"
 
 
-def test_responsible_unknown_to_the_snapshot_hands_the_task_to_top() -> None:
-    p = plan_one(call(client=KNOWN, employee="anna_sip"), [lead(owner="u-stranger")])
-    assert p.writes[1].owner_id == TOP.id
+def test_inactive_owner_config() -> None:
+    assert ScenarioSettings().inactive_owner == "top"
+    with pytest.raises(ConfigError, match="inactive_owner"):
+        load_settings(overrides={"scenario": {"inactive_owner": "keep"}})
 
 
 def test_auto_mapped_zoho_user_is_the_employee() -> None:
@@ -429,6 +470,39 @@ def test_field_map_from_the_config_file(tmp_path: Path) -> None:
     )
     fm = load_settings(path).scenario.field_map
     assert (fm.Leads, fm.Tasks) == ({"rs_landing_page": "landing"}, {"rs_referrer": "refferrer"})
+
+
+@pytest.mark.parametrize(
+    ("template", "utm", "last_name"),
+    [
+        # a placeholder without a value renders empty, and the brackets it leaves go with it
+        ("Call {phone} ({utm_source})", {}, "Call +380501112233"),
+        ("Call {phone} ({utm_source})", {"utm_source": "fb"}, "Call +380501112233 (fb)"),
+        ("Call {phone} ({utm_source}, {utm_medium})", {}, "Call +380501112233"),
+        ("Call {phone} ({utm_source}, {utm_medium})", {"utm_medium": "cpc"}, "Call +380501112233 (cpc)"),
+        ("{phone} [{utm_source} / {utm_campaign}]", {"utm_campaign": "winter"}, "+380501112233 [winter]"),
+        ("{utm_source} - {phone}", {}, "+380501112233"),
+        ("{phone}, {utm_source}, {utm_campaign}, web", {}, "+380501112233, web"),
+        ("{utm_source}", {}, "+380501112233"),  # nothing left: the number, never an empty name
+        # the admin's own text is never touched; an unknown name stays visible
+        ("Call {phone} (web) ()", {}, "Call +380501112233 (web) ()"),
+        ("Call {phone} ({nope})", {}, "Call +380501112233 ({nope})"),
+    ],
+)  # fmt: skip
+def test_lead_name_template_with_missing_values(
+    template: str, utm: dict[str, str], last_name: str
+) -> None:
+    # was "Call +380501112233 ({utm_source})": the placeholder stayed in the lead's name
+    cfg = settings(lead_name_template=template)
+    fields = plan_one(call(config=cfg, **utm), config=cfg).writes[0].fields
+    assert fields["Last_Name"] == last_name
+
+
+def test_subject_template_with_missing_values() -> None:
+    task = {"status": "open", "owner": "top", "subject": "Call back {phone} ({utm_source})"}
+    cfg = settings(rows={7: {"tasks": [task]}})
+    (w,) = plan_one(call(client=KNOWN, disposition="BUSY", config=cfg), [lead()], cfg).writes
+    assert w.fields["Subject"] == "Call back +380671112233"
 
 
 def test_broken_lead_name_template_is_used_verbatim_not_raised() -> None:
@@ -935,3 +1009,266 @@ def test_snapshot_without_users_fails_on_top_manager() -> None:
             cfg,
             now=NOW,
         )
+
+
+# --- closed deals: Zoho's stage metadata, not a fixed list ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stage", "closed_stages", "attached"),
+    [
+        ("Qualification", None, ("Deals", "D-1")),
+        ("Closed Won", None, ("Contacts", "C-1")),
+        ("Closed Lost", None, ("Contacts", "C-1")),
+        # Zoho's third default closed stage, as users see it and as the API stores it
+        ("Closed-Lost to Competition", None, ("Contacts", "C-1")),
+        ("Closed Lost to Competition", None, ("Contacts", "C-1")),
+        ("closed  lost", None, ("Contacts", "C-1")),
+        # an org's own closed stage counts once the metadata says so
+        ("Lost - no budget", None, ("Deals", "D-1")),
+        ("Lost - no budget", {"Closed Won", "Lost - no budget"}, ("Contacts", "C-1")),
+        # ... and the metadata decides: a stage the org reopened is open
+        ("Closed Lost", {"Closed Won"}, ("Deals", "D-1")),
+    ],
+)
+def test_open_deals_by_the_orgs_closed_stages(
+    stage: str, closed_stages: set[str] | None, attached: tuple[str, str]
+) -> None:
+    # was: "Closed-Lost to Competition" and custom closed stages counted as open deals, the call
+    # attached to them and their owner got the task
+    records = [contact("C-1", owner=ANNA.id), deal("D-1", "C-1", stage=stage)]
+    p = plan([call(client=KNOWN, disposition="BUSY")], records, closed_stages=closed_stages)[0]
+    assert p.attachment is not None
+    assert (p.attachment.module, p.attachment.id) == attached
+
+
+def test_snapshot_defaults_to_zohos_closed_stages() -> None:
+    snap = CrmSnapshot.build(USERS, [])
+    assert snap.closed_stages == ZOHO_DEFAULT_CLOSED_STAGES
+    assert "Closed-Lost to Competition" in snap.closed_stages
+    lost = deal("D-9", stage="Closed-Lost to Competition")
+    assert not snap.is_open_deal(lost) and not lost.is_open_deal
+    custom = CrmSnapshot.build(USERS, [], closed_stages=["Lost - no budget"])
+    assert not custom.is_open_deal(deal("D-8", stage="lost - NO budget"))
+    assert not custom.is_open_deal(contact("C-9"))
+
+
+# --- working hours: deadlines and reminders -----------------------------------------------------
+
+OFFICE = {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "18:00"}
+ZOHO_OFFICE = WorkingHours.weekly(("mon", "tue", "wed", "thu", "fri"), 540, 1080, source="zoho")
+
+
+@pytest.mark.parametrize(
+    ("when", "duration", "config_hours", "zoho_hours", "trigger"),
+    [
+        # no working hours anywhere: 24×7, the call end + 4 h (the 23:32 and 05:02)
+        ("2026-01-16 19:30:00", 120, None, None, "2026-01-16T23:32:00+02:00"),
+        ("2026-01-19 01:00:00", 120, None, None, "2026-01-19T05:02:00+02:00"),
+        # Mon–Fri 09–18 from the config: Friday evening → Monday 13:00, a night call → 13:00
+        ("2026-01-16 19:30:00", 0, OFFICE, None, "2026-01-19T13:00:00+02:00"),
+        ("2026-01-16 19:30:00", 120, OFFICE, None, "2026-01-19T13:00:00+02:00"),
+        ("2026-01-19 01:00:00", 120, OFFICE, None, "2026-01-19T13:00:00+02:00"),
+        ("2026-01-19 16:00:00", 0, OFFICE, None, "2026-01-20T11:00:00+02:00"),
+        # the same hours from Zoho's Business Hours settings
+        ("2026-01-16 19:30:00", 0, None, ZOHO_OFFICE, "2026-01-19T13:00:00+02:00"),
+        # the config wins over Zoho's
+        ("2026-01-16 19:30:00", 0, {**OFFICE, "days": ["sat"]}, ZOHO_OFFICE, "2026-01-17T13:00:00+02:00"),
+        # across the clock changes: Monday's offset
+        ("2026-03-27 19:30:00", 0, OFFICE, None, "2026-03-30T13:00:00+03:00"),
+        ("2026-10-23 17:00:00", 0, OFFICE, None, "2026-10-26T12:00:00+02:00"),
+    ],
+)  # fmt: skip
+def test_open_task_deadline_in_working_hours(
+    when: str,
+    duration: int,
+    config_hours: dict[str, Any] | None,
+    zoho_hours: WorkingHours | None,
+    trigger: str,
+) -> None:
+    cfg = settings(business_hours=config_hours)
+    c = call(client=KNOWN, disposition="NO ANSWER", when=when, duration=duration, config=cfg)
+    (task,) = plan([c], [lead()], cfg, now=c.ended_at, hours=zoho_hours)[0].writes
+    deadline = datetime.fromisoformat(trigger)
+    assert task.due_at == deadline
+    assert task.fields["Remind_At"] == {
+        "ALARM": f"FREQ=NONE;ACTION=POPUP;TRIGGER=DATE-TIME:{trigger}"
+    }
+    assert task.fields["Due_Date"] == trigger[:10]  # Due_Date follows the deadline
+    hours = effective_hours(cfg.scenario, zoho_hours)
+    assert within_hours(deadline, hours, ZoneInfo("Europe/Kyiv"))  # the reminder too
+
+
+def test_log_tasks_keep_the_call_day_and_row_4_counts_working_hours() -> None:
+    cfg = settings(business_hours=OFFICE)
+    c = call(client=KNOWN, employee="anna_sip", when="2026-01-16 17:00:00", duration=0, config=cfg)
+    log, responsible = plan([c], [lead()], cfg, now=c.ended_at)[0].writes
+    assert log.fields["Due_Date"] == "2026-01-16" and "Remind_At" not in log.fields
+    assert responsible.due_at == datetime(2026, 1, 19, 12, 0, tzinfo=ZoneInfo("Europe/Kyiv"))
+
+
+# --- who calls back ---------------------------------------------------------------------------
+
+
+def _row7(owner: str, **scenario: Any) -> Settings:
+    task = {"status": "open", "owner": owner, "subject": "Call back {phone}"}
+    return settings(rows={7: {"tasks": [task]}}, **scenario)
+
+
+@pytest.mark.parametrize(
+    ("owner_rule", "record_owner", "scenario", "owner"),
+    [
+        ("top", PETRO.id, {}, TOP.id),  # the default of rows 6–9
+        ("responsible", PETRO.id, {}, PETRO.id),  # the client's manager, active
+        ("responsible", GONE.id, {"inactive_owner": "leave"}, TOP.id),  # inactive → TOP
+        ("responsible", GONE.id, {}, TOP.id),  # handed to TOP, who is then responsible
+        ("employee", PETRO.id, {}, TOP.id),  # a missed call has no employee
+        ("rotation", PETRO.id, {"rotation": {"employees": ["anna@example.com"]}}, ANNA.id),
+    ],
+)
+def test_who_calls_back(
+    owner_rule: str, record_owner: str, scenario: dict[str, Any], owner: str
+) -> None:
+    cfg = _row7(owner_rule, **scenario)
+    p = plan_one(
+        call(client=KNOWN, disposition="BUSY", config=cfg), [lead(owner=record_owner)], cfg
+    )
+    assert p.row == 7
+    assert [w.owner_id for w in p.writes if w.kind == "open_task"] == [owner]
+
+
+def _batch(
+    calls: list[Any], cfg: Settings, turn: RotationTurn | None = None, **kw: Any
+) -> PlannedBatch:
+    crm = CrmSnapshot.build(USERS, [lead()])
+    employees = EmployeeMap.build(cfg.employees, USERS, cfg.scenario)
+    return plan_batch(calls, crm, employees, cfg, now=NOW, rotation=turn, **kw)
+
+
+def test_rotation_takes_turns_and_hands_the_turn_back() -> None:
+    cfg = _row7(
+        "rotation", rotation={"employees": ["anna@example.com", "u-petro", "gone@example.com"]}
+    )
+    calls = [
+        call(f"m{i}", client=KNOWN, disposition="BUSY", when=f"2026-01-16 10:0{i}:00", config=cfg)
+        for i in range(5)
+    ]
+    first = _batch(calls[:3], cfg)
+    owners = [w.owner_id for p in first.plans for w in p.writes]
+    assert owners == [ANNA.id, PETRO.id, ANNA.id]  # the inactive user is skipped
+    assert first.rotation == RotationTurn(last_user_id=ANNA.id)
+    # the next run goes on from the turn it is given: fair over time, not per run
+    second = _batch(calls[3:], cfg, first.rotation)
+    assert [w.owner_id for p in second.plans for w in p.writes] == [PETRO.id, ANNA.id]
+    # a turn naming someone no longer in the list starts from the top
+    third = _batch(calls[3:4], cfg, RotationTurn(last_user_id="u-stranger"))
+    assert [w.owner_id for p in third.plans for w in p.writes] == [ANNA.id]
+
+
+def test_rotation_skips_who_is_outside_their_working_hours() -> None:
+    cfg = _row7(
+        "rotation",
+        business_hours=OFFICE,
+        rotation={
+            "employees": ["anna@example.com", "petro@example.com"],
+            "shifts": {
+                "anna@example.com": {"days": ["mon", "tue", "wed", "thu", "fri"], "end": "13:00"},
+                "petro@example.com": {
+                    "days": ["mon", "tue", "wed", "thu", "fri"],
+                    "start": "13:00",
+                },
+            },
+        },
+    )
+
+    def owners(*whens: str) -> list[str]:
+        calls = [
+            call(f"m{i}", client=KNOWN, disposition="BUSY", when=w, duration=0, config=cfg)
+            for i, w in enumerate(whens)
+        ]
+        return [w.owner_id for p in _batch(calls, cfg).plans for w in p.writes]
+
+    assert owners("2026-01-16 10:00:00", "2026-01-16 10:30:00") == [ANNA.id, ANNA.id]
+    assert owners("2026-01-16 14:00:00", "2026-01-16 14:30:00") == [PETRO.id, PETRO.id]
+    assert owners("2026-01-16 12:00:00", "2026-01-16 14:00:00") == [ANNA.id, PETRO.id]
+    # nobody on shift (Friday evening): whoever starts first — Anna, Monday 09:00
+    assert owners("2026-01-16 19:30:00", "2026-01-16 19:40:00") == [ANNA.id, ANNA.id]
+
+
+def test_rotation_gives_one_call_one_person() -> None:
+    cfg = settings(
+        rows={6: {"lead_owner": "rotation", "tasks": [{"status": "open", "owner": "rotation"}]}},
+        rotation={"employees": ["anna@example.com", "petro@example.com"]},
+    )
+    calls = [call("a", disposition="BUSY"), call("b", client="+380631112233", disposition="BUSY")]
+    result = _batch(calls, cfg)
+    assert [[w.owner_id for w in p.writes] for p in result.plans] == [
+        [ANNA.id, ANNA.id],
+        [PETRO.id, PETRO.id],
+    ]
+
+
+def test_rotation_with_nobody_active_falls_back_to_top() -> None:
+    cfg = _row7("rotation", rotation={"employees": ["gone@example.com", "nobody@example.com"]})
+    p = plan_one(call(client=KNOWN, disposition="BUSY", config=cfg), [lead()], cfg)
+    assert [w.owner_id for w in p.writes] == [TOP.id]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "message"),
+    [
+        ({"rows": {7: {"tasks": [{"status": "open", "owner": "rotation"}]}}}, r"rows \[7\] give work to the rotation"),
+        ({"rows": {6: {"lead_owner": "rotation"}}}, r"rows \[6\] give work to the rotation"),
+        ({"rotation": {"employees": ["a@x"], "shifts": {"b@x": {}}}}, r"shifts for \['b@x'\]"),
+        ({"rows": {7: {"tasks": [{"status": "open", "owner": "somebody"}]}}}, "scenario.rows.7.tasks.0.owner"),
+    ],
+)  # fmt: skip
+def test_who_calls_back_config_errors(scenario: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(overrides={"scenario": scenario})
+
+
+# --- transfers: the pickup's employee owns the lead ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "row", "owners", "transfer_line"),
+    [
+        # Anna picked up (the receiver created the lead for her), then passed the call to Petro
+        ("anna_sip", "petro_sip", 1, [ANNA.id, PETRO.id], "answered first by Anna Ivanova, then by Petro Shevchenko"),
+        # the one who ended it is unmapped: the lead stays Anna's, the open task is TOP's
+        ("anna_sip", "ghost_sip", 2, [ANNA.id, TOP.id], "answered first by Anna Ivanova, then by ghost_sip"),
+        # an unmapped first answerer: the pickup gave the lead to TOP
+        ("ghost_sip", "anna_sip", 1, [TOP.id, ANNA.id], "answered first by ghost_sip (not in the employee map), then by Anna Ivanova"),
+        # no transfer: one employee from pickup to hang-up, no extra line
+        ("anna_sip", "anna_sip", 1, [ANNA.id, ANNA.id], None),
+        ("sip:anna_sip@pbx", "anna_sip", 1, [ANNA.id, ANNA.id], None),
+        ("ghost_sip", "ghost_sip", 2, [TOP.id, TOP.id], None),
+    ],
+)  # fmt: skip
+def test_transferred_call_lead_owner_and_description(
+    first: str, last: str, row: int, owners: list[str], transfer_line: str | None
+) -> None:
+    # was: the lead's owner depended on the path that wrote it (pickup: first; log: last)
+    (c,) = with_first_answerers([call(employee=last)], {"c1": first})
+    p = plan_one(c)
+    assert p.row == row
+    assert [w.owner_id for w in p.writes] == owners
+    lines = [ln for ln in p.writes[1].fields["Description"].splitlines() if "Transferred" in ln]
+    assert lines == ([] if transfer_line is None else [f"Transferred: {transfer_line}"])
+
+
+def test_transfer_on_an_existing_client_only_names_both() -> None:
+    (c,) = with_first_answerers([call(client=KNOWN, employee="petro_sip")], {"c1": "anna_sip"})
+    p = plan_one(c, [lead()])
+    assert (p.row, [w.owner_id for w in p.writes]) == (3, [PETRO.id])
+    assert (
+        "Transferred: answered first by Anna Ivanova, then by Petro Shevchenko"
+        in p.writes[0].fields["Description"]
+    )
+
+
+def test_first_answerers_apply_by_uniqueid_only() -> None:
+    a, b = call("a"), call("b")
+    marked = with_first_answerers([a, b], {"b": "anna_sip", "zzz": "petro_sip", "a": ""})
+    assert [c.first_answered_by for c in marked] == [None, "anna_sip"]

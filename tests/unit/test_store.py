@@ -392,3 +392,14 @@ def test_call_counts(store: Store) -> None:
     }
     by_run = {(c.status, c.scenario_row): c.count for c in store.call_counts(run_id="r2")}
     assert by_run == {("skipped", 10): 2, ("pending", 3): 1}
+
+
+def test_a_nul_character_never_fails_the_store(store: Store) -> None:
+    """PostgreSQL refuses NUL in text (and would fail the whole batch): the store drops it from
+    every text it writes or looks up, on every database alike."""
+    result = store.ingest([row("c\x00nul", caller="+380\x00501112233"), row("c2")], run_id="r1")
+    assert result.new == 2
+    rec = store.call("cnul")
+    assert rec is not None and store.call("c\x00nul") is not None
+    assert json.loads(rec.raw_json)["caller"] == "+380\x00501112233"  # escaped in JSON: kept
+    assert status_of(store, "c2") == ("pending", None)

@@ -15,7 +15,7 @@ from store_support import store as store
 
 from models.call import Phone
 from models.crm import CrmRecord, ZohoUser
-from models.plan import CallStatus, PlannedWrite
+from models.plan import CallStatus, PlannedWrite, RotationTurn
 from tasks.store import Store, WriteOutcome
 
 
@@ -292,3 +292,29 @@ def test_users_are_remembered_and_a_vanished_user_turns_inactive(store: Store) -
     with store.engine.connect() as conn:
         got = conn.execute(text("select id, full_name, active from zoho_users order by id")).all()
     assert [tuple(r) for r in got] == [("1", "Anna Ivanova", True), ("2", "Boris", False)]
+
+
+# -- the call-back rotation's turn ------------------------------------------------------------
+
+
+def test_rotation_turn_is_kept_between_runs(store: Store, clock: Clock) -> None:
+    assert store.rotation_turn() == RotationTurn()  # never saved: the first in the list starts
+    assert store.save_rotation_turn(RotationTurn("u-anna"))
+    assert store.rotation_turn() == RotationTurn("u-anna")
+    clock.tick()
+    assert store.save_rotation_turn(RotationTurn("u-petro"), expected=RotationTurn("u-anna"))
+    assert store.rotation_turn() == RotationTurn("u-petro")
+    assert store.rotation_turn("other") == RotationTurn()  # turns are kept by name
+
+
+def test_rotation_turn_moved_by_another_process_is_not_overwritten(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/state.db"
+    with Store(url, clock=Clock()) as sync, Store(url, clock=Clock()) as receiver:
+        start = sync.rotation_turn()
+        assert receiver.rotation_turn() == start
+        # both planned from the same turn; the receiver saved first
+        assert receiver.save_rotation_turn(RotationTurn("u-anna"), expected=start)
+        assert not sync.save_rotation_turn(RotationTurn("u-anna"), expected=start)
+        assert sync.rotation_turn() == RotationTurn("u-anna")  # read again, re-plan from here
+        assert sync.save_rotation_turn(RotationTurn("u-petro"), expected=RotationTurn("u-anna"))
+        assert receiver.rotation_turn() == RotationTurn("u-petro")

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from flows.runtime.listen import receiver_service
+from tasks.pipeline.webhooks import Handled
 from tasks.webhooks.events import EventKind, WebhookEvent
-from tasks.webhooks.process import Handled
 from tasks.webhooks.steps import prefect_event
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,9 +35,6 @@ def _settings(**kw: Any) -> ZohoSettings:
         "api_domain": "https://www.zohoapis.eu",
     }
     return ZohoSettings(**(base | kw))
-
-
-Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
 
 
 class FakeOrg:

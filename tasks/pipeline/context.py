@@ -1,7 +1,8 @@
-"""What one flow run works with: settings, the state store, the vendor clients, GX.
+"""What one run works with: settings, the state store, the vendor clients.
 
-Built once at flow entry (ARCHITECTURE habit 8) and closed when the run ends. The HTTP clients
-use the real network transport; tests and the demo point the settings at emulators on 127.0.0.1.
+Built once at a run's entry (a flow, the receiver, a test) and closed when it ends. The HTTP
+clients use the real network transport unless given one (tests pass an in-process transport);
+the demo and most tests point the settings at emulators on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 
-from expectations.runner import GxRunner
 from models.settings import Settings
 from tasks.lease import process_identity
 from tasks.ringostat.client import RingostatClient
@@ -35,20 +34,25 @@ class RunContext:
     store: Store
     zoho: ZohoClient
     ringostat: RingostatClient
-    gx: GxRunner
 
 
 @contextlib.asynccontextmanager
 async def open_context(
-    settings: Settings, *, clock: Callable[[], datetime] = utc_now
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    zoho_transport: httpx.AsyncBaseTransport | None = None,
+    ringostat_transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[RunContext]:
-    """Open the store, both HTTP clients and the GX runner for one run (``clock``: tests)."""
+    """Open the store and both HTTP clients for one run (``clock``, transports: tests)."""
     zoho_http = httpx.AsyncClient(
+        transport=zoho_transport,
         timeout=httpx.Timeout(settings.zoho.timeout_s),
         limits=httpx.Limits(max_connections=settings.zoho.max_concurrency * 2),
         headers={"User-Agent": USER_AGENT},
     )
     ringostat_http = httpx.AsyncClient(
+        transport=ringostat_transport,
         timeout=httpx.Timeout(settings.ringostat.timeout_s),
         headers={"User-Agent": USER_AGENT},
     )
@@ -62,9 +66,9 @@ async def open_context(
                 zoho_http,
                 clock=clock,
                 tokens=SharedTokens(store, settings.zoho, owner=process_identity()),
+                cache=store,
             ),
             ringostat=RingostatClient(settings.ringostat, ringostat_http),
-            gx=GxRunner(Path(settings.store.data_docs_dir)),
         )
     finally:
         await zoho_http.aclose()

@@ -1,19 +1,16 @@
-"""Handling inbox events: pickup → the call's lead, after-call → the rest of the call's plan.
+"""Handling inbox events through the pipeline: pickup → the call's lead, after-call → the rest.
 
-Both go through the log sync's own parser, planner and writer (SPEC 12), so a lead written at
-pickup is the lead rows 1/2 would create (same ``<uniqueid>/lead`` key, owner, UTM fields), and
-the log sync reading the same call later finds every write in the ledger and sends nothing twice.
+Both run the pipeline's own stages (:meth:`Pipeline.pickup_leads`, :meth:`Pipeline.process`),
+so a lead written at pickup is the lead matrix rows 1/2 would create (same ``<uniqueid>/lead``
+key, owner, UTM fields), and the log sync reading the same call later finds every write in the
+ledger and sends nothing twice.
 
-Who is a client: the phone index (as the last refresh left it, at most ``[webhook]
-index_refresh_s`` old) plus a point lookup in Zoho for the batch's phone keys — COQL queries on
-Leads and on Contacts whose phone fields end with a key (as many keys per query as COQL's 25
-criteria allow), sent together — because a record created seconds ago is not in the index yet.
-Records the event's own call created (its ``rs_sync_key``, or the ledger's Zoho id of its lead)
-never make the caller "existing" (the planner's call-owned rule).
-
-A point lookup matches the key's digits at the end of the stored value: a phone typed with spaces
-inside (``067 111 22 99``) is found by the index, not by the lookup — a record created in the last
-``index_refresh_s`` seconds with such a phone can be missed.
+Who is a client: the phone index in the state store (kept current by the sync runs and by the
+receiver's own refresh, :class:`LiveCrm`) plus a point lookup in Zoho for the batch's phone keys —
+COQL queries on Leads and on Contacts whose phone fields end with a key (as many keys per query
+as COQL's 25 criteria allow), sent together — because a record created seconds ago by someone
+else is not in the index yet. Records the event's own call created (its ``rs_sync_key``, or the
+ledger's Zoho id of its lead) never make the caller "existing" (the planner's call-owned rule).
 
 Per event kind:
 
@@ -24,12 +21,8 @@ Per event kind:
   ledger). A call the store already finished (the log sync was first) is left alone; an event
   without ``disposition`` is left to the log sync (``incomplete``).
 
-Great Expectations does not run here (its import alone takes seconds); the log sync validates
-every call it reads.
-
 An event whose handling raises is ``failed`` in the inbox with the error; the next sync run
-handles it again (``finish-webhooks``, :mod:`tasks.webhooks.steps`), and a Prefect retry of that
-run does too.
+handles it again (its first stage finishes the inbox), and a Prefect retry of that run does too.
 """
 
 from __future__ import annotations
@@ -37,27 +30,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from models.call import Call
-from models.crm import CrmRecord, CrmSnapshot
+from models.call import Call, Unprocessable
+from models.crm import CrmRecord
 from models.plan import CallPlan, CallStatus, PlanStatus
 from models.settings import Settings
 from models.sync_key import sync_key
-from tasks.calls import parse_rows
 from tasks.crm_records import RecordShapeError, record_from_zoho
-from tasks.crm_sync import CrmView, load_users, refresh_crm
-from tasks.scenario import plan_calls
-from tasks.store import Store
+from tasks.pipeline.context import RunContext
+from tasks.pipeline.crm import CrmView, People, StoredCrm, load_people, refresh_index
+from tasks.pipeline.summary import RunSummary
+from tasks.scenario import PlannerMemory
 from tasks.webhooks.events import EventKind, WebhookEvent, pickup_row
 from tasks.webhooks.inbox import DONE, FAILED, PENDING, Finished, Inbox
 from tasks.zoho.client import ZohoClient, gather_all
 from tasks.zoho.coql import MAX_CRITERIA, Condition, any_of, ends_with
 from tasks.zoho.index import index_fields
-from tasks.zoho.writer import execute_plans, execute_writes
+from tasks.zoho.writer import WriteReport
+
+if TYPE_CHECKING:
+    from tasks.pipeline.run import Log
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +61,11 @@ Clock = Callable[[], datetime]
 DONE_CALL_STATUSES = frozenset(
     {CallStatus.SYNCED.value, CallStatus.SKIPPED.value, CallStatus.QUARANTINED.value}
 )
+RUN_ID = "webhook"
+"""The ``run_id`` calls handled by the receiver carry in the state store."""
+REVIVE_AFTER_S = 900.0
+"""After Zoho's credits ran out, how long the receiver lets events fail (the sync run finishes
+them) before it tries Zoho again: a one-shot run stops for good, a receiver lives for months."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,64 +86,87 @@ class Handled:
 Emit = Callable[[Handled], None]
 
 
+class ChunkRunner(Protocol):
+    """What the processor needs of :class:`tasks.pipeline.run.Pipeline`."""
+
+    ctx: RunContext
+    log: Log
+    emit: Emit | None
+
+    async def process(
+        self,
+        rows: Sequence[dict[str, Any]],
+        crm: CrmView,
+        *,
+        now: datetime,
+        run_id: str,
+        memory: PlannerMemory | None = None,
+    ) -> RunSummary: ...
+
+    async def pickup_leads(
+        self, rows: Sequence[dict[str, Any]], crm: CrmView, *, now: datetime
+    ) -> tuple[list[Call], list[Unprocessable], list[CallPlan], WriteReport]: ...
+
+
 class CrmSource(Protocol):
-    """Where the processor gets users, employees and the phone index."""
+    """Where the processor gets the view of the CRM for a batch."""
 
-    async def view(self) -> CrmView: ...
-
-
-class LiveCrm:
-    """The phone index as the state store holds it, refreshed from Zoho at most every
-    ``refresh_s`` seconds (in memory: the sync flow owns the stored index and its watermarks).
-
-    Only the first view waits for Zoho; later refreshes run in the background while events go on
-    with the view they have (the point lookup covers what changed since).
-    """
-
-    def __init__(
-        self, zoho: ZohoClient, store: Store, settings: Settings, *, refresh_s: float
-    ) -> None:
-        self._zoho, self._store, self._settings = zoho, store, settings
-        self._refresh_s = refresh_s
-        self._view: CrmView | None = None
-        self._at = 0.0
-        self._lock = asyncio.Lock()
-        self._background: asyncio.Task[None] | None = None
-
-    async def _refresh(self) -> None:
-        users, top = await load_users(self._zoho, self._settings)
-        self._view = await refresh_crm(
-            self._zoho, self._store, self._settings, users, top, persist=False
-        )
-        self._at = time.monotonic()
-
-    async def _refresh_in_background(self) -> None:
-        try:
-            await self._refresh()
-        except Exception:  # the old view serves until the next try
-            log.warning("webhooks: refreshing the phone index failed", exc_info=True)
-            self._at = time.monotonic()
-
-    async def view(self) -> CrmView:
-        async with self._lock:  # concurrent batches share one refresh
-            if self._view is None:
-                await self._refresh()
-            elif time.monotonic() - self._at >= self._refresh_s and (
-                self._background is None or self._background.done()
-            ):
-                self._background = asyncio.create_task(self._refresh_in_background())
-            assert self._view is not None
-            return self._view
+    async def view(self) -> StoredCrm: ...
 
 
 @dataclass(frozen=True)
-class FixedCrm:
-    """A view already refreshed (the sync flow passes its own)."""
+class PeopleCrm:
+    """The phone index as the store holds it, with users the caller already read (a sync run
+    finishing the inbox: its index refresh comes later, the point lookup covers the gap)."""
 
-    crm: CrmView
+    store: Any
+    people: People
 
-    async def view(self) -> CrmView:
-        return self.crm
+    async def view(self) -> StoredCrm:
+        return StoredCrm(self.store, self.people)
+
+
+class LiveCrm:
+    """The receiver's view: users re-read and the stored phone index refreshed from Zoho at
+    most every ``refresh_s`` seconds, on a timer of its own (:meth:`keep_current`) and when a
+    batch finds the view older than that, so a pickup after a quiet night does not wait for an
+    event to bring the index up to date."""
+
+    def __init__(self, ctx: RunContext, *, refresh_s: float) -> None:
+        self._ctx = ctx
+        self._refresh_s = refresh_s
+        self._people: People | None = None
+        self._at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def _refresh(self) -> People:
+        ctx = self._ctx
+        people = await load_people(ctx.zoho, None, ctx.settings)
+        await refresh_index(ctx.zoho, ctx.store, ctx.settings, people)
+        self._people, self._at = people, time.monotonic()
+        return people
+
+    async def view(self) -> StoredCrm:
+        async with self._lock:  # concurrent batches share one refresh
+            people = self._people
+            if people is None or time.monotonic() - self._at >= self._refresh_s:
+                try:
+                    people = await self._refresh()
+                except Exception:
+                    if people is None:
+                        raise
+                    log.warning("webhooks: refreshing the phone index failed", exc_info=True)
+                    self._at = time.monotonic()  # the old view serves until the next try
+            return StoredCrm(self._ctx.store, people)
+
+    async def keep_current(self) -> None:
+        """Refresh every ``refresh_s`` seconds until cancelled (the receiver's background task)."""
+        while True:
+            try:
+                await self.view()
+            except Exception:
+                log.warning("webhooks: refreshing the phone index failed", exc_info=True)
+            await asyncio.sleep(self._refresh_s)
 
 
 def _phone_criteria(fields: Sequence[str], keys: Sequence[str]) -> list[Condition]:
@@ -185,22 +209,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-REVIVE_AFTER_S = 900.0
-"""After Zoho's credits ran out, how long the receiver lets events fail (the sync run finishes
-them) before it tries Zoho again: a one-shot run stops for good, a receiver lives for months."""
-
-RUN_ID = "webhook"
-"""The ``run_id`` calls handled by the receiver carry in the state store."""
-
-
 class WebhookProcessor:
     """Handles what waits in the inbox, in batches (pickups first: their latency matters)."""
 
     def __init__(
         self,
-        settings: Settings,
-        store: Store,
-        zoho: ZohoClient,
+        pipeline: ChunkRunner,
         crm: CrmSource,
         *,
         inbox: Inbox | None = None,
@@ -208,12 +222,18 @@ class WebhookProcessor:
         clock: Clock = utc_now,
         revive_after_s: float = REVIVE_AFTER_S,
     ) -> None:
-        self.settings, self.store, self.zoho, self.crm = settings, store, zoho, crm
-        self.inbox = inbox or Inbox(store)
+        self.pipeline = pipeline
+        self.settings = pipeline.ctx.settings
+        self.store = pipeline.ctx.store
+        self.zoho = pipeline.ctx.zoho
+        self.crm = crm
+        self.inbox = inbox or Inbox(self.store)
         self._emit_to = emit
         self.clock = clock
         self._revive_after_s = revive_after_s
         self._exhausted_at: float | None = None
+        self.summary = RunSummary()
+        """What the after-call events wrote, added up (the same type a sync run reports)."""
 
     # -- the loop's one step ---------------------------------------------------------------
 
@@ -229,7 +249,11 @@ class WebhookProcessor:
         pickups = [e for e in events if e.kind is EventKind.PICKUP]
         rest = [e for e in events if e.kind is not EventKind.PICKUP]
         handled: list[Handled] = []
-        for group, step in ((pickups, self._pickups), (rest, self._after_calls)):
+        steps: tuple[tuple[list[WebhookEvent], Callable[..., Awaitable[list[Handled]]]], ...] = (
+            (pickups, self._pickups),
+            (rest, self._after_calls),
+        )
+        for group, step in steps:
             if not group:
                 continue
             try:
@@ -292,68 +316,48 @@ class WebhookProcessor:
         except Exception:
             log.warning("webhooks: could not report event %s", handled.event.key, exc_info=True)
 
-    async def _snapshot(self, view: CrmView, calls: Sequence[Call]) -> CrmSnapshot:
-        """The index plus what Zoho answers now for these callers.
-
-        The planner's call-owned rule (:meth:`CrmSnapshot.created_by`) keeps each call's own
-        records out of its match: they carry their ``rs_sync_key`` from Zoho, and the ledger's
-        keys of the calls' leads are added for records whose copy shows none.
-        """
+    async def _view(self, calls: Sequence[Call]) -> StoredCrm:
+        """The stored index, overlaid with what Zoho answers now for these callers."""
+        view = await self.crm.view()
         hits = await lookup_clients(self.zoho, self.settings, [c.client.key for c in calls])
-        replaced = {(r.module, r.id) for r in hits}
-        records = [r for r in view.snapshot.records if (r.module, r.id) not in replaced]
-        own = self.store.ledger(sync_key(c.uniqueid, "lead") for c in calls)
-        ledger_keys = {
-            **view.snapshot.ledger_keys,
-            **{r.zoho_id: r.sync_key for r in own.values() if r.status == "success" and r.zoho_id},
-        }
-        return CrmSnapshot.build(view.snapshot.users, [*records, *hits], ledger_keys)
+        return view.with_overlay(hits)
 
     # -- pickup ----------------------------------------------------------------------------
 
     async def _pickups(self, events: Sequence[WebhookEvent]) -> list[Handled]:
-        sc = self.settings.scenario
-        if sc.mode != "default":
+        if self.settings.scenario.mode != "default":
             return [self._result(e, DONE, "enrich_mode") for e in events]
         by_uid = {e.uniqueid: e for e in events}
-        calls, bad = parse_rows([pickup_row(e) for e in events], self.settings)
-        results = [
+        rows = [pickup_row(e) for e in events]
+        lead_keys = {uid: sync_key(uid, "lead") for uid in by_uid}
+        ledger = self.store.ledger(lead_keys.values())
+        results: list[Handled] = []
+        todo = []
+        for row in rows:
+            uid = str(row.get("uniqueid") or "")
+            rec = ledger.get(lead_keys.get(uid, ""))
+            if rec is not None and rec.status == "success":
+                results.append(self._result(by_uid[uid], DONE, "lead_exists", zoho_id=rec.zoho_id))
+            else:
+                todo.append(row)
+        if not todo:
+            return results
+        from tasks.calls import parse_rows  # the keys the point lookup needs, before planning
+
+        parsed, _ = parse_rows(todo, self.settings)
+        crm = await self._view(parsed)
+        _calls, bad, plans, _report = await self.pipeline.pickup_leads(todo, crm, now=self.clock())
+        results += [
             self._result(by_uid[u.uniqueid or ""], DONE, f"no_lead:{u.reason}", u.detail)
             for u in bad
         ]
-        lead_keys = {c.uniqueid: sync_key(c.uniqueid, "lead") for c in calls}
-        ledger = self.store.ledger(lead_keys.values())
-        todo: list[Call] = []
-        for call in calls:
-            rec = ledger.get(lead_keys[call.uniqueid])
-            if rec is not None and rec.status == "success":
-                results.append(
-                    self._result(by_uid[call.uniqueid], DONE, "lead_exists", zoho_id=rec.zoho_id)
-                )
-            else:
-                todo.append(call)
-        if not todo:
-            return results
-        view = await self.crm.view()
-        snapshot = await self._snapshot(view, todo)
-        plans = plan_calls(todo, snapshot, view.employees, self.settings, now=self.clock())
-        writes = []
+        written = [p for p in plans if any(w.kind == "lead" for w in p.writes)]
+        after = self.store.ledger(w.sync_key for p in written for w in p.writes if w.kind == "lead")
         for plan in plans:
             event = by_uid[plan.uniqueid]
             lead = next((w for w in plan.writes if w.kind == "lead"), None)
             if plan.status is PlanStatus.PLANNED and lead is not None:
-                writes.append((plan.uniqueid, lead))
-            elif plan.client_status == "existing":
-                results.append(self._result(event, DONE, "existing_client"))
-            else:
-                why = plan.reason or plan.status.value
-                results.append(self._result(event, DONE, f"no_lead:{why}"))
-        if writes:
-            await execute_writes(writes, self.zoho, self.store, sync_key_field=sc.sync_key_field)
-            after = self.store.ledger(w.sync_key for _, w in writes)
-            for uid, write in writes:
-                rec = after.get(write.sync_key)
-                event = by_uid[uid]
+                rec = after.get(lead.sync_key)
                 if rec is not None and rec.status == "success":
                     results.append(self._result(event, DONE, "lead_created", zoho_id=rec.zoho_id))
                 elif rec is not None and rec.status == "failed":
@@ -361,6 +365,11 @@ class WebhookProcessor:
                     results.append(self._result(event, DONE, "lead_rejected", detail))
                 else:
                     results.append(self._result(event, FAILED, "outcome_unknown"))
+            elif plan.client_status == "existing":
+                results.append(self._result(event, DONE, "existing_client"))
+            else:
+                why = plan.reason or plan.status.value
+                results.append(self._result(event, DONE, f"no_lead:{why}"))
         return results
 
     # -- after the call --------------------------------------------------------------------
@@ -381,18 +390,13 @@ class WebhookProcessor:
                 todo.append(event)
         if not todo:
             return results
-        self.store.ingest([e.row for e in todo], run_id=RUN_ID)
-        calls, bad = parse_rows([e.row for e in todo], self.settings)
-        self.store.record_unprocessable(bad, run_id=RUN_ID)
-        plans: list[CallPlan] = []
-        if calls:
-            view = await self.crm.view()
-            snapshot = await self._snapshot(view, calls)
-            plans = plan_calls(calls, snapshot, view.employees, self.settings, now=self.clock())
-            self.store.record_calls(calls, plans, run_id=RUN_ID)
-            await execute_plans(
-                plans, self.zoho, self.store, sync_key_field=self.settings.scenario.sync_key_field
-            )
+        rows = [dict(e.row) for e in todo]
+        self.store.ingest(rows, run_id=RUN_ID)
+        from tasks.calls import parse_rows
+
+        parsed, _ = parse_rows(rows, self.settings)
+        crm = await self._view(parsed)
+        self.summary += await self.pipeline.process(rows, crm, now=self.clock(), run_id=RUN_ID)
         for event in todo:
             rec = self.store.call(event.uniqueid)
             status = rec.status if rec is not None else "missing"
@@ -406,3 +410,20 @@ class WebhookProcessor:
                 self._result(event, DONE, outcome, zoho_id=rec.attached_id if rec else None)
             )
         return results
+
+
+async def finish_inbox(pipeline: ChunkRunner, people: People) -> RunSummary:
+    """Handle what waits in the inbox (pending, and failed before): a sync run's first stage.
+    The summary counts the events by ``<event>/<status>/<outcome>`` and adds what they wrote."""
+    store = pipeline.ctx.store
+    inbox = Inbox(store)
+    if not inbox.waiting(statuses=(PENDING, FAILED), limit=1):
+        return RunSummary()
+    processor = WebhookProcessor(
+        pipeline, PeopleCrm(store, people), inbox=inbox, emit=pipeline.emit
+    )
+    counts: dict[str, int] = {}
+    for handled in await processor.drain(retry_failed=True):
+        key = f"{handled.event.kind.value}/{handled.status}/{handled.outcome}"
+        counts[key] = counts.get(key, 0) + 1
+    return processor.summary + RunSummary(webhook_events=counts)
