@@ -14,6 +14,10 @@ URL's query string are read too, the body wins). Answers, checked in this order:
 - ``200`` once the event is committed to the inbox — a repeated webhook answers ``200`` too and
   changes nothing.
 
+``POST /zoho/notify`` takes Zoho's notifications of changed Leads, Contacts and Deals when
+``[webhook] public_url`` is set (:mod:`tasks.pipeline.crm_watch`): ``401`` without Zoho's
+verification token, ``200`` at once, the change applied to the phone index in the background.
+
 The answer never waits for Zoho: a background worker (started with the app) handles the inbox,
 woken by every new event, and on start handles whatever an earlier process left pending.
 """
@@ -36,7 +40,14 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from models.settings import Settings
-from tasks.pipeline.webhooks import WebhookProcessor, utc_now
+from tasks.pipeline.crm_watch import (
+    NOTIFY_PATH,
+    BadNotification,
+    CrmWatch,
+    Notification,
+    read_notification,
+)
+from tasks.pipeline.webhooks import LiveCrm, WebhookProcessor, utc_now
 from tasks.webhooks.events import (
     TOKEN_HEADER,
     TOKEN_PARAM,
@@ -155,6 +166,18 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)
 
 
+async def _apply(watch: CrmWatch, note: Notification) -> None:
+    try:
+        await watch.apply(note)
+    except Exception:
+        log.warning(
+            "Zoho notification of %s %s not applied (the next index refresh brings it)",
+            note.module,
+            note.operation,
+            exc_info=True,
+        )
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"status": "error", "message": message}, status_code=status)
 
@@ -232,6 +255,8 @@ def create_receiver(
                 else None
             )
             app.state.inbox, app.state.worker = inbox, worker
+            crm = processor.crm if processor is not None else None
+            app.state.watch = crm.watch if isinstance(crm, LiveCrm) else None
             if worker is not None:
                 worker.start()
             try:
@@ -301,6 +326,29 @@ def create_receiver(
             methods=["GET", "POST"],
             name=f"ringostat-{kind.value}",
         )
+
+    @app.post(NOTIFY_PATH)
+    async def zoho_notify(request: Request) -> Response:
+        """Zoho's notification of a changed Lead, Contact or Deal (see
+        :mod:`tasks.pipeline.crm_watch`): checked, answered at once, applied in the background."""
+        watch: CrmWatch | None = request.app.state.watch
+        if watch is None or not watch.enabled:
+            return _error(404, "Zoho notifications are not enabled ([webhook] public_url)")
+        try:
+            body = await _body(request, hook.max_body_bytes)
+        except TooLarge:
+            return _error(413, f"the notification is larger than {hook.max_body_bytes} bytes")
+        try:
+            note = read_notification(json.loads(body or b"null"), watch.token)
+        except (UnicodeDecodeError, ValueError) as exc:
+            status = 401 if "token" in str(exc) else 400
+            return _error(status, str(exc) if isinstance(exc, BadNotification) else "not JSON")
+        task = asyncio.create_task(_apply(watch, note))
+        applying.add(task)
+        task.add_done_callback(applying.discard)
+        return JSONResponse({"status": "ok"})
+
+    applying: set[asyncio.Task[None]] = set()
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
