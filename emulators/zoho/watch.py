@@ -5,8 +5,9 @@ Routes (credits: 1 each):
 
 - ``POST`` enables channels: body ``{"watch": [{"channel_id", "events": ["Leads.all", ...],
   "notify_url", "token", "channel_expiry"}]}``; answers 201 with one ``SUCCESS`` item per
-  channel listing its events (``resource_name``, ``resource_uri``, ``channel_expiry``). A
-  channel enabled again is replaced. ``channel_expiry`` defaults to one hour from now and is
+  channel listing its events (``resource_name``, ``resource_uri``, ``channel_expiry``), or —
+  a channel missing a value (``MANDATORY_NOT_FOUND``) or with a bad one (``INVALID_DATA``) —
+  202 with the items' errors and nothing enabled. A channel enabled again is replaced. ``channel_expiry`` defaults to one hour from now and is
   capped at one day (Zoho's maximum); an expired channel notifies nothing;
 - ``PUT`` updates channels (the same body; the details given replace the old);
 - ``GET`` lists them (``{"watch": [...], "info": {...}}``; 204 when none);
@@ -54,12 +55,22 @@ def watches_of(state: ZohoState) -> Watches:
     return state.watches
 
 
-def _invalid(detail: str, item: int) -> ZohoError:
-    return ZohoError(
-        400,
-        "INVALID_DATA",
-        "invalid data",
-        {"api_name": detail, "json_path": f"$.watch[{item}].{detail}"},
+class BadChannel(Exception):
+    """One channel of a request that cannot be used: Zoho answers 202 with the item's error."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        super().__init__(item["code"])
+        self.item = item
+
+
+def _invalid(detail: str, item: int, *, missing: bool = False) -> BadChannel:
+    return BadChannel(
+        {
+            "code": "MANDATORY_NOT_FOUND" if missing else "INVALID_DATA",
+            "details": {"api_name": detail, "json_path": f"$.watch[{item}].{detail}"},
+            "message": "required field not found" if missing else "invalid data",
+            "status": "error",
+        }
     )
 
 
@@ -67,10 +78,14 @@ def _channel(state: ZohoState, item: Any, index: int) -> Channel:
     if not isinstance(item, dict):
         raise invalid_body()
     channel_id = str(item.get("channel_id") or "")
+    if not channel_id:
+        raise _invalid("channel_id", index, missing=True)
     if not channel_id.isdigit():
         raise _invalid("channel_id", index)
     events = item.get("events")
-    if not isinstance(events, list) or not events:
+    if not events:
+        raise _invalid("events", index, missing=True)
+    if not isinstance(events, list):
         raise _invalid("events", index)
     for event in events:
         module, _, op = str(event).partition(".")
@@ -102,6 +117,7 @@ def _success(state: ZohoState, request: Request, channel: Channel, message: str)
             "resource_id": state.modules[event.partition(".")[0]].id,
             "resource_name": event.partition(".")[0],
             "channel_id": channel.channel_id,
+            "notification_condition": [],
         }
         for event in sorted(channel.events)
     ]
@@ -123,11 +139,33 @@ async def _items(request: Request) -> list[Any]:
     return items
 
 
+async def _channels(request: Request, state: ZohoState) -> list[Channel]:
+    """The request's channels; :class:`BadChannel` errors gathered into one 202 answer."""
+    channels, errors = [], []
+    for i, item in enumerate(await _items(request)):
+        try:
+            channels.append(_channel(state, item, i))
+        except BadChannel as bad:
+            errors.append(bad.item)
+    if errors:
+        raise Rejected(errors)
+    return channels
+
+
+class Rejected(Exception):
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        super().__init__("rejected channels")
+        self.items = items
+
+
 @router.post("/watch")
 async def enable(request: Request) -> JSONResponse:
     state = state_of(request)
     watches = watches_of(state)
-    channels = [_channel(state, item, i) for i, item in enumerate(await _items(request))]
+    try:
+        channels = await _channels(request, state)
+    except Rejected as bad:
+        return JSONResponse({"watch": bad.items}, status_code=202)
     for channel in channels:
         watches.channels[channel.channel_id] = channel
     message = "Successfully subscribed for actions-watch of the given module"
@@ -140,7 +178,10 @@ async def enable(request: Request) -> JSONResponse:
 async def update(request: Request) -> JSONResponse:
     state = state_of(request)
     watches = watches_of(state)
-    channels = [_channel(state, item, i) for i, item in enumerate(await _items(request))]
+    try:
+        channels = await _channels(request, state)
+    except Rejected as bad:
+        return JSONResponse({"watch": bad.items}, status_code=202)
     for channel in channels:
         watches.channels[channel.channel_id] = channel
     message = "Successfully updated the subscribe details"
@@ -154,7 +195,9 @@ async def disable(request: Request) -> JSONResponse:
     out = []
     for index, item in enumerate(await _items(request)):
         if not isinstance(item, dict) or item.get("_delete_events") is not True:
-            raise _invalid("_delete_events", index)
+            return JSONResponse(
+                {"watch": [_invalid("_delete_events", index, missing=True).item]}, status_code=202
+            )
         channel = watches.channels.get(str(item.get("channel_id") or ""))
         if channel is None:
             raise ZohoError(400, "NOT_SUBSCRIBED", "not subscribed", {"index": index})
@@ -200,7 +243,7 @@ async def listing(request: Request) -> Response:
         return Response(status_code=204)
     items = [
         {
-            "channel_id": c.channel_id,
+            "channel_id": int(c.channel_id),
             "events": sorted(c.events),
             "notify_url": c.notify_url,
             "token": c.token,
