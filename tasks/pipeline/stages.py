@@ -223,7 +223,7 @@ def _defer(
     return out
 
 
-CALLBACK_FIELDS = ("Status", "Description", "Closed_Time", "Modified_By")
+CALLBACK_FIELDS = ("Status", "Description", "Closed_Time", "Modified_By.id")
 
 
 async def check_callbacks(ctx: RunContext, people: People, calls: Sequence[Call]) -> int:
@@ -247,13 +247,16 @@ async def check_callbacks(ctx: RunContext, people: People, calls: Sequence[Call]
 
 def _task_state(row: Mapping[str, Any]) -> TaskState:
     closed = row.get("Closed_Time")
-    by = row.get("Modified_By")
+    # COQL answers a lookup's field under its dotted name; a whole lookup as {"id": ...}
+    by = row.get("Modified_By.id") or row.get("Modified_By")
+    if isinstance(by, Mapping):
+        by = by.get("id")
     return TaskState(
         task_id=str(row["id"]),
         status=str(row.get("Status") or ""),
         description=str(row.get("Description") or ""),
         closed_at=_aware(closed) if isinstance(closed, str) else None,
-        modified_by=str(by.get("id")) if isinstance(by, Mapping) and by.get("id") else None,
+        modified_by=str(by) if by else None,
     )
 
 
@@ -370,7 +373,8 @@ def _callback_recordings(
     merged = ledger.get(merge_key)
     if merged is None or merged.kind != "callback_merge" or merged.status != "success":
         return out
-    target = store.callbacks_by_task_id([merged.target_id or ""]).get(merged.target_id or "")
+    task_id = merged.zoho_id or merged.target_id or ""  # an update's answer names its record
+    target = store.callbacks_by_task_id([task_id]).get(task_id)
     if target is None or not call.recording_url:
         return out
     line = _written_description(merged).rpartition("\n")[2]
