@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,8 @@ from models.tables import WriteRecord
 from tasks.pipeline import Pipeline, RunContext, StoredCrm
 from tasks.pipeline.crm import People, load_people, refresh_index
 from tasks.pipeline.webhooks import PeopleCrm, WebhookProcessor
+from tasks.reporting.land import land_reports
+from tasks.reporting.render import load_report, to_html
 from tasks.ringostat.client import RingostatClient
 from tasks.scenario import PlannerMemory
 from tasks.store import Store
@@ -232,3 +235,53 @@ async def test_a_late_voicemail_link_keeps_the_other_calls_lines(world: World) -
         "Call 3: voicemail at 2026-01-18 10:08:00 (VOICEMAIL), voicemail: https://r.test/m3.mp3"
         in lines
     )
+
+
+async def test_the_report_counts_call_backs_by_the_tasks_completion(
+    world: World, tmp_path: Path
+) -> None:
+    other = "+380501110077"
+    await world.log_sync([*ISSUE_CALLS, inbound("x1", other, "BUSY", 30)])
+    [task] = [t for t in await world.tasks() if t["rs_sync_key"] == "x1/task"]
+    token_http = client_for(world.org.app)
+    async with token_http:  # a manager calls the client from a desk phone and closes the task
+        await login(token_http)
+        await token_http.put(
+            "/crm/v8/Tasks", json={"data": [{"id": task["id"], "Status": "Completed"}]}
+        )
+    await world.log_sync([inbound("x2", other, "NO ANSWER", 40)])  # re-reads the task first
+
+    path = tmp_path / "reports.duckdb"
+    land_reports(world.store.engine, path, company_timezone="Europe/Kyiv")
+    report = load_report(path, date_from=None, date_to=None)
+    rows = {
+        r[0]: dict(zip(report.missed_call_callbacks.columns, r, strict=True))
+        for r in report.missed_call_callbacks.rows
+    }
+    reached = datetime(2026, 1, 18, 8, 20, tzinfo=UTC)  # o5: 10:20 in Kyiv
+    for uid in ("m1", "m2", "m3", "m4"):
+        row = rows[uid]
+        assert (row["called_back"], row["called_back_by"], row["callback_uniqueid"]) == (
+            True,
+            "call",
+            "o5",
+        )
+        assert (row["callback_at"], row["callback_user_name"]) == (reached, "Anna Ivanova")
+        assert row["callback_task_id"] == rows["m1"]["callback_task_id"]  # one task for all
+    assert (rows["x1"]["called_back"], rows["x1"]["called_back_by"]) == (True, "zoho")
+    assert rows["x1"]["callback_user_name"] == "Org Admin"
+    assert (rows["x2"]["called_back"], rows["x2"]["callback_task_status"]) == (False, "open")
+    summary = dict(
+        zip(
+            report.missed_call_callbacks_summary.columns,
+            report.missed_call_callbacks_summary.rows[0],
+            strict=True,
+        )
+    )
+    assert (summary["missed_calls"], summary["called_back"], summary["never_called_back"]) == (
+        6,
+        5,
+        1,
+    )
+    html = to_html(report)
+    assert "Anna Ivanova" in html and ">zoho<" in html
