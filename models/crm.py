@@ -109,7 +109,20 @@ class OpenCallback:
     """The start of the call that opened it (a call before it cannot complete it)."""
 
 
-_Keyed = TypeVar("_Keyed", ClaimedLead, OpenCallback)
+@dataclass(frozen=True, slots=True)
+class ReachedCall:
+    """An answered call with a client (either direction) that callsync has already handled: a
+    missed call from before it, handled only now (a webhook lost, the paths out of order), gets
+    its call-back completed at once."""
+
+    phone: Phone
+    uniqueid: str
+    started_at: datetime
+    employee_id: str | None
+    employee_label: str | None
+
+
+_Keyed = TypeVar("_Keyed", ClaimedLead, OpenCallback, ReachedCall)
 
 
 def _by_phone_key(items: Iterable[_Keyed]) -> dict[str, tuple[_Keyed, ...]]:
@@ -138,6 +151,8 @@ class CrmSnapshot:
     """Leads being created right now, by phone key (:class:`ClaimedLead`)."""
     callbacks: Mapping[str, tuple[OpenCallback, ...]] = field(default_factory=dict, repr=False)
     """Open call-back tasks, by phone key (:class:`OpenCallback`)."""
+    reached: Mapping[str, tuple[ReachedCall, ...]] = field(default_factory=dict, repr=False)
+    """Answered calls already handled, by phone key, oldest first (:class:`ReachedCall`)."""
 
     @classmethod
     def build(
@@ -149,6 +164,7 @@ class CrmSnapshot:
         closed_stages: Iterable[str] | None = None,
         claimed: Iterable[ClaimedLead] = (),
         callbacks: Iterable[OpenCallback] = (),
+        reached: Iterable[ReachedCall] = (),
     ) -> CrmSnapshot:
         """``closed_stages``: the org's closed Deal stages (``ZohoClient.deal_closed_stages``);
         None keeps Zoho's defaults. ``claimed``: leads other calls are creating; ``callbacks``:
@@ -174,6 +190,7 @@ class CrmSnapshot:
             ),
             claimed=_by_phone_key(claimed),
             callbacks=_by_phone_key(callbacks),
+            reached=_by_phone_key(sorted(reached, key=lambda r: (r.started_at, r.uniqueid))),
         )
 
     def is_open_deal(self, record: CrmRecord) -> bool:

@@ -81,6 +81,10 @@ class CallbackNote:
     by_user_id: str | None = None
     """``complete``: the employee who reached the client (None when unmapped)."""
     by_name: str | None = None
+    reached_call: str | None = None
+    """``open`` of a task completed at once (the client was reached after this missed call,
+    and that call was handled first): the reaching call and when it started."""
+    reached_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

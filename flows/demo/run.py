@@ -9,6 +9,8 @@
    the real sync flow after each step, as the every-minute schedule would;
 4. real time (:mod:`flows.demo.live`): live calls through Ringostat's webhooks — leads during the
    calls, a receiver outage the log sync heals, the counts that prove nothing was written twice;
+   then call-backs (:mod:`flows.demo.callbacks`): three missed calls give one call-back task that
+   the agent's call completes, and an after-hours call-back is due in the next working morning;
 5. let sales happen in the CRM (some new leads converted, some deals won);
 6. run the reports flow (pull-back from Zoho, DuckDB) and print the summary and conversion table.
 """
@@ -33,6 +35,7 @@ from rich.console import Console
 
 from emulators.demo_data import DemoDataset, generate_demo
 from flows.cli.render import GX_OFFLINE_NOTE
+from flows.demo.callbacks import BUSINESS_HOURS
 from flows.demo.emulate import Emulators, post_calls, running_emulators
 from flows.demo.live import webhook_token
 from flows.runtime.paths import DEMO_WORKDIR
@@ -77,6 +80,7 @@ def write_config(
             "top_manager": dataset.top_manager,
             "company_timezone": DEMO_TIMEZONE,
             "company_numbers": list(dataset.company_numbers),
+            "business_hours": dict(BUSINESS_HOURS),
         },
         "employees": [dict(e) for e in dataset.employees],
         "store": {
@@ -208,6 +212,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, days: int) -> None:
     from flows.cli.render import print_summary
+    from flows.demo.callbacks import run_callbacks
     from flows.demo.live import run_live
     from flows.reports import refresh_reports
     from flows.sync import sync_calls
@@ -226,7 +231,8 @@ def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, 
             result = asyncio.run(sync_calls(config=str(config), as_of=as_of))
             print_summary(result, console)
 
-        run_live(console, http, emu, dataset, config)
+        after = run_live(console, http, emu, dataset, config)
+        run_callbacks(console, http, emu, dataset, config, after)
 
         console.rule("sales happen in Zoho")
         converted, won = asyncio.run(simulate_sales(config))

@@ -162,6 +162,7 @@ class StoredCrm:
             closed_stages=self.people.closed_stages,
             claimed=self.store.claims_for_keys(wanted),
             callbacks=self.store.open_callbacks(wanted),
+            reached=self.store.answered_calls(wanted),
         )
 
 

@@ -273,7 +273,9 @@ WITH missed AS (
 slot AS (
     SELECT uniqueid, coalesce(target_id, zoho_id) AS task_id
     FROM crm_writes
-    WHERE module = 'Tasks' AND status = 'success' AND kind IN ('open_task', 'callback_merge')
+    WHERE module = 'Tasks'
+      AND status = 'success'
+      AND kind IN ('open_task', 'callback_merge', 'callback_reached')
 ),
 task AS (
     SELECT m.uniqueid AS missed_uniqueid, cb.*

@@ -15,7 +15,11 @@ override, the first open task of those rows). Per call:
   call-back from now on;
 - an answered call, inbound or outbound, with ``scenario.complete_callbacks`` on, for a client
   with open call-backs opened before this call: each is set to ``Completed`` with a line
-  ``Reached by <employee> at <time>`` (keys ``<uniqueid>/callback-done``, ``-2``, ...).
+  ``Reached by <employee> at <time>`` (keys ``<uniqueid>/callback-done``, ``-2``, ...);
+- calls handled out of order (a lost after-call webhook healed by the log sync, the two paths at
+  different speeds): a missed call whose client an answered call *after* it already reached
+  (:attr:`models.crm.CrmSnapshot.reached`) gets its call-back task written completed, with the
+  same line — what handling the calls in time order would have left.
 
 Every such write carries a :class:`models.plan.CallbackNote`: the state store follows it when
 Zoho accepted the write (:mod:`tasks.store.callbacks`).
@@ -23,12 +27,13 @@ Zoho accepted the write (:mod:`tasks.store.callbacks`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from models.call import Call, Outcome
-from models.crm import OpenCallback, ZohoUser
+from models.crm import CrmSnapshot, OpenCallback, ReachedCall, ZohoUser
 from models.plan import CallbackNote, PlannedWrite
 from models.settings import ScenarioSettings
 from models.sync_key import sync_key
@@ -46,13 +51,35 @@ class Loop:
     this object updates as calls open, extend and complete call-backs)."""
 
     scenario: ScenarioSettings
-    known: Mapping[str, tuple[OpenCallback, ...]]
+    crm: CrmSnapshot
     memory: dict[str, list[OpenCallback]]
     tz: ZoneInfo
 
     def _all(self, key: str) -> list[OpenCallback]:
         current = self.memory.get(key)
-        return list(self.known.get(key, ())) if current is None else list(current)
+        return list(self.crm.callbacks.get(key, ())) if current is None else list(current)
+
+    def _reached_after(self, call: Call) -> ReachedCall | None:
+        """The first answered call with the client after ``call`` that callsync handled
+        already (out of order: a lost webhook, the two paths at different speeds)."""
+        strict = self.scenario.strict_country_match
+        return next(
+            (
+                r
+                for r in self.crm.reached.get(call.client.key, ())
+                if r.started_at > call.started_at
+                and same_client(call.client, r.phone, strict_country=strict)
+            ),
+            None,
+        )
+
+    def _who(self, user_id: str | None, label: str | None) -> str:
+        user = self.crm.user(user_id) if user_id else None
+        if user is not None:
+            return user.full_name
+        if label:
+            return f"{label} (not in the employee map)"
+        return "an employee Ringostat did not name"
 
     def open_for(self, call: Call) -> list[OpenCallback]:
         """The client's open call-backs, oldest first."""
@@ -101,8 +128,12 @@ class Loop:
         )
 
     def open(self, call: Call, insert: PlannedWrite) -> PlannedWrite:
-        """A new call-back task: from now on the client's open call-back."""
+        """A new call-back task: from now on the client's open call-back — or, when the client
+        was reached after this call by a call callsync handled first, completed at once."""
         text = str(insert.fields.get("Description") or "")
+        reached = self._reached_after(call) if self.scenario.complete_callbacks else None
+        if reached is not None:
+            return self._open_reached(call, insert, text, reached)
         opened = OpenCallback(
             phone=call.client,
             task_key=insert.sync_key,
@@ -124,13 +155,36 @@ class Loop:
         )
         return replace(insert, callback=note)
 
+    def _open_reached(
+        self, call: Call, insert: PlannedWrite, text: str, reached: ReachedCall
+    ) -> PlannedWrite:
+        who = self._who(reached.employee_id, reached.employee_label)
+        done = text + "\n" + reached_line(who, reached.started_at, self.tz)
+        fields = {k: v for k, v in insert.fields.items() if k != "Remind_At"}
+        fields.update(Status="Completed", Description=done)
+        user = self.crm.user(reached.employee_id) if reached.employee_id else None
+        note = CallbackNote(
+            "open",
+            insert.sync_key,
+            call.client,
+            call.uniqueid,
+            call.started_at,
+            done,
+            insert.owner_id,
+            by_user_id=user.id if user is not None else None,
+            by_name=who,
+            reached_call=reached.uniqueid,
+            reached_at=reached.started_at,
+        )
+        return replace(insert, fields=fields, kind="callback_reached", due_at=None, callback=note)
+
     def complete(self, call: Call, employee: ZohoUser | None) -> list[PlannedWrite]:
         """Completions of the client's call-backs opened before this answered call."""
         reached = [cb for cb in self.open_for(call) if cb.opened_at < call.started_at]
         if not reached:
             return []
         who = employee.full_name if employee is not None else _unmapped(call)
-        line = f"Reached by {who} at {local(call.started_at, self.tz).strftime(TIME_FORMAT)}"
+        line = reached_line(who, call.started_at, self.tz)
         writes = []
         for n, cb in enumerate(reached, start=1):
             text = cb.description + "\n" + line
@@ -166,6 +220,11 @@ def _unmapped(call: Call) -> str:
     if call.employee_label:
         return f"{call.employee_label} (not in the employee map)"
     return "an employee Ringostat did not name"
+
+
+def reached_line(who: str, at: datetime, tz: ZoneInfo) -> str:
+    """The line a completed call-back gains."""
+    return f"Reached by {who} at {local(at, tz).strftime(TIME_FORMAT)}"
 
 
 def merge_line(call: Call, count: int, tz: ZoneInfo) -> str:

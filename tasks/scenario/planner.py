@@ -155,10 +155,7 @@ class _Run:
     @property
     def callback_loop(self) -> callbacks.Loop:
         return callbacks.Loop(
-            scenario=self.scenario,
-            known=self.crm.callbacks,
-            memory=self.memory.callbacks,
-            tz=self.tz,
+            scenario=self.scenario, crm=self.crm, memory=self.memory.callbacks, tz=self.tz
         )
 
 

@@ -17,19 +17,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
+from sqlalchemy import Table
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from models.call import Phone
-from models.crm import OpenCallback
+from models.crm import OpenCallback, ReachedCall
 from models.plan import CallbackNote
-from models.tables import CallbackRecord
+from models.tables import CallbackRecord, CallRecord
+from tasks.phones import normalize
 from tasks.store.base import StoreBase, chunks, unique
 
 OPEN = "open"
 COMPLETED = "completed"
 GONE = "gone"
 COMPLETED_STATUS = "Completed"
+_CALLS: Table = cast(Any, CallRecord).__table__
+ANSWERED_PER_KEY = 20
+"""Answered calls read per client for the out-of-order rule: far more than a day's worth."""
 """Zoho's Task status of a finished task."""
 
 
@@ -54,6 +61,14 @@ def _phone(row: CallbackRecord) -> Phone:
     )
 
 
+def _client(key: str, e164: str | None) -> Phone:
+    """A stored call's client as the country guard reads it."""
+    phone = normalize(e164, region="UA", match_digits=len(key)) if e164 else None
+    if phone is not None and phone.key == key:
+        return phone
+    return Phone(raw=e164 or key, e164=e164 or key, key=key, country_code=None, valid=False)
+
+
 def _open(row: CallbackRecord) -> OpenCallback:
     return OpenCallback(
         phone=_phone(row),
@@ -73,6 +88,7 @@ def apply_notes(session: Session, notes: Sequence[tuple[CallbackNote, str]], now
         if note.action == "open":
             if row is not None:
                 continue  # a repeated answer (a rerun): the row already follows the task
+            reached = note.reached_call is not None
             session.add(
                 CallbackRecord(
                     task_key=note.task_key,
@@ -83,11 +99,15 @@ def apply_notes(session: Session, notes: Sequence[tuple[CallbackNote, str]], now
                     valid=note.phone.valid,
                     task_id=zoho_id,
                     owner_id=note.owner_id,
-                    status=OPEN,
+                    status=COMPLETED if reached else OPEN,
                     calls=1,
                     description=note.description,
                     opened_at=note.at,
                     last_call_at=note.at,
+                    closed_at=note.reached_at if reached else None,
+                    closed_by=note.by_user_id if reached else None,
+                    closed_by_name=note.by_name if reached else None,
+                    closed_call=note.reached_call,
                     updated_at=now,
                 )
             )
@@ -169,6 +189,42 @@ class CallbacksMixin(StoreBase):
                         row.description = state.description
                     session.add(row)
         return closed
+
+    def answered_calls(
+        self, keys: Iterable[str], *, per_key: int = ANSWERED_PER_KEY
+    ) -> list[ReachedCall]:
+        """The newest answered calls (either direction) callsync has synced for these phone
+        keys, ``per_key`` at most each: a missed call handled after one of them (out of order)
+        finds its client already reached."""
+        out: list[ReachedCall] = []
+        with self._tx() as session:
+            for batch in chunks(unique(list(keys))):
+                t = _CALLS.c
+                query = (
+                    sa_select(
+                        t.uniqueid,
+                        t.phone_key,
+                        t.client_e164,
+                        t.started_at,
+                        t.employee_user_id,
+                        t.employee_label,
+                    )
+                    .where(
+                        t.phone_key.in_(batch),
+                        t.outcome == "answered",
+                        t.direction.in_(("inbound", "outbound")),
+                        t.status == "synced",
+                    )
+                    .order_by(t.started_at.desc())
+                )
+                rows = session.connection().execute(query).all()
+                taken: dict[str, int] = {}
+                for uid, key, e164, started, employee, label in rows:
+                    if not key or started is None or taken.get(key, 0) >= per_key:
+                        continue
+                    taken[key] = taken.get(key, 0) + 1
+                    out.append(ReachedCall(_client(key, e164), uid, started, employee, label))
+        return out
 
     def callback_rows(self) -> list[CallbackRecord]:
         """Every call-back row (reports, tests)."""

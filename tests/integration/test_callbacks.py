@@ -285,3 +285,17 @@ async def test_the_report_counts_call_backs_by_the_tasks_completion(
     )
     html = to_html(report)
     assert "Anna Ivanova" in html and ">zoho<" in html
+
+
+async def test_a_missed_call_handled_after_the_call_that_reached_the_client(world: World) -> None:
+    # the missed call's after-call webhook was lost; Anna's call back (10:20) came by webhook,
+    # and the log sync brings the missed call (10:00) afterwards: its call-back is born completed
+    assert await world.after_call([outbound_answered("o5", 20)]) == ["skipped:outbound_no_entity"]
+    await world.after_call([inbound("a3", CLIENT, "ANSWERED", 3, connected_with="anna_sip")])
+    await world.log_sync([missed("m1", 0)])
+    [task] = await world.tasks()
+    assert (task["rs_sync_key"], task["Status"]) == ("m1/task", "Completed")
+    assert task["Description"].splitlines()[-1] == "Reached by Anna Ivanova at 2026-01-18 10:03:00"
+    assert "Remind_At" not in task or not task["Remind_At"]
+    [row] = world.store.callback_rows()
+    assert (row.status, row.closed_call, row.closed_by) == ("completed", "a3", ANNA["id"])
