@@ -160,8 +160,9 @@ class Loop:
     ) -> PlannedWrite:
         who = self._who(reached.employee_id, reached.employee_label)
         done = text + "\n" + reached_line(who, reached.started_at, self.tz)
-        fields = {k: v for k, v in insert.fields.items() if k != "Remind_At"}
-        fields.update(Status="Completed", Description=done)
+        # The task as the calls in time order would have left it: written open (deadline and
+        # reminder included), then completed.
+        fields = {**insert.fields, "Status": "Completed", "Description": done}
         user = self.crm.user(reached.employee_id) if reached.employee_id else None
         note = CallbackNote(
             "open",
@@ -176,7 +177,7 @@ class Loop:
             reached_call=reached.uniqueid,
             reached_at=reached.started_at,
         )
-        return replace(insert, fields=fields, kind="callback_reached", due_at=None, callback=note)
+        return replace(insert, fields=fields, kind="callback_reached", callback=note)
 
     def complete(self, call: Call, employee: ZohoUser | None) -> list[PlannedWrite]:
         """Completions of the client's call-backs opened before this answered call."""

@@ -108,7 +108,6 @@ def test_a_missed_call_handled_after_the_call_that_reached_the_client_is_born_co
     [p] = _plan([call("m1", client=KNOWN, disposition="BUSY")], reached=[reached])
     [w] = p.writes
     assert (w.op, w.kind, w.fields["Status"]) == ("insert", "callback_reached", "Completed")
-    assert "Remind_At" not in w.fields
     assert w.fields["Description"].endswith("Reached by Anna Ivanova at 2026-01-18 11:00:00")
 
 
