@@ -174,6 +174,15 @@ class GxRunner:
         self._validations[suite_name] = validation
         return validation
 
+    def prepare(self, *specs: SuiteSpec) -> None:
+        """Import GX, create the context and the suites' validations now (a few seconds, most
+        of it the import): a run calls it from a thread as soon as it knows it has calls to
+        check, so its first validation does not wait for all of that."""
+        with self._lock:
+            for spec in specs:
+                self.register(spec)
+                self._validation(spec.name)
+
     def validate(
         self,
         suite_name: str,

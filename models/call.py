@@ -5,6 +5,7 @@ Parsing lives in :mod:`tasks.calls`; this module only holds the shapes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,6 +44,22 @@ class Phone:
 def mask_phone(number: str) -> str:
     digits = "".join(ch for ch in number if ch.isdigit())
     return f"***{digits[-4:]}" if digits else "***"
+
+
+# Seven digits or more, written the ways a number is (spaces, dashes, brackets between).
+_NUMBER = re.compile(r"\+?\d(?:[ \-()]{0,2}\d){6,}")
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2})?")
+
+
+def mask_numbers(text: str) -> str:
+    """Free text (a vendor's message, the start of an odd answer, a refusal's reason) with every
+    phone-like number masked as :func:`mask_phone` does; dates (``2026-03-02 10``) are left."""
+
+    def mask(match: re.Match[str]) -> str:
+        found = match.group()
+        return found if _DATE_TIME.fullmatch(found) else mask_phone(found)
+
+    return _NUMBER.sub(mask, text)
 
 
 @dataclass(frozen=True, slots=True)

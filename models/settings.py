@@ -70,6 +70,9 @@ class ZohoSettings(_Section):
     client_secret: SecretStr = SecretStr("")
     refresh_token: SecretStr = SecretStr("")
     max_concurrency: int = Field(default=5, ge=1, le=25)
+    write_batch: int = Field(default=100, ge=1, le=100)
+    """Records per write request (Zoho takes at most 100). Fewer, for an org whose workflows
+    make large inserts time out; each request's answer is recorded as it arrives."""
     timeout_s: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=20)
     backoff_base_s: float = Field(default=0.5, ge=0)
@@ -392,6 +395,17 @@ class WebhookSettings(_Section):
     """The receiver's address as Zoho can reach it (e.g. ``https://calls.example.com``). When
     set, the receiver subscribes to Zoho's notifications for Leads, Contacts and Deals and
     applies each change Zoho reports to its phone index at once (``<public_url>/zoho/notify``)."""
+
+    store_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    """How long storing a webhook may wait for the state store (another process holding its
+    write lock) before the answer is 503."""
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """How long a connection may take to send a request's headers before it is closed."""
+    body_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """How long a request's body may take to arrive before the answer is 408."""
+    max_connections: int = Field(default=1000, ge=16, le=100_000)
+    """Open connections at most (also kept below the process's open-file limit); past it, the
+    oldest connection that has not sent a whole request is closed to make room."""
 
     @field_validator("public_url")
     @classmethod

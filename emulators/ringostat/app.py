@@ -13,7 +13,11 @@ Vendor behaviour reproduced (Ringostat's API documentation and help centre):
 
 Admin API (SPEC section 11): ``POST /__emulator__/reset``, ``POST /__emulator__/calls`` (a JSON
 array of rows in Ringostat field names; a known ``uniqueid`` replaces its row) and
-``GET /__emulator__/stats`` (``{"requests": N, "calls": M}``; ``requests`` counts ``/calls/list``).
+``GET /__emulator__/stats`` (``{"requests": N, "calls": M}``; ``requests`` counts ``/calls/list``),
+``PUT /__emulator__/faults`` (body, every key optional: ``{"answer": {"status": 200, "body": "",
+"content_type": "application/json"}}``: every ``/calls/list`` request with a valid key gets that
+answer instead of the call list, as a broken proxy or a vendor incident would send it; ``{}`` or
+``{"answer": null}`` ends it; the current faults are the answer).
 Webhooks (SPEC 12, :mod:`emulators.ringostat.webhooks`): ``PUT``/``GET /__emulator__/webhooks``,
 ``GET /__emulator__/webhooks/errors``, ``GET /__emulator__/webhooks/deliveries``; posting calls
 sends the webhooks their progress makes due, and answers once they were answered.
@@ -29,12 +33,29 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from emulators.ringostat.fields import KNOWN_FIELD_SET, KNOWN_FIELDS
 from emulators.ringostat.state import RingostatState, parse_wire_time
 from emulators.ringostat.webhooks import WebhookSender, WebhookSettings
 
 _DAY = 24 * 3600
+
+
+class AnswerOverride(BaseModel):
+    """What ``/calls/list`` answers instead of the call list while the fault is on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: int = Field(default=200, ge=100, le=599)
+    body: str = ""
+    content_type: str = "application/json"
+
+
+class Faults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answer: AnswerOverride | None = None
 
 
 class _ApiError(Exception):
@@ -59,6 +80,7 @@ def create_app(
     app = FastAPI(title="Ringostat emulator", docs_url=None, redoc_url=None)
     app.state.ringostat = state if state is not None else RingostatState()
     app.state.webhooks = WebhookSender()
+    app.state.answer_override = None
     foreign = frozenset(other_project_keys)
 
     def current(request: Request) -> RingostatState:
@@ -74,6 +96,11 @@ def create_app(
             return _error(401, "Unauthorized: the Auth-key header is missing or invalid")
         if key != auth_key:
             return _error(403, "Forbidden: this Auth-key belongs to another project")
+        override: AnswerOverride | None = request.app.state.answer_override
+        if override is not None:
+            return Response(
+                override.body, status_code=override.status, media_type=override.content_type
+            )
         try:
             return _list(st, request.query_params)
         except _ApiError as exc:
@@ -83,7 +110,17 @@ def create_app(
     async def reset(request: Request) -> dict[str, Any]:
         current(request).reset()
         request.app.state.webhooks.reset()
+        request.app.state.answer_override = None
         return {"status": "ok"}
+
+    @app.put("/__emulator__/faults")
+    async def put_faults(request: Request) -> Response:
+        try:
+            faults = Faults.model_validate(await request.json())
+        except ValueError as exc:
+            return _error(400, f"faults: {str(exc).splitlines()[0]}")
+        request.app.state.answer_override = faults.answer
+        return JSONResponse(faults.model_dump())
 
     @app.post("/__emulator__/calls")
     async def post_calls(request: Request) -> Response:
@@ -144,8 +181,14 @@ def _list(st: RingostatState, params: Mapping[str, str]) -> Response:
     rows = st.query(start, end, filters=filters, descending=descending)
     projected = [dict(zip(fields, map(row.get, fields), strict=True)) for row in rows]
     if export_type == "csv":
-        return Response(_to_csv(fields, projected), media_type="text/csv; charset=utf-8")
-    return Response(json.dumps(projected, ensure_ascii=False), media_type="application/json")
+        # A lone surrogate has no UTF-8 form: sent as a careless encoder would (invalid bytes).
+        csv_body = _to_csv(fields, projected).encode("utf-8", "surrogatepass")
+        return Response(csv_body, media_type="text/csv; charset=utf-8")
+    try:
+        body = json.dumps(projected, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate posted as "\ud800": sent back as that escape
+        body = json.dumps(projected).encode()
+    return Response(body, media_type="application/json")
 
 
 def _fields(raw: str | None) -> list[str]:

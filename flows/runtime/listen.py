@@ -1,7 +1,8 @@
 """``callsync listen``: the Ringostat webhook receiver (SPEC 12), and how its work shows in Prefect.
 
 The receiver is a FastAPI app (:mod:`tasks.webhooks.receiver`) served by uvicorn; a background
-worker in the same process handles the inbox through the log sync's planner and writer.
+worker in the same process (its own thread and event loop) handles the inbox through the log
+sync's planner and writer.
 
 Every event handled is a Prefect event in the UI's event feed (why events and not runs:
 :mod:`tasks.webhooks.steps`); what fails is finished by the next ``callsync-sync`` run.
@@ -17,6 +18,8 @@ from collections.abc import AsyncIterator
 import uvicorn
 from fastapi import FastAPI
 
+from flows.runtime.http_guard import BACKLOG, connection_cap, guarded_protocol, listening_socket
+from flows.runtime.log_limits import RateLimit, limit_every_handler, one_line_loop_errors
 from models.settings import ConfigError, Settings
 from tasks.pipeline import Pipeline, open_context
 from tasks.pipeline.crm_watch import Applied
@@ -75,19 +78,34 @@ def receiver_app(settings: Settings, *, emit: Emit | None = None) -> FastAPI:
 
 
 async def listen(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    """Serve the receiver until stopped (Ctrl-C / SIGTERM)."""
-    host = host or settings.webhook.host
-    port = settings.webhook.port if port is None else port
+    """Serve the receiver until stopped (Ctrl-C / SIGTERM), hardened for the open internet:
+    header deadline and connection cap (:mod:`flows.runtime.http_guard`), error lines
+    rate-limited (:mod:`flows.runtime.log_limits`). The address line is printed once the socket
+    is listening (``--port 0``: the port picked)."""
+    hook = settings.webhook
+    host = host or hook.host
+    port = hook.port if port is None else port
     app = receiver_app(settings, emit=prefect_emitter())
+    cap = connection_cap(hook.max_connections)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        http=guarded_protocol(hook.header_timeout_s, cap),
+        backlog=BACKLOG,
     )
+    limit_every_handler(RateLimit())  # uvicorn has configured its loggers by now
+    one_line_loop_errors(asyncio.get_running_loop())
+    sock = listening_socket(host, port)
+    bound = sock.getsockname()[1]
     print(
-        f"callsync webhook receiver on http://{host}:{port}/ringostat/"
+        f"callsync webhook receiver on http://{host}:{bound}/ringostat/"
         " (pickup, after-call, outgoing-after-call)",
         flush=True,
     )
-    await uvicorn.Server(config).serve()
+    with sock:
+        await uvicorn.Server(config).serve(sockets=[sock])
 
 
 async def receiver_service(config: str | None) -> None:

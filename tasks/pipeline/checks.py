@@ -32,6 +32,10 @@ PASSED = CheckResult()
 
 
 class Checks(Protocol):
+    def prepare(self) -> None:
+        """The run has calls to check: get ready (in the background) while it reads the CRM."""
+        ...
+
     def phones(self, calls: Sequence[Call]) -> CheckResult:
         """The parsed calls and their normalized client numbers."""
         ...
@@ -50,6 +54,9 @@ class Checks(Protocol):
 
 class NoChecks:
     """Nothing checked: every call passes (the receiver's path, tests of other concerns)."""
+
+    def prepare(self) -> None:
+        return None
 
     def phones(self, calls: Sequence[Call]) -> CheckResult:
         return PASSED

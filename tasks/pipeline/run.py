@@ -126,6 +126,7 @@ class Pipeline:
             ingested = await self.run_stage("read-calls", ctx, window, run_id)
             summary += self._ingest_summary(ingested)
             if store.has_work() or ingested.recording_updates:
+                self.checks.prepare()
                 delta: IndexDelta = await self.run_stage("refresh-phone-index", ctx, people)
                 self.log.info(
                     "Phone index: %d changed, %d deleted (%s); %d CRM records",

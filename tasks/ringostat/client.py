@@ -18,6 +18,10 @@ Vendor quirks handled here (Ringostat's API documentation and help centre):
 - **JSON or CSV.** ``export_type=json`` answers an array of objects mixing strings and numbers,
   ``csv`` a ``;`` separated table; both are returned in one canonical form: every value a string,
   ``""`` for null (see :mod:`tasks.ringostat.wire`).
+- **Answers are validated before they count.** Only a JSON array of objects (``[]`` included)
+  or a CSV table with its header line is a call list. An empty 200, an object, ``null``, HTML
+  (a proxy's or a maintenance page) is a :class:`RetriableError`, retried like a 5xx and then
+  raised: taking it for "no calls" would move the cursor past calls never read.
 - **Errors.** 401/403/``incorrect field``/errors inside a 200 body are mapped by
   :func:`tasks.ringostat.errors.classify`; 408/429/5xx, timeouts and dropped connections are
   retried here (``ringostat.max_retries``, exponential backoff with equal jitter, ``Retry-After``
@@ -41,7 +45,6 @@ import httpx
 
 from models.settings import RingostatSettings
 from tasks.ringostat.errors import (
-    FatalError,
     RetriableError,
     WindowTooDenseError,
     classify,
@@ -303,7 +306,13 @@ class RingostatClient:
                 return parse_csv_rows(response.text)
             return parse_json_rows(response.text)
         except WireFormatError as exc:
-            raise FatalError(
-                f"Ringostat answered HTTP {response.status_code} with an unreadable body: {exc}",
+            wanted = (
+                "a ';' separated table with a header line"
+                if self._export_type == "csv"
+                else "a JSON array of calls"
+            )
+            raise RetriableError(
+                f"Ringostat answered HTTP {response.status_code} with {exc}, not {wanted}: "
+                "the run stops and the cursor stays, so the next run reads this window again",
                 status_code=response.status_code,
             ) from exc

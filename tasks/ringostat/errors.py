@@ -14,7 +14,8 @@ Every class is a :class:`tasks.vendor.errors.VendorError`; Ringostat's ``Retriab
         └── WindowTooDenseError one second of the log holds the per-request cap or more
 
 :func:`classify` is the one place that maps an HTTP answer to these classes. Messages never
-contain the Auth-key: vendor text is scrubbed of the secrets the caller passes in.
+contain the Auth-key: vendor text is scrubbed of the secrets the caller passes in, and phone-like
+numbers in it are masked (last four digits).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from models.call import mask_numbers
 from tasks.vendor import errors as vendor
 
 AUTH_KEY_SETTING = "ringostat.auth_key"
@@ -103,7 +105,8 @@ def vendor_message(response: httpx.Response, secrets: Iterable[str] = ()) -> str
         parts = [str(body[k]) for k in ("error", "message", "detail") if body.get(k)]
         if parts:
             text = ": ".join(dict.fromkeys(parts))
-    return _scrub(text[:_VENDOR_TEXT_LIMIT], secrets)
+    # Numbers masked: an error text may echo a row, and it goes to logs and the run's summary.
+    return mask_numbers(_scrub(text[:_VENDOR_TEXT_LIMIT], secrets))
 
 
 def _error_in_body(response: httpx.Response) -> bool:

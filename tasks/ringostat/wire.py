@@ -8,7 +8,8 @@
   crosses the transition reads both copies of the repeated hour (extra rows are deduplicated).
 - JSON answers mix strings and numbers; CSV answers (``;`` separated, header row) only have text.
   :func:`canonical_row` turns both into one form, ``dict[str, str]`` with ``""`` for null, so a
-  row reads the same whichever export type fetched it; typing is the model layer's job.
+  row reads the same whichever export type fetched it; typing is the model layer's job. Its text
+  is cleaned there too (control characters, lone surrogates: :mod:`tasks.text`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from models.call import mask_numbers
+from tasks.text import clean_text
+
 WIRE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # Chunks short enough that no real zone has two offset changes inside one (so comparing the
@@ -29,7 +33,14 @@ _OFFSET_SCAN_CHUNK = timedelta(days=7)
 
 
 class WireFormatError(ValueError):
-    """An answer that is neither a JSON array of objects nor a ``;`` separated CSV table."""
+    """An answer that is neither a JSON array of objects nor a ``;`` separated CSV table; the
+    message says what it was instead ("an empty body", "a JSON dict (...)")."""
+
+
+def _sample(text: str) -> str:
+    """The start of an unexpected body, on one line, numbers masked (it may hold calls), for
+    the error message."""
+    return repr(mask_numbers(" ".join(text[:60].split())))
 
 
 def require_aware(value: datetime, name: str) -> None:
@@ -98,38 +109,52 @@ def canonical_value(value: object) -> str:
 
 
 def canonical_row(row: Mapping[str, Any]) -> dict[str, str]:
-    # Text and null cells are the common case: no call for them (this runs for every cell).
+    """The row as callsync keeps it: every value text, and every text cleaned
+    (:func:`tasks.text.clean_text`: no control characters, no lone surrogates), so no value of
+    an answer can make storing the call fail."""
+    # Printable text is the common case: no call at all for it (this runs for every cell).
     return {
-        k if type(k) is str else str(k): v
-        if type(v) is str
-        else ("" if v is None else canonical_value(v))
+        k if type(k) is str and k.isprintable() else _clean_key(k): v
+        if type(v) is str and v.isprintable()
+        else clean_text(canonical_value(v))
         for k, v in row.items()
         if k is not None
     }
 
 
+def _clean_key(key: Any) -> str:
+    return clean_text(key if type(key) is str else str(key))
+
+
 def parse_json_rows(text: str) -> list[dict[str, Any]]:
-    """The array of objects of a JSON answer, values as sent (see :func:`canonical_row`)."""
+    """The array of objects of a JSON answer, values as sent (see :func:`canonical_row`).
+
+    Only an array (``[]`` included) is a call list: an empty body, an object, ``null`` or HTML
+    raise :class:`WireFormatError`, never "no calls" (a proxy's empty 200 would otherwise move
+    the cursor past calls never read)."""
     text = text.lstrip("\ufeff").strip()
     if not text:
-        return []
+        raise WireFormatError("an empty body")
     try:
         body = json.loads(text)
     except ValueError as exc:
-        raise WireFormatError(f"the answer is not JSON: {text[:80]!r}") from exc
-    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
-        raise WireFormatError(f"expected a JSON array of call objects, got {text[:80]!r}")
+        raise WireFormatError(f"a body that is not JSON ({_sample(text)})") from exc
+    if not isinstance(body, list):
+        raise WireFormatError(f"a JSON {type(body).__name__} ({_sample(text)})")
+    if not all(isinstance(item, dict) for item in body):
+        raise WireFormatError(f"an array of non-objects ({_sample(text)})")
     return body
 
 
 def parse_csv_rows(text: str) -> list[dict[str, Any]]:
-    """The rows of a ``;`` separated CSV answer with a header line."""
+    """The rows of a ``;`` separated CSV answer with a header line (a header alone: no calls;
+    no header at all, HTML or JSON: :class:`WireFormatError`)."""
     text = text.lstrip("\ufeff")
     if not text.strip():
-        return []
+        raise WireFormatError("an empty body")
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=";")
-    if not reader.fieldnames or reader.fieldnames[0].lstrip().startswith(("<", "{")):
-        raise WireFormatError(f"expected a ';' separated CSV table, got {text[:80]!r}")
+    if not reader.fieldnames or reader.fieldnames[0].lstrip().startswith(("<", "{", "[")):
+        raise WireFormatError(f"a body that is not a ';' separated table ({_sample(text)})")
     # Short lines give None for the missing cells and surplus cells land under the key None:
     # canonical_row turns the former into "" and drops the latter.
     return list(reader)

@@ -17,11 +17,17 @@ SQLite needs three things a server database does not:
 
 An in-memory database (``sqlite://``) lives as long as its one connection, so it gets a
 :class:`~sqlalchemy.pool.StaticPool` (every session shares that connection).
+
+Every engine hides its statements' parameters (``hide_parameters``): SQLAlchemy puts them in the
+message of every error it raises, and for the ``calls`` table they are raw rows with the callers'
+numbers — which would reach ERROR log lines, Prefect's task failures and the inbox's details.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,25 @@ from sqlmodel import create_engine
 
 BUSY_TIMEOUT_S = 30.0
 """How long a SQLite writer waits for another one before giving up."""
+
+BUSY_MS = int(BUSY_TIMEOUT_S * 1000)
+_LOCK_WAIT: ContextVar[float | None] = ContextVar("callsync_store_lock_wait", default=None)
+
+
+@contextmanager
+def lock_wait(seconds: float) -> Iterator[None]:
+    """Transactions begun inside this block (in this thread or task) wait at most ``seconds``
+    for another writer's lock instead of :data:`BUSY_TIMEOUT_S`, then fail with SQLite's
+    "database is locked" (an ``OperationalError``). For a caller that must answer on time —
+    the webhook receiver answers 503 rather than keep Ringostat waiting.
+
+    SQLite only (its busy timeout is set per transaction); other databases keep their own lock
+    waits, and such a caller bounds its wait from outside as well."""
+    token = _LOCK_WAIT.set(max(0.0, seconds))
+    try:
+        yield
+    finally:
+        _LOCK_WAIT.reset(token)
 
 
 def _in_memory(database: str | None) -> bool:
@@ -75,13 +100,14 @@ def open_engine(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         # pre_ping: a pooled connection the server closed (restart, idle timeout) is replaced
         # instead of failing a run's next statement.
-        server = create_engine(url, pool_pre_ping=True)
+        server = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         _strip_nul(server)
         return server
 
     memory = _in_memory(parsed.database)
     kwargs: dict[str, Any] = {
         "connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_S},
+        "hide_parameters": True,
     }
     if memory:
         kwargs["poolclass"] = StaticPool
@@ -95,7 +121,7 @@ def open_engine(url: str) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
             if not memory:
                 cursor.execute("PRAGMA journal_mode = WAL")
                 cursor.execute("PRAGMA synchronous = NORMAL")
@@ -104,6 +130,11 @@ def open_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        wait = _LOCK_WAIT.get()
+        busy_ms = int((BUSY_TIMEOUT_S if wait is None else wait) * 1000)
+        if conn.info.get("busy_ms", BUSY_MS) != busy_ms:  # a pragma only when it changes
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {busy_ms}")
+            conn.info["busy_ms"] = busy_ms
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     _strip_nul(engine)

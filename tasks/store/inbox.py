@@ -75,8 +75,10 @@ class InboxMixin(StoreBase):
                 if session.get(WebhookEventRecord, key) is not None:
                     return False
                 session.connection().execute(insert(WebhookEventRecord), [values])
-        except IntegrityError:  # a concurrent repeat won the insert
-            return False
+        except IntegrityError:
+            if not self.inbox_rows([key]):
+                raise  # not a repeat: the store refused the event, it is not stored
+            return False  # a concurrent repeat won the insert
         return True
 
     def inbox_quarantine(

@@ -21,7 +21,10 @@ Rules:
 - values are kept as text (numbers as Ringostat writes them); a nested value is unreadable;
 - a single value longer than :data:`MAX_VALUE_CHARS` is cut to it, ending in ``…``, as values
   too long for their Zoho field are: a visitor-controlled value (a landing URL, a UTM tag) never
-  costs the caller their event. The whole body stays capped by the receiver (``413``).
+  costs the caller their event. The whole body stays capped by the receiver (``413``);
+- every name and value is cleaned (:func:`tasks.text.clean_text`: control characters other than
+  tab and newlines removed, lone surrogates replaced) before anything else looks at it, so no
+  value is the reason an event is refused or cannot be stored.
 
 Anything else that cannot be read raises :class:`BadWebhook` with a one-line reason.
 """
@@ -36,6 +39,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tasks.text import clean_text
 from tasks.zoho.fit import cut
 
 TOKEN_PARAM = "token"
@@ -94,7 +98,7 @@ def _text(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int | float | str):
-        return cut(str(value).strip(), MAX_VALUE_CHARS)
+        return cut(clean_text(str(value)).strip(), MAX_VALUE_CHARS)
     raise BadWebhook(f"parameter {name!r} is not a single value")
 
 
@@ -102,9 +106,10 @@ def map_params(params: Mapping[str, Any], names: Mapping[str, str]) -> dict[str,
     """Parameters under the call log's names (``names``: Ringostat name → call-log name)."""
     row: dict[str, str] = {}
     mapped: set[str] = set()
-    for name, value in params.items():
-        if name == TOKEN_PARAM:
+    for raw_name, value in params.items():
+        if raw_name == TOKEN_PARAM:
             continue
+        name = clean_text(raw_name)
         target = names.get(name)
         if target is not None:
             row[target] = _text(name, value)

@@ -4,195 +4,115 @@ Endpoints ``/ringostat/pickup``, ``/ringostat/after-call``, ``/ringostat/outgoin
 GET (query parameters) or POST (a JSON object or a form-encoded body; static parameters in the
 URL's query string are read too, the body wins). Answers, checked in this order:
 
+- ``404`` for a path with percent-escapes (``/ringostat%2Fpickup`` is not an endpoint), and for
+  ``/openapi.json``, ``/docs`` and ``/redoc``: the receiver publishes no API schema;
 - ``413`` when the body is above ``[webhook] max_body_bytes`` (64 KiB), before anything is read;
+  ``408`` when the body does not arrive within ``[webhook] body_timeout_s``;
 - ``401`` when the token (query ``token`` or header ``X-Callsync-Token``) is missing or wrong,
-  compared in constant time; nothing is stored and the token is never logged;
-- ``400`` with a one-line reason for an event that cannot be read; the parameters (without the
-  token) go to the quarantine as ``bad_webhook``;
-- ``503`` when the state store cannot take the event (Ringostat marks the webhook "with error";
-  the log sync still brings the call);
+  or given more than once (``?token=wrong&token=RIGHT`` is not "the last one wins"), compared in
+  constant time; nothing is stored and the token is never logged;
+- ``400`` with a one-line reason for an event that cannot be read (JSON nested too deep
+  included); the parameters (without the token) go to the quarantine as ``bad_webhook``;
+- ``503`` when the state store cannot take the event within ``[webhook] store_timeout_s``
+  (another process holds its write lock, it is down): Ringostat marks the webhook "with error",
+  the log sync still brings the call;
 - ``200`` once the event is committed to the inbox — a repeated webhook answers ``200`` too and
   changes nothing.
 
+The event loop only answers: storing an event runs in a thread with a deadline, and the inbox
+is handled by a worker on a thread and event loop of its own (:mod:`tasks.webhooks.worker`),
+woken by every new event, which on start handles whatever an earlier process left pending. A
+client that gives up mid-body is let go without a traceback.
+
 ``POST /zoho/notify`` takes Zoho's notifications of changed Leads, Contacts and Deals when
 ``[webhook] public_url`` is set (:mod:`tasks.pipeline.crm_watch`): ``401`` without Zoho's
-verification token, ``200`` at once, the change applied to the phone index in the background.
-
-The answer never waits for Zoho: a background worker (started with the app) handles the inbox,
-woken by every new event, and on start handles whatever an earlier process left pending.
+verification token, ``200`` at once, the change applied to the phone index on the worker's loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
+import anyio
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from models.call import mask_numbers
 from models.settings import Settings
-from tasks.pipeline.crm_watch import (
-    NOTIFY_PATH,
-    BadNotification,
-    CrmWatch,
-    Notification,
-    read_notification,
-)
-from tasks.pipeline.webhooks import LiveCrm, WebhookProcessor, utc_now
+from tasks.pipeline.crm_watch import NOTIFY_PATH, BadNotification, read_notification
+from tasks.pipeline.webhooks import WebhookProcessor, utc_now
+from tasks.store.engine import lock_wait
+from tasks.text import clean_text
 from tasks.webhooks.events import (
     TOKEN_HEADER,
     TOKEN_PARAM,
     BadWebhook,
     EventKind,
-    WebhookEvent,
     read_event,
 )
 from tasks.webhooks.inbox import Inbox
+from tasks.webhooks.worker import Parts, PartsFactory, Worker, WorkerThread
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Parts", "create_receiver"]
+
+MAX_KEPT_CHARS = 2048
+"""Characters of a refused webhook's value the quarantine keeps."""
+STORE_THREADS = 16
+"""Threads storing events at once; a request past them waits (within its deadline) for one."""
 
 
 class TooLarge(Exception):
     pass
 
 
-def _caller_key(event: WebhookEvent, digits: int) -> str:
-    """The event's client number as the worker partitions by it (its last digits)."""
-    number = event.row.get(event.kind.client_field, "")
-    return "".join(ch for ch in number if ch.isdigit())[-digits:]
+class TooSlow(Exception):
+    pass
 
 
-class Worker:
-    """Handles the inbox in the background: at start, on every new event, and every ``idle_s``
-    seconds (anything left over).
-
-    Up to ``batches`` batches run at once, so a pickup does not wait behind a batch that is
-    waiting for Zoho. Events of one caller (the last digits of the client number) are never in
-    two batches at once: two calls from one new number must see each other's lead, as in the log
-    sync, where they are planned together.
-    """
-
-    def __init__(
-        self,
-        processor: WebhookProcessor,
-        *,
-        idle_s: float = 60.0,
-        batches: int = 4,
-        batch_size: int = 200,
-        match_digits: int = 9,
-    ) -> None:
-        self.processor = processor
-        self._idle_s = max(idle_s, 1.0)
-        self._batches = batches
-        self._batch_size = batch_size
-        self._digits = match_digits
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._running: set[asyncio.Task[None]] = set()
-        self._events: set[str] = set()
-        self._callers: set[str] = set()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="callsync-webhook-worker")
-
-    async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._running) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    def _claim(self) -> list[WebhookEvent] | None:
-        """The next batch: waiting events not in flight, no caller in two batches."""
-        waiting = self.processor.inbox.waiting(limit=self._batch_size + len(self._events))
-        batch: list[WebhookEvent] = []
-        blocked = False
-        callers: set[str] = set()
-        for event in waiting:
-            if event.key in self._events:
-                continue
-            caller = _caller_key(event, self._digits)
-            if caller in self._callers:
-                blocked = True
-                continue
-            batch.append(event)
-            callers.add(caller)
-            if len(batch) == self._batch_size:
-                break
-        if not batch:
-            return None if not blocked else []
-        self._events |= {e.key for e in batch}
-        self._callers |= callers
-        return batch
-
-    async def _handle(self, batch: list[WebhookEvent]) -> None:
-        try:
-            await self.processor.handle(batch)
-        except Exception:
-            log.warning("webhook worker: handling %d events failed", len(batch), exc_info=True)
-        finally:
-            self._events -= {e.key for e in batch}
-            self._callers -= {_caller_key(e, self._digits) for e in batch}
-            self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            while len(self._running) < self._batches:
-                try:
-                    batch = self._claim()
-                except Exception:
-                    log.warning("webhook worker: reading the inbox failed", exc_info=True)
-                    batch = None
-                if not batch:
-                    break
-                task = asyncio.create_task(self._handle(batch))
-                self._running.add(task)
-                task.add_done_callback(self._running.discard)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)
+class Gone(Exception):
+    """The client closed the connection before its body arrived."""
 
 
-async def _apply(watch: CrmWatch, note: Notification) -> None:
-    try:
-        await watch.apply(note)
-    except Exception:
-        log.warning(
-            "Zoho notification of %s %s not applied (the next index refresh brings it)",
-            note.module,
-            note.operation,
-            exc_info=True,
-        )
+class StoreUnavailable(Exception):
+    pass
 
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"status": "error", "message": message}, status_code=status)
 
 
-async def _body(request: Request, limit: int) -> bytes:
+async def _body(request: Request, limit: int, timeout_s: float) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise TooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge
-        chunks.append(chunk)
+    try:
+        with anyio.fail_after(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge
+                chunks.append(chunk)
+    except TimeoutError:
+        raise TooSlow from None
+    except ClientDisconnect:
+        raise Gone from None
     return b"".join(chunks)
 
 
@@ -204,13 +124,17 @@ def _params(request: Request, body: bytes) -> dict[str, Any]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/x-www-form-urlencoded":
         try:
-            params.update(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True))
-        except (UnicodeDecodeError, ValueError):
+            # Bytes that are not UTF-8 become U+FFFD: a value is never the reason to refuse.
+            text = body.decode("utf-8", "replace")
+            params.update(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
+        except ValueError:
             raise BadWebhook("the form-encoded body cannot be read") from None
         return params
     if kind in ("application/json", "") or kind.endswith("+json"):
         try:
             data = json.loads(body)
+        except RecursionError:  # [[[[…]]]] 30,000 deep: the parser's stack, not a 500
+            raise BadWebhook("the JSON body is nested too deep") from None
         except (UnicodeDecodeError, ValueError):
             raise BadWebhook("the body is not valid JSON") from None
         if not isinstance(data, dict):
@@ -220,64 +144,111 @@ def _params(request: Request, body: bytes) -> dict[str, Any]:
     raise BadWebhook(f"unsupported body type {kind!r}: send JSON or form-encoded parameters")
 
 
+def _kept(value: Any) -> Any:
+    """A parameter of a refused webhook as the quarantine keeps it: scalars cleaned, anything
+    nested as (cleaned, cut) JSON text."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return clean_text(value[:MAX_KEPT_CHARS])
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (RecursionError, ValueError, TypeError):
+        text = "<unreadable value>"
+    return clean_text(text[:MAX_KEPT_CHARS])
+
+
 def _token_ok(request: Request, expected: str) -> bool:
-    given = request.query_params.get(TOKEN_PARAM) or request.headers.get(TOKEN_HEADER) or ""
-    if not expected:
+    """Exactly one token, and the right one: a token given twice (query and header, or the
+    parameter repeated) is refused, whatever the last one says."""
+    given = [
+        *request.query_params.getlist(TOKEN_PARAM),
+        *request.headers.getlist(TOKEN_HEADER),
+    ]
+    if not expected or len(given) != 1:
         return False
-    return hmac.compare_digest(given.encode(), expected.encode())
+    return hmac.compare_digest(given[0].encode(), expected.encode())
 
 
-Parts = tuple[Inbox, WebhookProcessor | None]
-"""What the receiver works with: the inbox, and the processor (None: store only, do not handle)."""
+class _PlainPaths:
+    """Only plain paths reach the routes: one with a percent-escape (``/ringostat%2Fpickup``,
+    which the server decodes to ``/ringostat/pickup``) answers 404."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and b"%" in (scope.get("raw_path") or b""):
+            await _error(404, "not found")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def create_receiver(
     settings: Settings,
-    parts: Callable[[], contextlib.AbstractAsyncContextManager[Parts]],
+    parts: PartsFactory,
     *,
     clock: Callable[[], datetime] = utc_now,
 ) -> FastAPI:
-    """The receiver app. ``parts`` opens the inbox and processor on the server's own event loop
-    when the app starts (the store and the Zoho client live as long as the app)."""
+    """The receiver app. ``parts`` opens the inbox and processor when the app starts, on the
+    worker's own thread and loop (the store and the Zoho client live as long as the app)."""
     hook = settings.webhook
     expected = hook.token.get_secret_value()
 
+    def worker_for(processor: WebhookProcessor) -> Worker:
+        return Worker(
+            processor, idle_s=hook.index_refresh_s, match_digits=settings.scenario.match_digits
+        )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with parts() as (inbox, processor):
-            worker = (
-                Worker(
-                    processor,
-                    idle_s=hook.index_refresh_s,
-                    match_digits=settings.scenario.match_digits,
-                )
-                if processor
-                else None
-            )
-            app.state.inbox, app.state.worker = inbox, worker
-            crm = processor.crm if processor is not None else None
-            app.state.watch = crm.watch if isinstance(crm, LiveCrm) else None
-            if worker is not None:
-                worker.start()
-            try:
-                yield
-            finally:
-                if worker is not None:
-                    await worker.stop()
+        host = WorkerThread(parts, worker_for)
+        app.state.inbox = await anyio.to_thread.run_sync(host.start)
+        app.state.worker = host
+        app.state.store_threads = anyio.CapacityLimiter(STORE_THREADS)
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(host.stop)
 
     app = FastAPI(
-        title="callsync webhook receiver", docs_url=None, redoc_url=None, lifespan=lifespan
+        title="callsync webhook receiver",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
     )
+    app.add_middleware(_PlainPaths)
+
+    async def in_store(request: Request, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a thread, its transactions waiting at most ``store_timeout_s`` for
+        a lock; past the deadline (a lock wait elsewhere, a full thread pool) it is left to
+        finish on its own and :class:`StoreUnavailable` is raised."""
+
+        def run() -> T:
+            with lock_wait(hook.store_timeout_s):
+                return fn(*args)
+
+        # The lock wait is the deadline; the margin covers waiting for a thread.
+        with anyio.move_on_after(hook.store_timeout_s * 2 + 1):
+            return await anyio.to_thread.run_sync(
+                run, abandon_on_cancel=True, limiter=request.app.state.store_threads
+            )
+        raise StoreUnavailable
 
     def endpoint(kind: EventKind) -> Callable[[Request], Awaitable[Response]]:
         async def receive(request: Request) -> Response:
             received_at = clock()
             inbox: Inbox = request.app.state.inbox
-            worker: Worker | None = request.app.state.worker
+            worker: WorkerThread = request.app.state.worker
             try:
-                body = await _body(request, hook.max_body_bytes)
+                body = await _body(request, hook.max_body_bytes, hook.body_timeout_s)
             except TooLarge:
                 return _error(413, f"the webhook is larger than {hook.max_body_bytes} bytes")
+            except TooSlow:
+                return _error(408, f"the body did not arrive within {hook.body_timeout_s:g} s")
+            except Gone:  # nobody to answer; nothing worth a line
+                return Response(status_code=400)
             if not _token_ok(request, expected):
                 return _error(401, "missing or wrong token")
             params: Mapping[str, Any] = {}
@@ -291,32 +262,42 @@ def create_receiver(
                     timezone=settings.ringostat.timezone,
                 )
             except BadWebhook as exc:
-                return await _bad(inbox, kind, params, body, str(exc))
+                return await _bad(request, kind, params, body, str(exc))
             try:
-                new = await anyio.to_thread.run_sync(inbox.add, event)
-            except SQLAlchemyError:
-                log.warning("webhook %s: the state store is unavailable", kind.value)
+                new = await in_store(request, inbox.add, event)
+            except (SQLAlchemyError, StoreUnavailable) as exc:
+                log.warning(
+                    "webhook %s: the state store is unavailable (%s)", kind.value, _why(exc)
+                )
                 return _error(503, "the state store is unavailable; try again later")
-            if new and worker is not None:
+            if new:
                 worker.wake()
             return JSONResponse({"status": "ok", "event": event.key, "repeat": not new})
 
         return receive
 
     async def _bad(
-        inbox: Inbox, kind: EventKind, params: Mapping[str, Any], body: bytes, reason: str
+        request: Request, kind: EventKind, params: Mapping[str, Any], body: bytes, reason: str
     ) -> Response:
-        kept = {k: v for k, v in params.items() if k != TOKEN_PARAM}
+        inbox: Inbox = request.app.state.inbox
+        kept = {clean_text(str(k)): _kept(v) for k, v in params.items() if k != TOKEN_PARAM}
         if not kept and body:
-            kept = {"body": body[:2048].decode(errors="replace")}
+            kept = {"body": clean_text(body[:MAX_KEPT_CHARS].decode(errors="replace"))}
         uid = kept.get("uniqueid")
         try:
-            await anyio.to_thread.run_sync(
-                inbox.quarantine, {"event": kind.value, **kept}, reason, str(uid) if uid else None
+            await in_store(
+                request,
+                inbox.quarantine,
+                {"event": kind.value, **kept},
+                reason,
+                str(uid) if uid else None,
             )
-        except SQLAlchemyError:
-            log.warning("webhook %s: could not quarantine a bad webhook", kind.value)
-        log.info("webhook %s rejected: %s", kind.value, reason)
+        except (SQLAlchemyError, StoreUnavailable) as exc:
+            log.warning(
+                "webhook %s: could not quarantine a bad webhook (%s)", kind.value, _why(exc)
+            )
+        # The reason may quote a parameter's name, which the sender chose: numbers masked.
+        log.info("webhook %s rejected: %s", kind.value, mask_numbers(reason))
         return _error(400, reason)
 
     for kind in EventKind:
@@ -330,28 +311,39 @@ def create_receiver(
     @app.post(NOTIFY_PATH)
     async def zoho_notify(request: Request) -> Response:
         """Zoho's notification of a changed Lead, Contact or Deal (see
-        :mod:`tasks.pipeline.crm_watch`): checked, answered at once, applied in the background."""
-        watch: CrmWatch | None = request.app.state.watch
-        if watch is None or not watch.enabled:
+        :mod:`tasks.pipeline.crm_watch`): checked, answered at once, applied on the worker's
+        loop (where the phone index's store and Zoho client live)."""
+        worker: WorkerThread = request.app.state.worker
+        token = worker.notify_token
+        if token is None:
             return _error(404, "Zoho notifications are not enabled ([webhook] public_url)")
         try:
-            body = await _body(request, hook.max_body_bytes)
+            body = await _body(request, hook.max_body_bytes, hook.body_timeout_s)
         except TooLarge:
             return _error(413, f"the notification is larger than {hook.max_body_bytes} bytes")
+        except TooSlow:
+            return _error(408, f"the body did not arrive within {hook.body_timeout_s:g} s")
+        except Gone:
+            return Response(status_code=400)
         try:
-            note = read_notification(json.loads(body or b"null"), watch.token)
-        except (UnicodeDecodeError, ValueError) as exc:
-            status = 401 if "token" in str(exc) else 400
-            return _error(status, str(exc) if isinstance(exc, BadNotification) else "not JSON")
-        task = asyncio.create_task(_apply(watch, note))
-        applying.add(task)
-        task.add_done_callback(applying.discard)
+            note = read_notification(json.loads(body or b"null"), token)
+        except BadNotification as exc:
+            return _error(401 if "token" in str(exc) else 400, str(exc))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return _error(400, "the body is not JSON")
+        worker.notify(note)
         return JSONResponse({"status": "ok"})
-
-    applying: set[asyncio.Task[None]] = set()
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
+
+
+def _why(exc: Exception) -> str:
+    """One short line: the error's kind and first line (SQL parameters are hidden anyway)."""
+    if isinstance(exc, StoreUnavailable):
+        return "no answer within the deadline"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}"[:200]

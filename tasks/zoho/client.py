@@ -16,7 +16,8 @@ Quirks handled (Zoho CRM v8 API documentation):
 - Concurrency per org is small (5 on the lowest edition, 10 for "complex" calls): an asyncio
   semaphore caps requests in flight at ``max_concurrency``; backoff sleeps outside it.
 - Writes take at most 100 records: inserts and updates are split and the batches sent
-  concurrently; results are mapped back to the input order one by one.
+  concurrently; results are mapped back to the input order one by one, and each request's
+  results are handed to the caller's ``on_batch`` as soon as it answers.
 - A write's status (201 all inserted, 207 mixed, 400 all failed) says little: every item of
   ``data`` carries its own ``status``/``code``. ``DUPLICATE_DATA`` on the sync-key field (unique in
   the org) means "already written" and counts as success with ``duplicate_record.id``.
@@ -41,7 +42,7 @@ import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
@@ -91,7 +92,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MAX_WRITE_BATCH = 100
 LONE_429_LIMIT = 3
 """429s in a row, each with a single request in flight, that mean a spent credit budget."""
 PER_PAGE = 200
@@ -140,6 +140,13 @@ class ClientStats:
     credits: int = 0
     retries: int = 0
     by_route: Counter[str] = field(default_factory=Counter)
+
+
+BatchResults = Callable[[Sequence[int], Sequence[RecordResult]], None]
+"""Called as each write request answers, before the next one is sent when requests go one at a
+time: the positions (in the records passed) of that request's records, and their results. A
+writer records them at once, so a run killed meanwhile has every answered request in its
+ledger (progress per request, not per module)."""
 
 
 def write_credits(records: int) -> int:
@@ -402,11 +409,13 @@ class ZohoClient:
         records: Sequence[Mapping[str, Any]],
         *,
         sync_key_field: str = "rs_sync_key",
+        on_batch: BatchResults | None = None,
     ) -> list[RecordResult]:
         """Insert records (≤100 per call, batches concurrent); one result per record, in order.
 
         A record whose sync key could not go into a COQL lookup (the way a lost answer is
         resolved) is not sent: its result is ``INVALID_SYNC_KEY``, the others go on.
+        ``on_batch`` hears each request's results as it answers (see :data:`BatchResults`).
         """
         api_name(module)
         results: list[RecordResult | None] = [None] * len(records)
@@ -422,13 +431,19 @@ class ZohoClient:
                 )
             else:
                 sendable.append(i)
-        batches = _chunks(sendable, MAX_WRITE_BATCH)
-        done = await gather_all(
-            self._insert_batch(module, [records[i] for i in b], sync_key_field) for b in batches
-        )
-        for indices, answers in zip(batches, done, strict=True):
+        unsent = [i for i, r in enumerate(results) if r is not None]
+        if unsent and on_batch is not None:
+            on_batch(unsent, [r for r in results if r is not None])
+
+        async def one(indices: Sequence[int]) -> None:
+            batch = [records[i] for i in indices]
+            answers = await self._insert_batch(module, batch, sync_key_field)
             for i, result in zip(indices, answers, strict=True):
                 results[i] = result
+            if on_batch is not None:
+                on_batch(indices, answers)
+
+        await gather_all(one(b) for b in _chunks(sendable, self._settings.write_batch))
         answered = [r for r in results if r is not None]
         assert len(answered) == len(records)  # every record got exactly one result
         return answered
@@ -496,13 +511,28 @@ class ZohoClient:
         )  # fmt: skip
         return missing
 
-    async def update(self, module: str, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
-        """Update records (each has ``id``); ≤100 per call; one result per record, in order."""
+    async def update(
+        self,
+        module: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        on_batch: BatchResults | None = None,
+    ) -> list[RecordResult]:
+        """Update records (each has ``id``); ≤100 per call; one result per record, in order.
+        ``on_batch`` hears each request's results as it answers (see :data:`BatchResults`)."""
         api_name(module)
         for rec in records:
             valid_id(str(rec.get("id", "")))
-        batches = _chunks(records, MAX_WRITE_BATCH)
-        done = await gather_all(self._update_batch(module, b) for b in batches)
+
+        async def one(indices: Sequence[int]) -> list[RecordResult]:
+            answers = await self._update_batch(module, [records[i] for i in indices])
+            if on_batch is not None:
+                on_batch(indices, answers)
+            return answers
+
+        done = await gather_all(
+            one(b) for b in _chunks(range(len(records)), self._settings.write_batch)
+        )
         return [r for batch in done for r in batch]
 
     async def _update_batch(

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from models.call import mask_numbers
+
 MAX_IN = 50
 MAX_CRITERIA = 25
 MAX_LIMIT = 2000
@@ -43,7 +45,8 @@ class CoqlError(ValueError):
 
 def _check(pattern: re.Pattern[str], value: object, what: str) -> str:
     if not isinstance(value, str) or pattern.fullmatch(value) is None:
-        raise CoqlError(f"not a valid {what}: {value!r}"[:200])
+        # Masked: the value may be a caller's number, and this message can reach a log line.
+        raise CoqlError(f"not a valid {what}: {mask_numbers(repr(value))}"[:200])
     return value
 
 

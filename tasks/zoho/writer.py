@@ -10,7 +10,9 @@ How one execution goes (SPEC sections 7, 9 and 10; ARCHITECTURE habit 6):
 3. Waves, each waiting for the Zoho ids the next one needs:
    inserts into Leads/Contacts/Deals (one batched insert per module), then — with ``links``
    filled as ``{"id": <zoho id>}`` — inserts into Tasks and Calls, then updates (per module).
-   Each answer is recorded as soon as it arrives.
+   The client splits a module's records into ≤100-record requests; each request's results are
+   recorded in the ledger as that request answers (the client's ``on_batch``), so a run killed
+   during its writes leaves every answered request recorded and its successor sends none again.
    Every text value is cut to its Zoho field's length first (:mod:`.fit`; the client reads
    the fields metadata once per module and keeps it).
 4. A record Zoho rejects fails alone, with Zoho's code and message in the ledger; the writes that
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -78,8 +80,15 @@ class RecordResultLike(Protocol):
     def duplicate(self) -> bool: ...
 
 
+OnBatch = Callable[[Sequence[int], Sequence[RecordResultLike]], None]
+"""Told about each write request's results as it answers: positions in the records sent, and
+their results (:data:`tasks.zoho.client.BatchResults`)."""
+
+
 class WriterClient(Protocol):
-    """What the writer needs of :class:`tasks.zoho.client.ZohoClient` (tests pass a fake)."""
+    """What the writer needs of :class:`tasks.zoho.client.ZohoClient` (tests pass a fake).
+
+    A client that never calls ``on_batch`` is fine: what it returns is recorded at the end."""
 
     async def insert(
         self,
@@ -88,10 +97,16 @@ class WriterClient(Protocol):
         /,
         *,
         sync_key_field: str = ...,
+        on_batch: OnBatch | None = ...,
     ) -> Sequence[RecordResultLike]: ...
 
     async def update(
-        self, module: str, records: Sequence[Mapping[str, Any]], /
+        self,
+        module: str,
+        records: Sequence[Mapping[str, Any]],
+        /,
+        *,
+        on_batch: OnBatch | None = ...,
     ) -> Sequence[RecordResultLike]: ...
 
     async def text_limits(self, module: str, /) -> Mapping[str, int]: ...
@@ -354,13 +369,40 @@ class _Execution:
             log.info("Zoho %s: %d values cut to their field's length", module, cut)
         return records
 
-    async def _insert(self, module: str, group: Sequence[PlannedWrite]) -> None:
-        records = await self._fitted(module, group)
+    async def _send(
+        self,
+        group: Sequence[PlannedWrite],
+        send: Callable[[OnBatch], Awaitable[Sequence[RecordResultLike]]],
+    ) -> None:
+        """Send ``group`` through ``send`` (one client call, ≤100 records per request); each
+        request's results are applied and recorded in the ledger as that request answers, so a
+        run killed meanwhile leaves every answered request recorded."""
+        applied: set[int] = set()
+
+        def on_batch(indices: Sequence[int], results: Sequence[RecordResultLike]) -> None:
+            self._apply([group[i] for i in indices], results)
+            applied.update(indices)
+            if self.fence is not None:
+                self.fence()  # lost the lease meanwhile: what answered is kept, nothing more sent
+
         if self.fence is not None:
             self.fence()
         self.report.requests += 1
-        results = await self.client.insert(module, records, sync_key_field=self.key_field)
-        self._apply(group, results)
+        results = await send(on_batch)
+        if len(results) != len(group):
+            raise ValueError(f"the client answered {len(results)} results for {len(group)} records")
+        rest = [i for i in range(len(group)) if i not in applied]
+        if rest:  # a client that did not report per request
+            self._apply([group[i] for i in rest], [results[i] for i in rest])
+
+    async def _insert(self, module: str, group: Sequence[PlannedWrite]) -> None:
+        records = await self._fitted(module, group)
+        await self._send(
+            group,
+            lambda on_batch: self.client.insert(
+                module, records, sync_key_field=self.key_field, on_batch=on_batch
+            ),
+        )
 
     async def _update(self, module: str, group: Sequence[PlannedWrite]) -> None:
         no_target = [w for w in group if not self._target(w)]
@@ -382,13 +424,14 @@ class _Execution:
                 target = self._target(w)
                 (later if target in seen else batch).append(w)
                 seen.add(target)
-            records = await self._fitted(module, batch)
-            if self.fence is not None:
-                self.fence()
-            self.report.requests += 1
-            results = await self.client.update(module, records)
-            self._apply(batch, results)
+            await self._update_batch(module, batch)
             group = later
+
+    async def _update_batch(self, module: str, batch: Sequence[PlannedWrite]) -> None:
+        records = await self._fitted(module, batch)
+        await self._send(
+            batch, lambda on_batch: self.client.update(module, records, on_batch=on_batch)
+        )
 
     def _apply(self, group: Sequence[PlannedWrite], results: Sequence[RecordResultLike]) -> None:
         if len(results) != len(group):

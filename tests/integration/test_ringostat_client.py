@@ -440,10 +440,13 @@ async def test_naive_or_inverted_windows_are_refused(harness: Harness) -> None:
     assert harness.state.requests == 0
 
 
-async def test_an_unreadable_success_body_is_fatal() -> None:
+@pytest.mark.parametrize("body", ["<html>oops</html>", "", '{"rows": []}'])
+async def test_a_success_body_that_is_not_a_call_list_is_retried_then_raised(body: str) -> None:
     async with httpx.AsyncClient(
-        transport=httpx.MockTransport(lambda r: httpx.Response(200, text="<html>oops</html>"))
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, text=body))
     ) as http:
-        client = RingostatClient(settings(), http, sleep=Recorder())
-        with pytest.raises(FatalError, match="unreadable"):
+        sleep = Recorder()
+        client = RingostatClient(settings(), http, sleep=sleep)
+        with pytest.raises(RetriableError, match="not a JSON array of calls"):
             await client.fetch_window(DAY, DAY + timedelta(hours=1))
+        assert client.requests_made == settings().max_retries + 1

@@ -400,6 +400,7 @@ class LostAnswers(FakeZoho):
         records: Sequence[Any],
         *,
         sync_key_field: str = "rs_sync_key",
+        on_batch: Any = None,
     ) -> list[FakeResult]:
         results = await super().insert(module, records, sync_key_field=sync_key_field)
         return [
@@ -434,7 +435,12 @@ async def test_unknown_outcome_leaves_the_call_pending(store: Store) -> None:
 async def test_client_answering_the_wrong_number_of_results_is_an_error(store: Store) -> None:
     class Short(FakeZoho):
         async def insert(
-            self, module: str, records: Sequence[Any], *, sync_key_field: str = "rs_sync_key"
+            self,
+            module: str,
+            records: Sequence[Any],
+            *,
+            sync_key_field: str = "rs_sync_key",
+            on_batch: Any = None,
         ) -> list[FakeResult]:
             return (await super().insert(module, records, sync_key_field=sync_key_field))[:-1]
 

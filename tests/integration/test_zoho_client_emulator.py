@@ -195,6 +195,35 @@ async def test_101_records_take_two_calls(org: Org) -> None:
     assert client.stats.credits == (await org.stats())["credits"]
 
 
+async def test_each_write_request_is_reported_as_it_answers(org: Org) -> None:
+    client = org.client(max_concurrency=1)  # one request at a time: a clear order
+    heard: list[tuple[list[int], list[bool], int]] = []
+
+    def on_batch(indices: Any, results: Any) -> None:
+        # How many leads Zoho holds when a request's results arrive.
+        heard.append(
+            (list(indices), [r.ok for r in results], len(org.app.state.zoho.records["Leads"]))
+        )
+
+    records = leads(250)
+    records[7]["rs_sync_key"] = "bad key with spaces"  # refused before anything is sent
+    results = await client.insert("Leads", records, on_batch=on_batch)
+    assert sorted(i for indices, _, _ in heard for i in indices) == list(range(250))
+    assert heard[0][0] == [7]  # the refused one, at once
+    assert [len(indices) for indices, _, _ in heard[1:]] == [100, 100, 49]
+    # Each request is reported before the next one is sent, not all of them at the end.
+    assert [seen for _, _, seen in heard] == [0, 100, 200, 249]
+    assert [r.ok for r in results] == [i != 7 for i in range(250)]
+
+    updates: list[int] = []
+    await client.update(
+        "Leads",
+        [{"id": r.id, "rs_utm_source": "x"} for r in results if r.ok],
+        on_batch=lambda indices, _: updates.append(len(indices)),
+    )
+    assert sorted(updates) == [49, 100, 100]
+
+
 async def test_429_and_5xx_storm_backs_off_and_writes_everything_once(org: Org) -> None:
     await org.faults(seed=11, rate_429=0.35, rate_5xx=0.1)
     client = org.client(max_retries=12, backoff_base_s=0.5, backoff_max_s=8.0)

@@ -1,20 +1,11 @@
 """One sync run of the product's pipeline (:class:`tasks.pipeline.Pipeline`) under the run lease,
-without Prefect and Great Expectations, in this process or in a subprocess it kills
-(``python -m tests.reliability.pipeline``). The flows' own wiring of the lease, the credits stop
-and the deferred steps is covered by ``tests/flows``.
-
-Subprocess mode kills itself with SIGKILL at the ``--kill-at``-th Zoho write request, either
-just before it is sent or just after its answer arrived (before the ledger hears of it).
-"""
+in this process, without Prefect and Great Expectations: what the in-process reliability tests
+(concurrency, credits, hostile values) drive, and the clean run the crash test compares its
+killed ``callsync sync`` processes with. The flows' own wiring of the lease, the credits stop
+and the deferred steps is covered by ``tests/flows``."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import os
-import signal
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,59 +53,3 @@ def land(settings: Settings, clock: Clock) -> None:
             company_timezone=settings.scenario.company_timezone,
             clock=clock,
         )
-
-
-class KillingTransport(httpx.AsyncHTTPTransport):
-    """Dies (SIGKILL) at the ``kill_at``-th CRM write, before sending it or after its answer."""
-
-    def __init__(self, kill_at: int, after: bool) -> None:
-        super().__init__()
-        self.kill_at, self.after, self.writes = kill_at, after, 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        is_write = request.method in ("POST", "PUT") and request.url.path.startswith("/crm/v8/")
-        is_write = is_write and not request.url.path.endswith("/coql")
-        if is_write:
-            self.writes += 1
-        mine = is_write and self.writes == self.kill_at  # batches are sent concurrently
-        if mine and not self.after:
-            os.kill(os.getpid(), signal.SIGKILL)
-        response = await super().handle_async_request(request)
-        if mine and self.after:
-            await response.aread()  # the answer arrived: Zoho has the records
-            os.kill(os.getpid(), signal.SIGKILL)
-        return response
-
-
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--settings", required=True, help="settings as JSON")
-    parser.add_argument("--now", required=True)
-    parser.add_argument("--kill-at", type=int, default=0)
-    parser.add_argument("--after", action="store_true")
-    parser.add_argument("--batch", type=int, default=0, help="records per write request")
-    args = parser.parse_args(argv)
-    if args.batch:
-        import tasks.zoho.client as client_module
-
-        client_module.MAX_WRITE_BATCH = args.batch  # finer kill points than 100 records
-    settings = Settings(**json.loads(args.settings))
-    clock = FixedClock(datetime.fromisoformat(args.now))
-    transport = KillingTransport(args.kill_at, args.after) if args.kill_at else None
-    result = asyncio.run(
-        sync_once(settings, clock, run_id=f"run-{args.kill_at}", zoho_transport=transport)
-    )
-    print(json.dumps(result, default=str))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,38 +1,53 @@
 """SIGKILL at random points of the writing phase changes nothing a clean run would report.
 
-A real subprocess runs the sync and is killed (SIGKILL) at a write request chosen by a seeded
-random generator — just before the request leaves, or just after Zoho answered and before the
-ledger heard of it. Runs follow each other with the clock moved past the run lease's expiry (a
-killed run blocks the next one at most that long). At the end the DuckDB reports count the
-same scenario rows, client statuses and call statuses as one clean run of the same calls, and
-Zoho holds every record once.
+Real ``callsync sync`` processes (the command line, a config file pointing at both emulators on
+127.0.0.1, the session's Prefect server) are killed with SIGKILL at a write request chosen by a
+seeded random generator — while the request is held before Zoho sees it, or after Zoho ran it and
+before its answer leaves (the gate: :mod:`tests.support.zoho_gate`). The next run starts at once
+(the dead holder's lease is taken over) and carries on; a last one finishes. At the end the
+DuckDB reports count the same scenario rows, client statuses and call statuses as one clean run
+of the same calls, and Zoho holds every record once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import random
 import signal
-import subprocess
-import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import httpx
+import tomli_w
 
-from tests.reliability.conftest import Services, generated_calls, size, start_services
+from emulators.ringostat.app import create_app as create_ringostat
+from emulators.serve import BackgroundServer
+from emulators.zoho.app import create_app as create_zoho
+from flows.runtime.prefect_server import LocalPrefectServer
+from models.settings import Settings
+from tests.flows.conftest import prefect_server
+from tests.reliability.conftest import Clock, Services, generated_calls, size, start_services
 from tests.reliability.pipeline import land, sync_once
+from tests.support.processes import WAIT_S, Command
+from tests.support.zoho_gate import WriteGate
 
-REPO = Path(__file__).resolve().parents[2]
+__all__ = ["prefect_server"]  # the fixture
+
 SEED = 20261202
-BATCH = 10  # records per write request in the killed runs: many kill points per run
+BATCH = 20  # records per write request in the killed runs: many kill points per run
+WINDOW = ["--from", "2026-03-02T00:00:00", "--to", "2026-03-02T23:59:59"]
 
 
-def _counts(services: Services) -> list[tuple[Any, ...]]:
-    land(services.settings(), services.clock)
-    with duckdb.connect(str(services.workdir / "reports.duckdb"), read_only=True) as db:
+def _counts(settings: Settings) -> list[tuple[Any, ...]]:
+    land(settings, lambda: datetime.now(UTC))
+    with duckdb.connect(settings.store.duckdb_path, read_only=True) as db:
         return db.execute(
             "select scenario_row, client_status, status, count(*) from calls "
             "group by all order by all"
@@ -47,52 +62,102 @@ def _zoho(services: Services) -> tuple[Counter[str], int, int]:
     return keys, len(dump["Leads"]), len(dump["Tasks"])
 
 
-def test_sigkill_in_the_writing_phase_leaves_the_reports_of_a_clean_run(tmp_path: Path) -> None:
+@dataclass
+class Org:
+    services: Services
+    gate: WriteGate
+    config: Path
+    env: dict[str, str]
+
+    def sync(self) -> Command:
+        return Command(
+            ["sync", "--config", str(self.config), *WINDOW], self.env, self.config.parent
+        )
+
+    def settings(self) -> Settings:
+        values = self.services.settings_dict()
+        return Settings(**values)
+
+
+@contextmanager
+def org(workdir: Path, server: LocalPrefectServer, calls: list[dict[str, Any]]) -> Iterator[Org]:
+    """Both emulators (Zoho behind the gate), the calls posted, and a ``callsync`` config whose
+    writes go :data:`BATCH` records per request, one request at a time (so that the k-th write
+    request is a point in the run, not one of several in flight)."""
+    workdir.mkdir(parents=True)
+    clock = Clock()
+    zoho_app = create_zoho(clock=clock)
+    gate = WriteGate(zoho_app)
+    with (
+        BackgroundServer(gate) as zoho,
+        BackgroundServer(create_ringostat(auth_key="test-key")) as ringostat,
+        httpx.Client(timeout=30) as http,
+    ):
+        services = Services(zoho.url, ringostat.url, clock, http, workdir, zoho_app.state.zoho)
+        services.post_calls(calls)
+        settings = services.settings_dict()
+        settings["zoho"] |= {"max_concurrency": 1, "write_batch": BATCH}
+        config = workdir / "callsync.toml"
+        config.write_bytes(tomli_w.dumps(settings).encode())
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CALLSYNC_"))}
+        env.update(
+            PREFECT_API_URL=server.api_url,
+            PREFECT_HOME=str(workdir / "prefect-home"),
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            DO_NOT_TRACK="1",
+            COLUMNS="200",
+        )
+        try:
+            yield Org(services, gate, config, env)
+        finally:
+            gate.release()
+
+
+def test_sigkill_in_the_writing_phase_leaves_the_reports_of_a_clean_run(
+    tmp_path: Path, prefect_server: LocalPrefectServer
+) -> None:
     calls = generated_calls(size(120, 600), seed=SEED)
-    wanted_kills = size(10, 40)
+    wanted_kills = size(3, 12)
 
     with start_services(tmp_path / "clean") as clean:
         clean.post_calls(calls)
         asyncio.run(sync_once(clean.settings(), clean.clock, run_id="clean"))
-        expected, (_, clean_leads, clean_tasks) = _counts(clean), _zoho(clean)
+        expected = _counts(clean.settings())
+        _, clean_leads, clean_tasks = _zoho(clean)
 
     rng = random.Random(SEED)
     kills: list[tuple[int, bool]] = []
-    done: tuple[int, bool, str] | None = None
-    with start_services(tmp_path / "killed") as org:
-        org.post_calls(calls)
-        settings = json.dumps(org.settings_dict())
-        for _ in range(wanted_kills * 4):
-            point, after = rng.randint(1, 3), rng.random() < 0.5
-            proc = subprocess.run(
-                [
-                    sys.executable, "-m", "tests.reliability.pipeline",
-                    "--settings", settings, "--now", org.clock.now.isoformat(),
-                    "--kill-at", str(point), "--batch", str(BATCH),
-                    *(["--after"] if after else []),
-                ],
-                cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
-            )  # fmt: skip
-            org.clock.advance(minutes=4)  # past the killed run's lease
-            if proc.returncode == -signal.SIGKILL:
-                kills.append((point, after))
-                if len(kills) == wanted_kills:
-                    break
-                continue
-            assert proc.returncode == 0, proc.stderr[-2000:]
-            assert "lease_held" not in proc.stdout
-            done = (point, after, proc.stdout[-300:])
-            break  # the work was done before the next kill point
-        assert len(kills) >= wanted_kills, f"only {len(kills)} kills ({done}): more calls needed"
+    with org(tmp_path / "killed", prefect_server, calls) as killed:
+        for attempt in range(wanted_kills * 3):
+            # Seeded points, both kinds in turn: after Zoho ran the request, then before.
+            point, after = rng.randint(1, 4), attempt % 2 == 0
+            killed.gate.arm(point, after=after)
+            run = killed.sync()
+            if not killed.gate.wait_held(WAIT_S) or run.proc.poll() is not None:
+                # The run had fewer writes left than the kill point: it finished the work.
+                assert run.finish() == 0, "".join(run.output)[-3000:]
+                break
+            os.killpg(run.proc.pid, signal.SIGKILL)
+            assert run.finish() == -signal.SIGKILL
+            killed.gate.release()
+            kills.append((point, after))
+            if len(kills) == wanted_kills:
+                break
+        assert len(kills) >= min(wanted_kills, 2), f"only {len(kills)} kills: more calls needed"
 
-        asyncio.run(sync_once(org.settings(), org.clock, run_id="final"))
-        keys, leads, tasks = _zoho(org)
+        killed.gate.arm(None)
+        last = killed.sync()
+        assert last.finish() == 0, "".join(last.output)[-3000:]
+        out = "".join(last.output)
+        assert "holds this state store" not in out, out
+
+        keys, leads, tasks = _zoho(killed.services)
         assert [k for k, n in keys.items() if n > 1] == []
         assert (leads, tasks) == (clean_leads, clean_tasks)
-        assert _counts(org) == expected
-        after = sum(1 for _, a in kills if a)
-        print(
-            f"figures: {len(calls)} calls, {len(kills)} SIGKILLs ({after} after Zoho answered, "
-            f"{len(kills) - after} before sending), {leads} leads and {tasks} tasks, each once; "
-            f"DuckDB counts equal to the clean run's ({len(expected)} groups)"
-        )
+        assert _counts(killed.settings()) == expected
+    after = sum(1 for _, a in kills if a)
+    print(
+        f"figures: {len(calls)} calls, {len(kills)} SIGKILLs of callsync sync ({after} after "
+        f"Zoho answered, {len(kills) - after} before it saw the request), {leads} leads and "
+        f"{tasks} tasks, each once; DuckDB counts equal to the clean run's ({len(expected)} groups)"
+    )

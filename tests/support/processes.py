@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import queue
+import resource
 import subprocess
 import sys
 import threading
@@ -39,7 +40,16 @@ def session_of(pid: int) -> int:
 class Command:
     """A callsync command in its own session, its output read line by line."""
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], cwd: Path, *, nofile: int | None = None
+    ) -> None:
+        """``nofile``: the process's open-file limit (soft and hard), as an operator's
+        ``ulimit -n`` would set it."""
+
+        def limit() -> None:
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
         self.proc = subprocess.Popen(
             [CALLSYNC, *args],
             env=env,
@@ -49,6 +59,7 @@ class Command:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            preexec_fn=limit if nofile is not None else None,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []

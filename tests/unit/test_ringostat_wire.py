@@ -87,19 +87,22 @@ def test_short_and_long_csv_lines() -> None:
     ]
 
 
-@pytest.mark.parametrize("text", ["{not json", '{"uniqueid": "a"}', "[1, 2]"])
+@pytest.mark.parametrize(
+    "text", ["{not json", '{"uniqueid": "a"}', "[1, 2]", "", "  \n", "null", "<html>x</html>"]
+)
 def test_unreadable_json(text: str) -> None:
     with pytest.raises(WireFormatError):
         parse_json_rows(text)
 
 
-def test_unreadable_csv() -> None:
+@pytest.mark.parametrize("text", ["<html><body>oops</body></html>", "", "\r\n", '{"a": 1}'])
+def test_unreadable_csv(text: str) -> None:
     with pytest.raises(WireFormatError):
-        parse_csv_rows("<html><body>oops</body></html>")
+        parse_csv_rows(text)
 
 
-def test_empty_answers_are_empty() -> None:
-    assert parse_json_rows("") == parse_json_rows("[]") == parse_csv_rows("") == []
+def test_only_an_empty_list_is_no_calls() -> None:
+    assert parse_json_rows("[]") == parse_json_rows("\ufeff [ ]\n") == []
     assert parse_csv_rows("uniqueid;calldate\r\n") == []
 
 

@@ -95,6 +95,7 @@ class FakeZoho:
         records: Sequence[Mapping[str, Any]],
         *,
         sync_key_field: str = "rs_sync_key",
+        on_batch: Any = None,  # one call is one request here: its results come back at the end
     ) -> list[FakeResult]:
         self.requests.append(("insert", module, len(records)))
         self._maybe_crash()
@@ -122,7 +123,9 @@ class FakeZoho:
             self._maybe_crash()
         return out
 
-    async def update(self, module: str, records: Sequence[Mapping[str, Any]]) -> list[FakeResult]:
+    async def update(
+        self, module: str, records: Sequence[Mapping[str, Any]], *, on_batch: Any = None
+    ) -> list[FakeResult]:
         self.requests.append(("update", module, len(records)))
         self._maybe_crash()
         out: list[FakeResult] = []
