@@ -284,6 +284,15 @@ class ScenarioSettings(_Section):
     """Working hours for deadlines and reminders; None (default) reads Zoho's Business Hours
     settings (none there: 24×7)."""
     rotation: RotationSettings = RotationSettings()
+    merge_callbacks: bool = True
+    """One open call-back per client: a further missed call or voicemail from a client who has
+    an open call-back task written by callsync (rows 6–9, not Completed) writes no new task; a
+    line for the call (its number among the client's calls, time, outcome, voicemail link) is
+    added to that task's description."""
+    complete_callbacks: bool = True
+    """An answered inbound call from, or an answered outbound call to, a client with an open
+    call-back task written by callsync completes that task, with a line saying who reached the
+    client when."""
     inactive_owner: Literal["leave", "top"] = "top"
     """A client record (the lead, deal or contact a call is attached to) owned by a user who is
     no longer active in Zoho: ``top`` (default) hands the record to the TOP manager — an update of
@@ -380,8 +389,13 @@ class WebhookSettings(_Section):
     params: dict[str, str] = Field(default_factory=dict)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     index_refresh_s: float = Field(default=60.0, ge=0)
-    """How often the receiver brings its copy of the phone index up to date (a point lookup in
-    Zoho covers what changed in between)."""
+    """How often the receiver brings its copy of the phone index up to date, on a timer of its
+    own, whether or not webhooks arrive (a point lookup in Zoho covers what changed in between)."""
+    public_url: str | None = None
+    """The receiver's address as Zoho can reach it (e.g. ``https://calls.example.com``). When
+    set, the receiver subscribes to Zoho's notifications for Leads, Contacts and Deals and
+    applies each change Zoho reports to its phone index at once (``<public_url>/zoho/notify``)."""
+
     store_timeout_s: float = Field(default=5.0, gt=0, le=60)
     """How long storing a webhook may wait for the state store (another process holding its
     write lock) before the answer is 503."""
@@ -392,6 +406,15 @@ class WebhookSettings(_Section):
     max_connections: int = Field(default=1000, ge=16, le=100_000)
     """Open connections at most (also kept below the process's open-file limit); past it, the
     oldest connection that has not sent a whole request is closed to make room."""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL that Zoho can reach")
+        return value.strip().rstrip("/")
 
 
 class PrefectSettings(_Section):

@@ -302,3 +302,61 @@ class RotationRecord(SQLModel, table=True):
     name: str = Field(primary_key=True)
     last_user_id: str | None = None
     updated_at: datetime | None = Field(default=None, sa_column=_dt())
+
+
+class PhoneClaimRecord(SQLModel, table=True):
+    """A new caller's number taken by the path about to create its lead (one lead per number).
+
+    The log sync and the webhook receiver both claim a phone key before they create a lead for
+    it; the row goes when that lead's write is answered (in the transaction that records the
+    answer and teaches the phone index the lead), or when it expires (its holder died).
+    """
+
+    __tablename__ = "phone_claims"
+
+    phone_key: str = Field(primary_key=True)
+    lead_key: str = Field(index=True)
+    """The ``rs_sync_key`` of the lead the holder is creating."""
+    uniqueid: str
+    owner_id: str
+    e164: str
+    country_code: int | None = None
+    valid: bool = False
+    claimed_at: datetime = Field(sa_column=_dt(nullable=False))
+    expires_at: datetime = Field(sa_column=_dt(nullable=False))
+
+
+class CallbackRecord(SQLModel, table=True):
+    """A call-back task callsync wrote for a missed call or a voicemail (matrix rows 6–9), and
+    what became of it: later missed calls of the client merged into it, the call that reached
+    the client and completed it, or a person who completed it in Zoho."""
+
+    __tablename__ = "callbacks"
+
+    task_key: str = Field(primary_key=True)
+    """The ``rs_sync_key`` of the task's insert (``<uniqueid>/task``)."""
+    uniqueid: str
+    """The call that opened it."""
+    phone_key: str = Field(index=True)
+    e164: str
+    country_code: int | None = None
+    valid: bool = False
+    task_id: str | None = Field(default=None, index=True)
+    owner_id: str
+    status: str = Field(index=True)
+    """``open``, ``completed`` (by a call or by a person in Zoho), ``gone`` (deleted in Zoho)."""
+    calls: int = 1
+    """Missed calls and voicemails the task stands for."""
+    description: str = ""
+    """The task's ``Description`` as callsync last wrote or read it."""
+    opened_at: datetime = Field(sa_column=_dt(nullable=False))
+    last_call_at: datetime = Field(sa_column=_dt(nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=_dt())
+    closed_by: str | None = None
+    """The Zoho user who completed it (the employee of the reaching call, or who edited it)."""
+    closed_by_name: str | None = None
+    closed_call: str | None = None
+    """The call that reached the client (None when a person completed it in Zoho)."""
+    checked_at: datetime | None = Field(default=None, sa_column=_dt())
+    """When its Status was last read from Zoho."""
+    updated_at: datetime = Field(sa_column=_dt(nullable=False))

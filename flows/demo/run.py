@@ -9,6 +9,8 @@
    the real sync flow after each step, as the every-minute schedule would;
 4. real time (:mod:`flows.demo.live`): live calls through Ringostat's webhooks — leads during the
    calls, a receiver outage the log sync heals, the counts that prove nothing was written twice;
+   then call-backs (:mod:`flows.demo.callbacks`): three missed calls give one call-back task that
+   the agent's call completes, and an after-hours call-back is due in the next working morning;
 5. let sales happen in the CRM (some new leads converted, some deals won);
 6. run the reports flow (pull-back from Zoho, DuckDB) and print the summary and conversion table.
 """
@@ -33,6 +35,7 @@ from rich.console import Console
 
 from emulators.demo_data import DemoDataset, generate_demo
 from flows.cli.render import GX_OFFLINE_NOTE
+from flows.demo.callbacks import BUSINESS_HOURS
 from flows.demo.emulate import (
     DEMO_TIMEZONE,
     Emulators,
@@ -74,6 +77,8 @@ def write_config(
         webhook={"token": webhook_token()} if webhook else None,
         zoho=zoho,
     )
+    # The demo's company works Mon–Fri 09:00–18:00: a call-back deadline falls in those hours.
+    config["scenario"]["business_hours"] = dict(BUSINESS_HOURS)
     path = workdir / "config.toml"
     path.write_bytes(tomli_w.dumps(config).encode())
     return path
@@ -197,6 +202,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, days: int) -> None:
     from flows.cli.render import print_summary
+    from flows.demo.callbacks import run_callbacks
     from flows.demo.live import run_live
     from flows.reports import refresh_reports
     from flows.sync import sync_calls
@@ -215,7 +221,8 @@ def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, 
             result = asyncio.run(sync_calls(config=str(config), as_of=as_of))
             print_summary(result, console, data_docs_note=False, tz=DEMO_TIMEZONE)
 
-        run_live(console, http, emu, dataset, config)
+        after = run_live(console, http, emu, dataset, config)
+        run_callbacks(console, http, emu, dataset, config, after)
 
         console.rule("sales happen in Zoho")
         converted, won = asyncio.run(simulate_sales(config))

@@ -24,6 +24,10 @@ DuckDB transaction, these tables and then the views of :mod:`tasks.reporting.vie
     ids and time when known), deal ``stage``/``amount``/``closing_date``.
 ``runs``
     Sync runs: window, status, summary JSON.
+``callbacks``
+    The call-back tasks callsync wrote for missed calls and voicemails: how many calls each
+    stands for, and who completed it when (the call that reached the client, or a person in
+    Zoho).
 ``report_meta``
     One row: ``company_timezone`` and ``landed_at``.
 ``landing_state``
@@ -60,6 +64,7 @@ from sqlalchemy import Table
 
 from models.call import mask_phone
 from models.tables import (
+    CallbackRecord,
     CallRecord,
     CrmIndexRecord,
     QuarantineRecord,
@@ -227,6 +232,22 @@ USER_COLUMNS = [
     _src("role", "VARCHAR"),
 ]
 
+CALLBACK_COLUMNS = [
+    _src("task_key", "VARCHAR"),
+    _src("task_id", "VARCHAR"),
+    _src("uniqueid", "VARCHAR"),
+    _src("phone_key", "VARCHAR"),
+    _src("owner_id", "VARCHAR"),
+    _src("status", "VARCHAR"),
+    _src("calls", "INTEGER"),
+    _src("opened_at", "TIMESTAMPTZ"),
+    _src("last_call_at", "TIMESTAMPTZ"),
+    _src("closed_at", "TIMESTAMPTZ"),
+    _src("closed_by", "VARCHAR"),
+    _src("closed_by_name", "VARCHAR"),
+    _src("closed_call", "VARCHAR"),
+]
+
 RUN_COLUMNS = [
     _src("run_id", "VARCHAR"),
     _src("flow", "VARCHAR"),
@@ -250,6 +271,7 @@ class LandResult:
     crm_records: int
     runs: int
     users: int = 0
+    callbacks: int = 0
 
     def counts(self) -> dict[str, int]:
         return {
@@ -259,6 +281,7 @@ class LandResult:
             "users": self.users,
             "crm_records": self.crm_records,
             "runs": self.runs,
+            "callbacks": self.callbacks,
         }
 
 
@@ -502,6 +525,12 @@ def land_reports(
                 ),
                 "users": _insert(
                     con, "users", USER_COLUMNS, _store_rows(conn, _t(UserRecord), "id")
+                ),
+                "callbacks": _insert(
+                    con,
+                    "callbacks",
+                    CALLBACK_COLUMNS,
+                    _store_rows(conn, _t(CallbackRecord), "task_key"),
                 ),
             }
         con.execute(_FILL_LEAD_IDS)

@@ -2,7 +2,9 @@
 
 Per call its raw row, fingerprint and status (``pending``, ``deferred``, ``synced``, ``skipped``,
 ``quarantined``, ``failed``); per planned write its sync key, Zoho id and status (the ledger);
-quarantined rows with their reason; cursors; the persisted phone index; runs; the webhook inbox.
+quarantined rows with their reason; cursors; the persisted phone index; runs; the webhook inbox;
+the phone claims of leads being created (one lead per number across the two paths); the
+call-back tasks and how each ended.
 Plain SQLModel over SQLAlchemy, no Prefect: the flows wrap these methods in tasks.
 """
 

@@ -19,6 +19,8 @@ from sqlmodel import Session, col, select
 from models.plan import PlannedWrite
 from models.tables import CallRecord, CrmIndexRecord, WriteRecord
 from tasks.store.base import StoreBase, chunks, unique, values_by_key
+from tasks.store.callbacks import apply_notes
+from tasks.store.claims import release
 from tasks.store.results import RebuiltWrite, WriteOutcome
 from tasks.store.rows import to_json
 from tasks.store.state import upsert_index
@@ -134,7 +136,9 @@ class LedgerMixin(StoreBase):
 
         The phone index learns from the same transaction: a success's ``learned`` record is
         upserted, and a successful UTM update's values are merged into its record, so the index
-        follows callsync's own writes without listing them back from Zoho."""
+        follows callsync's own writes without listing them back from Zoho. In the same
+        transaction a lead's phone claim is released (whoever claims the number next finds the
+        lead in the index) and the call-back table follows the call-back writes."""
         now = self._now()
         for outcome in outcomes:
             if outcome.status == SUCCESS and not outcome.zoho_id:
@@ -169,6 +173,14 @@ class LedgerMixin(StoreBase):
                 upsert_index(session, learned, now=now)
             utm = [o.sync_key for o in outcomes if o.status == SUCCESS and "/utm-" in o.sync_key]
             _merge_utm_updates(session, utm, now=now)
+            release(session, [o.sync_key for o in outcomes if o.status in (SUCCESS, "failed")])
+            notes = [
+                (o.callback, o.zoho_id)
+                for o in outcomes
+                if o.status == SUCCESS and o.callback is not None and o.zoho_id
+            ]
+            if notes:
+                apply_notes(session, notes, now)
 
     def synced_writes(self, uniqueid: str) -> list[tuple[str, str, str]]:
         """(sync_key, module, zoho_id) of the call's Task and Call records that exist in Zoho:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from tasks.store.callbacks import CallbacksMixin
 from tasks.store.calls import CallsMixin
+from tasks.store.claims import ClaimsMixin
 from tasks.store.inbox import InboxMixin
 from tasks.store.ledger import LedgerMixin
 from tasks.store.rotation import RotationMixin
@@ -10,10 +12,20 @@ from tasks.store.shared import SharedMixin
 from tasks.store.state import StateMixin
 
 
-class Store(CallsMixin, LedgerMixin, StateMixin, SharedMixin, InboxMixin, RotationMixin):
+class Store(
+    CallsMixin,
+    LedgerMixin,
+    StateMixin,
+    SharedMixin,
+    InboxMixin,
+    RotationMixin,
+    ClaimsMixin,
+    CallbacksMixin,
+):
     """callsync's state: calls and their statuses, quarantine, the write ledger, cursors, the
     phone index, runs, the shared Zoho token and run leases, the webhook inbox, the call-back
-    rotation's turn, in any SQLAlchemy database (SQLite file by default).
+    rotation's turn, the phone claims of leads being created, the call-back tasks, in any
+    SQLAlchemy database (SQLite file by default).
 
     ``Store(url, clock=...)`` opens the database and creates the tables. Each public method is
     one transaction sized for a batch (one ingest page, one run's plans), never one call.

@@ -11,12 +11,14 @@ client, phone index) live on :class:`WorkerThread`'s loop; the HTTP loop only st
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import threading
 from collections.abc import Callable
 
-from tasks.pipeline.webhooks import WebhookProcessor
+from tasks.pipeline.crm_watch import CrmWatch, Notification
+from tasks.pipeline.webhooks import LiveCrm, WebhookProcessor
 from tasks.webhooks.events import WebhookEvent
 from tasks.webhooks.inbox import Inbox
 
@@ -128,6 +130,18 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)
 
 
+async def _apply(watch: CrmWatch, note: Notification) -> None:
+    try:
+        await watch.apply(note)
+    except Exception:
+        log.warning(
+            "Zoho notification of %s %s not applied (the next index refresh brings it)",
+            note.module,
+            note.operation,
+            exc_info=True,
+        )
+
+
 class WorkerThread:
     """Opens the receiver's parts and runs its :class:`Worker` on a thread of its own.
 
@@ -148,6 +162,25 @@ class WorkerThread:
         )
         self.inbox: Inbox | None = None
         self.worker: Worker | None = None
+        self.watch: CrmWatch | None = None
+        """The subscription to Zoho's notifications (None: the receiver takes none)."""
+        self._applying: set[concurrent.futures.Future[None]] = set()
+
+    @property
+    def notify_token(self) -> str | None:
+        """The token Zoho's notifications must carry; None when notifications are off."""
+        watch = self.watch
+        return watch.token if watch is not None and watch.enabled else None
+
+    def notify(self, note: Notification) -> None:
+        """Apply a Zoho notification to the phone index, on the worker's loop (any thread)."""
+        loop, watch = self._loop, self.watch
+        if loop is None or watch is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed: stopping anyway
+            future = asyncio.run_coroutine_threadsafe(_apply(watch, note), loop)
+            self._applying.add(future)
+            future.add_done_callback(self._applying.discard)
 
     def start(self) -> Inbox:
         """Start the thread; block until the parts are open. Returns the inbox."""
@@ -189,6 +222,8 @@ class WorkerThread:
         async with self._parts() as (inbox, processor):
             self.inbox = inbox
             self.worker = self._make_worker(processor) if processor is not None else None
+            crm = processor.crm if processor is not None else None
+            self.watch = crm.watch if isinstance(crm, LiveCrm) else None
             if self.worker is not None:
                 self.worker.start()
             self._opened.set()
