@@ -422,6 +422,8 @@ async def _all_rows(
         limit = MAX_LIMIT
         if not more or not page or offset + limit > MAX_ROWS:
             return rows
+
+
 def _callback_recordings(
     store: Store, call: Call, planned: Sequence[PlannedWrite]
 ) -> list[PlannedWrite]:

@@ -68,6 +68,11 @@ class Worker:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def stopped(self) -> bool:
+        """Whether nothing of the worker runs any more (its loop and its batches)."""
+        return all(t.done() for t in (self._task, *self._running) if t is not None)
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="callsync-webhook-worker")
 
@@ -126,8 +131,12 @@ class Worker:
                 task = asyncio.create_task(self._handle(batch))
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+            # arrives as the event is set (a batch ending as the worker stops), and the loop
+            # would go on forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)
+                async with asyncio.timeout(self._idle_s):
+                    await self._wake.wait()
 
 
 async def _apply(watch: CrmWatch, note: Notification) -> None:
