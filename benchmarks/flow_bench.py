@@ -66,9 +66,13 @@ class StageClock:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.peak_mb: dict[str, float] = {}
+        """The process's peak RSS when each stage last ended: where memory grows."""
 
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.peak_mb[name] = round(peak, 1)
 
     def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -159,6 +163,7 @@ def run_child(params: dict[str, Any]) -> dict[str, Any]:
         "flow_s": round(flow_s, 3),
         "stages_s": {k: round(v, 3) for k, v in sorted(clock.seconds.items())},
         "peak_rss_mb": round(rss_kb / 1024, 1),
+        "peak_rss_mb_after": dict(sorted(clock.peak_mb.items(), key=lambda kv: kv[1])),
         "summary": summary,
     }
 
@@ -441,6 +446,7 @@ def _figures(
             "calls_per_s": round(calls / first["flow_s"], 1) if first["flow_s"] else None,
             "stages_s": first["stages_s"],
             "peak_rss_mb": first["peak_rss_mb"],
+            "peak_rss_mb_after": first["peak_rss_mb_after"],
             "records_written": records,
             "zoho_requests": first["zoho_requests"],
             "zoho_credits": first["zoho_credits"],

@@ -4,6 +4,6 @@ The generator lives in the :mod:`emulators.demo` package (company, CRM, calls, p
 module is its stable import path.
 """
 
-from emulators.demo import DEFAULT_START, DemoDataset, generate_demo
+from emulators.demo import DEFAULT_START, DemoDataset, generate_demo, start_before
 
-__all__ = ["DEFAULT_START", "DemoDataset", "generate_demo"]
+__all__ = ["DEFAULT_START", "DemoDataset", "generate_demo", "start_before"]

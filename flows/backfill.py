@@ -16,8 +16,9 @@ from typing import Any
 import anyio
 from prefect import flow, get_run_logger, runtime
 
+from flows.runtime.run_card import label_failed_run, publish_summary
 from flows.runtime.secrets import load_run_settings
-from flows.sync import flow_pipeline
+from flows.sync import flow_pipeline, label
 from tasks.lease import LeaseBusy, run_lease
 from tasks.pipeline import RunSummary, open_context
 from tasks.pipeline.context import utc_now
@@ -28,7 +29,12 @@ LEASE_WAIT_S = 5.0
 """How often a backfill window that found the lease taken (a scheduled sync) looks again."""
 
 
-@flow(name="callsync-backfill", log_prints=False)
+@flow(
+    name="callsync-backfill",
+    log_prints=False,
+    on_failure=[label_failed_run],
+    on_crashed=[label_failed_run],
+)
 async def backfill_calls(
     config: str | None = None,
     date_from: str | None = None,
@@ -71,6 +77,8 @@ async def backfill_calls(
     windows = split_window(Window(start=start, end=end), timedelta(hours=window_hours))
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     total = RunSummary(run_id, start.isoformat(), end.isoformat())
+    started = utc_now()
+    company_tz = settings.scenario.company_timezone
     async with open_context(settings) as ctx:
         pipeline = flow_pipeline(ctx)
         for number, window in enumerate(windows, start=1):
@@ -86,7 +94,9 @@ async def backfill_calls(
                 except LeaseBusy as busy:
                     if number == 1:  # another run was there first: this backfill is not needed now
                         log.info("%s", busy)
-                        return {"lease_held": str(busy)}
+                        held = {"lease_held": str(busy)}
+                        await label("backfill", held, started_at=started, tz=company_tz)
+                        return held
                     # A scheduled sync between two windows: wait for it, then go on.
                     log.info("window %d waits for another run: %s", number, busy)
                     await anyio.sleep(LEASE_WAIT_S)
@@ -100,4 +110,10 @@ async def backfill_calls(
                 part.rows_read,
                 part.new_calls,
             )
-    return total.to_dict()
+    result = total.to_dict()
+    try:
+        await publish_summary(result, company_tz, kind="backfill")
+    except Exception as exc:
+        log.warning("could not publish the summary artifact (%s)", exc)
+    await label("backfill", result, started_at=started, tz=company_tz)
+    return result

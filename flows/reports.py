@@ -19,6 +19,7 @@ from prefect.artifacts import acreate_table_artifact
 from rich.console import Console
 
 from flows.runtime.paths import DEMO_WORKDIR
+from flows.runtime.run_card import label_failed_run
 from flows.runtime.secrets import load_run_settings
 from models.settings import CONFIG_ENV, Settings, load_settings
 from tasks.lease import LeaseBusy, run_lease
@@ -56,7 +57,12 @@ async def publish_conversion_table(settings: Settings) -> list[dict[str, Any]]:
     return rows
 
 
-@flow(name="callsync-reports", log_prints=False)
+@flow(
+    name="callsync-reports",
+    log_prints=False,
+    on_failure=[label_failed_run],
+    on_crashed=[label_failed_run],
+)
 async def refresh_reports(
     config: str | None = None,
     secret_blocks: dict[str, str] | None = None,

@@ -15,12 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger, runtime
-from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from expectations.checks import GxChecks
 from flows.cli.preflight import check_window
-from flows.cli.render import GX_OFFLINE_NOTE
 from flows.reports import publish_conversion_table
+from flows.runtime.run_card import alabel_run, label_failed_run, publish_summary
 from flows.runtime.secrets import load_run_settings
 from models.settings import STEP_RETRY_DELAYS_ENV, Settings
 from tasks import steps
@@ -37,6 +36,7 @@ def flow_pipeline(ctx: RunContext, **options: Any) -> Pipeline:
     """The pipeline as the flows run it: GX checks, every stage a Prefect task, Prefect's run
     logger, webhook events to Prefect's feed, the summary artifacts after the writes."""
     delays = steps.retry_delays(os.environ.get(STEP_RETRY_DELAYS_ENV))
+    tz = ctx.settings.scenario.company_timezone
     return Pipeline(
         ctx,
         checks=GxChecks(ctx.settings),
@@ -44,7 +44,7 @@ def flow_pipeline(ctx: RunContext, **options: Any) -> Pipeline:
         log=get_run_logger(),
         emit=prefect_emitter(),
         after_writes=(
-            ("summary_artifact", publish_summary),
+            ("summary_artifact", lambda s: publish_summary(s.to_dict(), tz)),
             ("conversion_table", lambda s: _conversion_table(ctx.settings, s)),
         ),
         **options,
@@ -72,40 +72,21 @@ async def _conversion_table(settings: Settings, summary: RunSummary) -> None:
         await publish_conversion_table(settings)
 
 
-async def publish_summary(summary: RunSummary) -> None:
-    rows = [{"status": k, "calls": v} for k, v in sorted(summary.by_status.items())]
-    rows += [{"status": f"reason: {k}", "calls": v} for k, v in sorted(summary.by_reason.items())]
-    rows += [{"status": f"matrix row {k}", "calls": v} for k, v in sorted(summary.by_row.items())]
-    await acreate_table_artifact(
-        key="callsync-sync-summary",
-        table=rows,
-        description=f"Calls by status, reason and scenario row — window {summary.window_start} "
-        f"→ {summary.window_end}",
-    )
-    lines = [
-        f"# Sync {summary.window_start} → {summary.window_end}",
-        f"- rows read: {summary.rows_read} ({summary.new_calls} new, {summary.changed_calls} changed)",
-        f"- Zoho writes: {summary.writes}",
-        f"- Zoho requests: {summary.zoho_requests}, credits: {summary.zoho_credits}",
-        f"- quarantined: {len(summary.quarantined)}; rejected by Zoho: {len(summary.failures)}",
-        *([f"- **stopped**: {summary.stopped}"] if summary.stopped else []),
-        f"- Great Expectations Data Docs: `{summary.data_docs}` ({GX_OFFLINE_NOTE})",
-        f"- DuckDB reports: `{summary.duckdb_path}`",
-    ]
-    for q in summary.quarantined[:50]:
-        lines.append(f"  - quarantined `{q['uniqueid']}`: {q['reason']}")
-    if summary.changed_after_sync:
-        lines.append(
-            f"- changed after sync (records in Zoho kept): {len(summary.changed_after_sync)}"
-        )
-        for c in summary.changed_after_sync[:50]:
-            lines.append(f"  - `{c['uniqueid']}`: {c['fields']}")
-    for problem in summary.employee_problems:
-        lines.append(f"- employee map: {problem}")
-    await acreate_markdown_artifact(key="callsync-sync-report", markdown="\n".join(lines))
+async def label(kind: str, result: dict[str, Any], *, started_at: datetime, tz: str) -> None:
+    """Name the run after what it did (``sync 17:45 · 3 new calls``), in the company's time
+    zone; a rename that fails never fails the run."""
+    try:
+        await alabel_run(kind, result, started_at=started_at, tz=tz)
+    except Exception as exc:
+        get_run_logger().warning("could not name the run in Prefect (%s)", exc)
 
 
-@flow(name="callsync-sync", log_prints=False)
+@flow(
+    name="callsync-sync",
+    log_prints=False,
+    on_failure=[label_failed_run],
+    on_crashed=[label_failed_run],
+)
 async def sync_calls(
     config: str | None = None,
     window_from: str | None = None,
@@ -137,34 +118,40 @@ async def sync_calls(
     now = as_of or utc_now()
     window = explicit_window(settings, window_from, window_to, now)
     run_id = str(runtime.flow_run.id or uuid.uuid4())
+    tz = settings.scenario.company_timezone
+    started = utc_now()
+    result: dict[str, Any]
     async with open_context(settings) as ctx:
         pipeline = flow_pipeline(ctx)
         if dry_run:  # writes nothing: no lease needed
-            return (await pipeline.plan(now=now, window=window)).to_dict()
+            result = (await pipeline.plan(now=now, window=window)).to_dict()
+            await label("plan", result, started_at=started, tz=tz)
+            return result
         try:
             with run_lease(ctx.store, what="sync", run_id=run_id) as lease:
                 pipeline.guard = lease.check  # a run that lost its lease stops before writing
-                summary = await pipeline.sync(now=now, run_id=run_id, window=window)
+                result = (await pipeline.sync(now=now, run_id=run_id, window=window)).to_dict()
         except LeaseBusy as busy:
             get_run_logger().info("%s", busy)
-            return {"lease_held": str(busy)}
+            result = {"lease_held": str(busy)}
         except CreditsExhausted:
             stored = ctx.store.run(run_id)
             if stored is not None:
-                await _courtesy(RunSummary.from_dict(_json(stored.summary_json)))
+                await _courtesy(_json(stored.summary_json), tz)
             raise
         except Exception as exc:
             # What ``callsync tenants`` counts as this company's failure (a bad token fails
             # before the run has a row of its own).
             ctx.store.fail_run(run_id, "sync", f"{type(exc).__name__}: {exc}".splitlines()[0])
             raise
-    return summary.to_dict()
+    await label("sync", result, started_at=started, tz=tz)
+    return result
 
 
-async def _courtesy(summary: RunSummary) -> None:
+async def _courtesy(summary: dict[str, Any], tz: str) -> None:
     """The summary artifact of a run that stopped (a courtesy: it never fails the run)."""
     try:
-        await publish_summary(summary)
+        await publish_summary(summary, tz)
     except Exception:
         get_run_logger().warning("could not publish the summary artifact", exc_info=True)
 

@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
+from models.call import Phone
+
 WriteModule = Literal["Leads", "Contacts", "Deals", "Tasks", "Calls"]
 WriteOp = Literal["insert", "update"]
 
@@ -48,6 +50,41 @@ class Reason(StrEnum):
     ENRICH_WAITING = "enrich_waiting"
     MATRIX_SKIP = "matrix_skip"
     DEPENDENCY_FAILED = "dependency_failed"
+    LEAD_IN_PROGRESS = "lead_in_progress"
+    """Another path is creating the lead of this new number right now: the call waits for it."""
+
+
+CallbackAction = Literal["open", "merge", "complete", "text"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackNote:
+    """What a write does to a client's call-back task, for the state store to follow when Zoho
+    accepted it (in the same transaction as the ledger's answer).
+
+    ``open``: the insert of a new call-back task (rows 6–9); ``merge``: a further missed call or
+    voicemail appended to the open one; ``complete``: the client was reached, the task is
+    ``Completed``; ``text``: only its description changed (a late recording).
+    """
+
+    action: CallbackAction
+    task_key: str
+    """The ``rs_sync_key`` of the call-back task's insert."""
+    phone: Phone
+    uniqueid: str
+    """The call this write belongs to."""
+    at: datetime
+    """That call's start."""
+    description: str
+    """The task's ``Description`` once the write is applied."""
+    owner_id: str
+    by_user_id: str | None = None
+    """``complete``: the employee who reached the client (None when unmapped)."""
+    by_name: str | None = None
+    reached_call: str | None = None
+    """``open`` of a task completed at once (the client was reached after this missed call,
+    and that call was handled first): the reaching call and when it started."""
+    reached_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +94,9 @@ class PlannedWrite:
     ``sync_key`` is the value of ``rs_sync_key`` (``<uniqueid>/<slot>``) and the ledger key.
     ``links`` maps a lookup field (``What_Id``, ``Who_Id``) to the sync key of a *planned* lead
     whose Zoho id is not known yet; the writer fills ``{"id": <zoho id>}`` once that lead exists.
-    For ``op == "update"``, ``record_id`` names the existing record; on an ``insert`` it names the
+    For ``op == "update"``, ``record_id`` names the existing record (or ``links["id"]`` the sync key
+    of a record inserted earlier in the same run whose Zoho id is not known yet); on an ``insert``
+    it names the
     record that already carries this sync key in Zoho (written by this call before a crash, or by
     the real-time receiver): the writer then records it as done without sending anything.
     """
@@ -73,6 +112,8 @@ class PlannedWrite:
     """What the write is for: ``lead``, ``log_task``, ``open_task``, ``call``, ``utm``, ..."""
     due_at: datetime | None = None
     """Deadline of an open task (aware), for the assignment expectations."""
+    callback: CallbackNote | None = None
+    """Set on the writes that open, extend or complete a call-back task."""
 
     @property
     def depends_on(self) -> tuple[str, ...]:

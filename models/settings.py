@@ -291,6 +291,15 @@ class ScenarioSettings(_Section):
     """Working hours for deadlines and reminders; None (default) reads Zoho's Business Hours
     settings (none there: 24×7)."""
     rotation: RotationSettings = RotationSettings()
+    merge_callbacks: bool = True
+    """One open call-back per client: a further missed call or voicemail from a client who has
+    an open call-back task written by callsync (rows 6–9, not Completed) writes no new task; a
+    line for the call (its number among the client's calls, time, outcome, voicemail link) is
+    added to that task's description."""
+    complete_callbacks: bool = True
+    """An answered inbound call from, or an answered outbound call to, a client with an open
+    call-back task written by callsync completes that task, with a line saying who reached the
+    client when."""
     inactive_owner: Literal["leave", "top"] = "top"
     """A client record (the lead, deal or contact a call is attached to) owned by a user who is
     no longer active in Zoho: ``top`` (default) hands the record to the TOP manager — an update of
@@ -387,8 +396,13 @@ class WebhookSettings(_Section):
     params: dict[str, str] = Field(default_factory=dict)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     index_refresh_s: float = Field(default=60.0, ge=0)
-    """How often the receiver brings its copy of the phone index up to date (a point lookup in
-    Zoho covers what changed in between)."""
+    """How often the receiver brings its copy of the phone index up to date, on a timer of its
+    own, whether or not webhooks arrive (a point lookup in Zoho covers what changed in between)."""
+    public_url: str | None = None
+    """The receiver's address as Zoho can reach it (e.g. ``https://calls.example.com``). When
+    set, the receiver subscribes to Zoho's notifications for Leads, Contacts and Deals and
+    applies each change Zoho reports to its phone index at once (``<public_url>/zoho/notify``)."""
+
     store_timeout_s: float = Field(default=5.0, gt=0, le=60)
     """How long storing a webhook may wait for the state store (another process holding its
     write lock) before the answer is 503."""
@@ -399,6 +413,58 @@ class WebhookSettings(_Section):
     max_connections: int = Field(default=1000, ge=16, le=100_000)
     """Open connections at most (also kept below the process's open-file limit); past it, the
     oldest connection that has not sent a whole request is closed to make room."""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL that Zoho can reach")
+        return value.strip().rstrip("/")
+
+
+class PrefectSettings(_Section):
+    """The installation's Prefect server (the one callsync starts when ``PREFECT_API_URL`` is
+    not set) and the operator's alert.
+
+    ``idle_stop_minutes``: the server stops after this long with no callsync process using it
+    (``serve`` counts while it runs); 0 keeps it up. ``keep_days``: flow runs that ended longer
+    ago are deleted, so its database stays small; 0 keeps them all. Both take effect when the
+    server starts. ``alert_webhook_url`` (a secret: such URLs carry a token) or ``alert_block``
+    (a notification block made in the UI, ``<block-type-slug>/<name>``, e.g. an e-mail block):
+    where a run that fails or crashes is announced, by a Prefect automation that ``serve`` and
+    ``callsync alerts`` create.
+    """
+
+    idle_stop_minutes: float = Field(default=60, ge=0)
+    keep_days: float = Field(default=30, ge=0)
+    alert_webhook_url: SecretStr = SecretStr("")
+    alert_block: str = ""
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value().strip()
+        if text and not text.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return SecretStr(text)
+
+    @field_validator("alert_block")
+    @classmethod
+    def _block_name(cls, value: str) -> str:
+        text = value.strip()
+        if text and not re.fullmatch(r"[a-z0-9-]+/[A-Za-z0-9_.-]+", text):
+            raise ValueError(
+                "name a notification block as '<block-type-slug>/<name>', e.g. 'slack-webhook/ops'"
+            )
+        return text
+
+    @model_validator(mode="after")
+    def _one_alert(self) -> PrefectSettings:
+        if self.alert_block and self.alert_webhook_url.get_secret_value():
+            raise ValueError("set alert_webhook_url or alert_block, not both")
+        return self
 
 
 class Settings(BaseSettings):
@@ -420,6 +486,7 @@ class Settings(BaseSettings):
     employees: tuple[EmployeeEntry, ...] = ()
     store: StoreSettings = StoreSettings()
     webhook: WebhookSettings = WebhookSettings()
+    prefect: PrefectSettings = PrefectSettings()
 
     @model_validator(mode="after")
     def _unique_employees(self) -> Settings:
@@ -533,7 +600,7 @@ def resolve_store_paths(store: StoreSettings, base: Path) -> StoreSettings:
     )
 
 
-_SECTIONS = {"ZOHO", "RINGOSTAT", "SCENARIO", "EMPLOYEES", "STORE", "WEBHOOK"}
+_SECTIONS = {"ZOHO", "RINGOSTAT", "SCENARIO", "EMPLOYEES", "STORE", "WEBHOOK", "PREFECT"}
 
 
 def _check_env_keys(env: Mapping[str, str]) -> None:

@@ -40,6 +40,10 @@ class AwareDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _dt(*, nullable: bool = True) -> Column[datetime]:
     return Column(AwareDateTime(), nullable=nullable)
 
@@ -139,6 +143,9 @@ class WriteRecord(TenantRow, table=True):
     payload_json: str
     created_at: datetime = Field(sa_column=_dt(nullable=False))
     updated_at: datetime = Field(sa_column=_dt(nullable=False))
+    rebuilt: bool | None = None
+    """Recorded from Zoho's ``rs_sync_key`` records after the store was lost, not by a write
+    of this store: the record's call may come again later in a replayed window."""
 
 
 class QuarantineRecord(TenantRow, table=True):
@@ -176,6 +183,7 @@ class CrmIndexRecord(TenantRow, table=True):
     __table_args__ = (
         _ix("crm_index", "phone_keys"),
         _ix("crm_index", "contact_id"),
+        _ix("crm_index", "updated_at"),
     )
 
     module: str = Field(primary_key=True)
@@ -198,6 +206,12 @@ class CrmIndexRecord(TenantRow, table=True):
     sync_key: str | None = None
     """``rs_sync_key`` of a record callsync created (added later: nullable, see the store)."""
     deleted: bool = False
+    updated_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(AwareDateTime(), nullable=True, onupdate=_utc_now),
+    )
+    """When the index row last changed (the reports land only what changed since): set by the
+    store's own writes, and by any other update that does not say (``onupdate``)."""
 
 
 class CrmPhoneKeyRecord(TenantRow, table=True):
@@ -350,3 +364,67 @@ class OrgSlotRecord(TenantRow, table=True):
     slot: int = Field(primary_key=True)
     holder: str | None = None
     until: datetime | None = Field(default=None, sa_column=_dt())
+
+
+class PhoneClaimRecord(TenantRow, table=True):
+    """A new caller's number taken by the path about to create its lead (one lead per number).
+
+    The log sync and the webhook receiver both claim a phone key before they create a lead for
+    it; the row goes when that lead's write is answered (in the transaction that records the
+    answer and teaches the phone index the lead), or when it expires (its holder died).
+    """
+
+    __tablename__ = "phone_claims"
+    __table_args__ = (_ix("phone_claims", "lead_key"),)
+
+    phone_key: str = Field(primary_key=True)
+    lead_key: str
+    """The ``rs_sync_key`` of the lead the holder is creating."""
+    uniqueid: str
+    owner_id: str
+    e164: str
+    country_code: int | None = None
+    valid: bool = False
+    claimed_at: datetime = Field(sa_column=_dt(nullable=False))
+    expires_at: datetime = Field(sa_column=_dt(nullable=False))
+
+
+class CallbackRecord(TenantRow, table=True):
+    """A call-back task callsync wrote for a missed call or a voicemail (matrix rows 6–9), and
+    what became of it: later missed calls of the client merged into it, the call that reached
+    the client and completed it, or a person who completed it in Zoho."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (
+        _ix("callbacks", "phone_key"),
+        _ix("callbacks", "status"),
+        _ix("callbacks", "task_id"),
+    )
+
+    task_key: str = Field(primary_key=True)
+    """The ``rs_sync_key`` of the task's insert (``<uniqueid>/task``)."""
+    uniqueid: str
+    """The call that opened it."""
+    phone_key: str
+    e164: str
+    country_code: int | None = None
+    valid: bool = False
+    task_id: str | None = None
+    owner_id: str
+    status: str
+    """``open``, ``completed`` (by a call or by a person in Zoho), ``gone`` (deleted in Zoho)."""
+    calls: int = 1
+    """Missed calls and voicemails the task stands for."""
+    description: str = ""
+    """The task's ``Description`` as callsync last wrote or read it."""
+    opened_at: datetime = Field(sa_column=_dt(nullable=False))
+    last_call_at: datetime = Field(sa_column=_dt(nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=_dt())
+    closed_by: str | None = None
+    """The Zoho user who completed it (the employee of the reaching call, or who edited it)."""
+    closed_by_name: str | None = None
+    closed_call: str | None = None
+    """The call that reached the client (None when a person completed it in Zoho)."""
+    checked_at: datetime | None = Field(default=None, sa_column=_dt())
+    """When its Status was last read from Zoho."""
+    updated_at: datetime = Field(sa_column=_dt(nullable=False))

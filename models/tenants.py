@@ -35,6 +35,7 @@ from models.settings import (
     ENV_PREFIX,
     TENANTS_DIR_ENV,
     ConfigError,
+    PrefectSettings,
     Settings,
     StoreSettings,
     _check_env_keys,
@@ -135,6 +136,14 @@ class TenantsDir:
         except ValidationError as exc:
             raise ConfigError(_format_error(exc, str(self.path / INSTALLATION_FILE))) from None
         return resolve_store_paths(store, self.path)
+
+    def prefect(self) -> PrefectSettings:
+        """The installation's ``[prefect]`` section (the server, retention, the failure alert)."""
+        data = self.installation().get("prefect", {})
+        try:
+            return PrefectSettings(**data)
+        except ValidationError as exc:
+            raise ConfigError(_format_error(exc, str(self.path / INSTALLATION_FILE))) from None
 
     def settings(self, tenant: str, overrides: Mapping[str, Any] | None = None) -> Settings:
         """One tenant's settings: its file, the installation's sections, ``overrides`` (Secret

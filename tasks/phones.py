@@ -26,6 +26,7 @@ written without ``+``, which the matcher does not look for). Extensions are not 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,14 @@ def normalize(raw: str | None, *, region: str, match_digits: int) -> Phone | Non
         return None
     if not isinstance(raw, str):  # defensive: callers should pass text (ints are coerced first)
         raw = str(raw)
+    return _normalized(raw, region, match_digits)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _normalized(raw: str, region: str, match_digits: int) -> Phone | None:
+    """:func:`normalize`, kept per distinct input: libphonenumber's parse is most of a chunk's
+    parsing time, and a day's calls repeat callers, lines and employees' numbers. A
+    :class:`Phone` is immutable, so sharing one is safe."""
     text = _clean(raw)
     if text is None:
         return None

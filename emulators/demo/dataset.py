@@ -72,6 +72,17 @@ class DemoDataset:
         }
 
 
+def start_before(now: datetime, days: int, timezone: str) -> date:
+    """The first day of a ``days``-day dataset whose calls are all over by ``now``: the
+    dataset's last moment (the day after its last day, at 09:00 local) is not later than
+    ``now``. For emulators serving "today's" data (``callsync emulate``)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    local = now.astimezone(ZoneInfo(timezone))
+    last_day = local.date() - timedelta(days=1 if local.time() >= FINAL_TIME else 2)
+    return last_day - timedelta(days=days - 1)
+
+
 def generate_demo(
     seed: int = 7,
     days: int = 3,

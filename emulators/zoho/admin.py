@@ -17,6 +17,8 @@
     ["Monday", "Friday"], "same_as_everyday": true, "daily_timing": ["09:00", "18:00"]}``
     (``type`` ``24_by_7``, ``24_by_5`` or ``custom``); ``null`` removes them (the endpoint then
     answers 204, as an org without business hours does).
+  Seeded records are changes like any other: channels watching their module are notified
+  (``watch``), as Zoho notifies of records a web form or an import creates.
 - ``GET /__emulator__/dump``: every record of Leads, Contacts, Deals, Tasks, Calls as GET shows it.
 - ``PUT /__emulator__/faults``: merge fault settings; answers the full settings.
 - ``GET /__emulator__/stats``: ``{"requests", "credits", "by_route", "max_in_flight"}``.

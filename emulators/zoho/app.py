@@ -28,6 +28,7 @@ from emulators.zoho import (
     routes_meta,
     routes_read,
     routes_write,
+    watch,
 )
 from emulators.zoho.errors import ZohoError, error_response, not_found_url, zoho_error_handler
 from emulators.zoho.limits import RouteTable, ZohoLimits
@@ -69,6 +70,7 @@ def create_app(
     routers = [
         admin.router,
         oauth.router,
+        watch.router,
         routes_meta.router,
         routes_convert.router,
         routes_read.router,
@@ -79,6 +81,8 @@ def create_app(
     app.add_middleware(
         ZohoLimits, owner=app, routes=RouteTable(routers), sleep=sleep or anyio.sleep
     )
+    # Notifications go out after the answer, whatever the limits did to it.
+    app.add_middleware(watch.Notifier, owner=app)
     # Outermost: the org of each request (many orgs on one emulator, emulators/zoho/orgs.py).
     app.add_middleware(OrgRouter, orgs=app.state.orgs)
     return app

@@ -1,4 +1,5 @@
-"""Zoho Accounts' token endpoint (refresh grant) and the CRM's token check.
+"""Zoho Accounts' token endpoint (refresh grant; the self client's grant-code exchange) and the
+CRM's token check.
 
 Quirks reproduced:
 
@@ -10,6 +11,9 @@ Quirks reproduced:
 - tokens are advertised with ``expires_in: 3600`` but really expire after the fault setting
   ``token_ttl_s`` (by the injected clock), so a client must also refresh on a 401;
 - the org is picked by the refresh token, else the client id (:mod:`emulators.zoho.orgs`);
+- ``grant_type=authorization_code`` (the self client's one-time exchange of a grant code for a
+  refresh token): any non-empty ``code``, once; the answer carries a new ``refresh_token`` (added
+  to the accepted ones when the seed names them); a code used again answers ``invalid_code``;
 - every ``/crm/v8`` call needs ``Authorization: Zoho-oauthtoken <token>``; otherwise 401
   ``INVALID_TOKEN``.
 """
@@ -57,10 +61,12 @@ async def token(request: Request) -> JSONResponse:
     params = await _params(request)
     orgs: Orgs = request.app.state.orgs
     state = orgs.for_grant(params.get("client_id", ""), params.get("refresh_token", ""))
-    if params.get("grant_type") != "refresh_token":
+    if params.get("grant_type") not in ("refresh_token", "authorization_code"):
         return JSONResponse({"error": "unsupported_grant_type"})
     if not params.get("client_id") or not params.get("client_secret"):
         return JSONResponse({"error": "invalid_client"})
+    if params["grant_type"] == "authorization_code":
+        return _exchange_code(orgs, state, params.get("code", ""), request)
     refresh = params.get("refresh_token", "")
     valid = state.valid_refresh_tokens
     if not refresh or (valid is not None and refresh not in valid):
@@ -90,6 +96,28 @@ async def token(request: Request) -> JSONResponse:
         "token_type": "Bearer",
     }
     return JSONResponse(body)
+
+
+def _exchange_code(orgs: Orgs, state: ZohoState, code: str, request: Request) -> JSONResponse:
+    if not code or code in state.used_grant_codes:
+        return JSONResponse({"error": "invalid_code"})
+    state.used_grant_codes.add(code)
+    refresh = state.new_token("1000")
+    if state.valid_refresh_tokens is not None:
+        state.valid_refresh_tokens.add(refresh)
+    access = state.new_token("1000")
+    expires_at = state.now() + timedelta(seconds=state.faults.token_ttl_s)
+    state.access_tokens[access] = AccessToken(refresh, expires_at)
+    orgs.minted(access, state)
+    return JSONResponse(
+        {
+            "access_token": access,
+            "refresh_token": refresh,
+            "api_domain": str(request.base_url).rstrip("/"),
+            "token_type": "Bearer",
+            "expires_in": ADVERTISED_TTL_S,
+        }
+    )
 
 
 async def require_token(request: Request) -> None:

@@ -39,9 +39,16 @@ def _unique_key(value: Any) -> str | None:
     return str(value)
 
 
+def _changed(state: ZohoState, module: str, operation: str, record_id: str) -> None:
+    """Note a change for the notification channels watching ``module`` (see ``watch``)."""
+    if state.watches.channels:
+        state.watches.changes.append((module, operation, record_id))
+
+
 def store(state: ZohoState, module: ModuleDef, record: Record) -> None:
     """Put ``record`` in the org (new or replaced) and keep the unique index in step."""
     old = state.records[module.api_name].get(record["id"])
+    _changed(state, module.api_name, "insert" if old is None else "update", str(record["id"]))
     index = state.unique_index.setdefault(module.api_name, {})
     for fdef in module.unique_fields():
         values = index.setdefault(fdef.api_name, {})
@@ -56,6 +63,7 @@ def remove(state: ZohoState, module: ModuleDef, record_id: str) -> Record | None
     record = state.records[module.api_name].pop(record_id, None)
     if record is None:
         return None
+    _changed(state, module.api_name, "delete", record_id)
     index = state.unique_index.get(module.api_name, {})
     for fdef in module.unique_fields():
         if (key := _unique_key(record.get(fdef.api_name))) is not None:

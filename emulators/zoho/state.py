@@ -102,6 +102,26 @@ class AccessToken:
     expires_at: datetime
 
 
+@dataclass
+class Channel:
+    """A notification channel (``/crm/v8/actions/watch``)."""
+
+    channel_id: str
+    events: set[str]
+    notify_url: str
+    token: str | None
+    expiry: datetime
+
+
+@dataclass
+class Watches:
+    """The org's notification channels and the record changes not yet notified."""
+
+    channels: dict[str, Channel] = field(default_factory=dict)
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+    """(module, operation, record id) since the last flush."""
+
+
 @dataclass(frozen=True, slots=True)
 class PageToken:
     """Where a listing continues: the query it belongs to and the next offset."""
@@ -141,7 +161,9 @@ class ZohoState:
         """The org's Business Hours settings as Zoho answers them; None: none configured."""
         self.access_tokens: dict[str, AccessToken] = {}
         self.mint_log: dict[str, deque[datetime]] = {}
+        self.used_grant_codes: set[str] = set()
         self.page_tokens: dict[str, PageToken] = {}
+        self.watches = Watches()
         self.credit_log: deque[tuple[datetime, int]] = deque()
         self.faults = FaultSettings()
         self.rng = random.Random(0)

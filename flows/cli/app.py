@@ -150,6 +150,13 @@ def installation_store_url(config: Path | None, tenants_dir: Path | None) -> str
     return None
 
 
+def _company_timezone(
+    config: Path | None, tenants_dir: Path | None = None, tenant: str | None = None
+) -> str:
+    settings = guarded(lambda: command_settings(config, tenants_dir, tenant))
+    return str(settings.scenario.company_timezone)
+
+
 def _report_config(config: Path | None) -> Path | None:
     """The config ``callsync report`` will use (the demo's when given none, right after a demo)."""
     from flows.reports import report_config
@@ -242,7 +249,7 @@ def sync(
             tenants_dir=str(tenants_dir) if tenants_dir else None,
         )
     )
-    print_summary(result)
+    print_summary(result, tz=_company_timezone(config, tenants_dir, tenant))
     if result.get("failures"):
         raise typer.Exit(2)
 
@@ -300,6 +307,10 @@ def plan(
         typer.echo(json.dumps(item, ensure_ascii=False, sort_keys=True))
     for problem in result.get("employee_problems", []):
         typer.echo(f"callsync: warning: employee map: {problem}", err=True)
+    # On stderr: stdout stays one JSON object per call, for whatever reads it.
+    from flows.cli.render import plan_footer
+
+    typer.echo(plan_footer(result, _company_timezone(config)), err=True)
 
 
 @app.command()
@@ -313,8 +324,18 @@ def emulate(
         str, typer.Option(help="demo: a generated company and calls; empty: nothing.")
     ] = "demo",
     seed: Annotated[int, typer.Option(help="Seed for --data demo.")] = 7,
+    write_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-config",
+            help="Write a config for these emulators to this file (its state store beside it).",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Serve both emulators on 127.0.0.1 until stopped (Ctrl-C); prints their base URLs."""
+    """Serve both emulators on 127.0.0.1 until stopped (Ctrl-C); prints their base URLs.
+
+    --data demo holds a generated company with calls of the last three days."""
     if data not in ("demo", "empty"):
         fail("--data is 'demo' or 'empty'")
     from flows.demo.emulate import serve_emulators
@@ -326,6 +347,7 @@ def emulate(
             auth_key=ringostat_auth_key,
             data=data,
             seed=seed,
+            write_config=write_config,
         )
     )
 
@@ -496,9 +518,36 @@ def backfill(
     window_hours: Annotated[
         float, typer.Option(help="Size of each window the range is cut into.", min=0.1)
     ] = 6.0,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Go ahead without asking (a range over 400 days needs it)."
+        ),
+    ] = False,
 ) -> None:
-    """Re-read a past date range window by window (late recordings, outages); safe to repeat."""
+    """Re-read a past date range window by window (late recordings, outages); safe to repeat.
+
+    Shows the range and the number of windows first; asks before a range over a week or with
+    no [[employees]] entries (--yes skips the question)."""
+    from datetime import UTC, datetime
+
+    from flows.cli.backfill_guard import plan_backfill, refuse_without_yes
+    from models.settings import load_settings
+
+    planned = guarded(
+        lambda: plan_backfill(load_settings(config), from_, to, window_hours, now=datetime.now(UTC))
+    )
+    guarded(lambda: refuse_without_yes(planned, yes=yes))
     checked(config, date_from=from_, date_to=to)
+    for line in planned.describe():
+        typer.echo(line)
+    if planned.asks and not yes:
+        try:
+            go = typer.confirm("Go ahead?", default=False)
+        except typer.Abort:  # no terminal, or Ctrl-D: nobody said yes
+            go = False
+        if not go:
+            fail("backfill not started: nothing was written (add --yes to go ahead unasked)")
     connect_prefect(config)
     from flows.backfill import backfill_calls
     from flows.cli.render import print_summary
@@ -511,7 +560,7 @@ def backfill(
             window_hours=window_hours,
         )
     )
-    print_summary(result)
+    print_summary(result, tz=_company_timezone(config))
 
 
 @app.command()
@@ -668,6 +717,27 @@ def ui(
     connect_prefect(config)
     typer.echo(f"Prefect UI: {os.environ['PREFECT_API_URL'].removesuffix('/api')}")
     typer.echo(f"  for the prefect CLI: export PREFECT_API_URL={os.environ['PREFECT_API_URL']}")
+
+
+@app.command()
+def alerts(
+    config: ConfigOpt = None,
+    test: Annotated[
+        bool, typer.Option("--test", help="Also send one test notification through it now.")
+    ] = False,
+) -> None:
+    """Make the Prefect server's failure alert match [prefect] alert_webhook_url / alert_block
+    (an automation: a failed or crashed run is announced); `serve` does this at its start."""
+    from models.settings import load_settings
+
+    settings = guarded(lambda: load_settings(config))
+    connect_prefect(config)
+    from flows.runtime.alerts import apply_alert, send_test_alert
+
+    result = run_async(lambda: apply_alert(settings.prefect))
+    typer.echo(result.describe())
+    if test:
+        typer.echo(run_async(lambda: send_test_alert(settings.prefect)))
 
 
 @app.command()

@@ -47,13 +47,27 @@ def _table(
     )
 
 
-def print_summary(result: Mapping[str, Any], console: Console | None = None) -> None:
+def print_summary(
+    result: Mapping[str, Any],
+    console: Console | None = None,
+    *,
+    data_docs_note: bool = True,
+    tz: str | None = None,
+) -> None:
+    """A run's summary, its window in ``tz`` (the company's time zone) when given;
+    ``data_docs_note=False`` leaves out the Data Docs caveat (the demo, which prints several
+    summaries, says it once at its end)."""
     out = console or Console()
     if result.get("lease_held"):  # another run holds the store: nothing was done
         out.print(str(result["lease_held"]), markup=False, highlight=False)
         return
+    window = f"{result['window_start']} → {result['window_end']}"
+    if tz is not None:
+        from flows.runtime.run_card import local_window
+
+        window = f"{local_window(result['window_start'], result['window_end'], tz)} ({tz})"
     out.print(
-        f"[bold]Window[/bold] {result['window_start']} → {result['window_end']}: "
+        f"[bold]Window[/bold] {window}: "
         f"{result['rows_read']} rows read, {result['new_calls']} new, "
         f"{result['changed_calls']} changed"
     )
@@ -101,7 +115,8 @@ def print_summary(result: Mapping[str, Any], console: Console | None = None) -> 
             out.print(f"  {f['sync_key']}: {f['code']} {f['message']}")
     if result.get("data_docs"):
         out.print(f"Great Expectations Data Docs: {result['data_docs']}")
-        out.print(f"  ({GX_OFFLINE_NOTE})", style="dim")
+        if data_docs_note:
+            out.print(f"  ({GX_OFFLINE_NOTE})", style="dim")
     if result.get("duckdb_path"):
         out.print(f"DuckDB reports: {result['duckdb_path']}")
     changed = result.get("changed_after_sync") or []
@@ -115,3 +130,15 @@ def print_summary(result: Mapping[str, Any], console: Console | None = None) -> 
     for step, error in sorted((result.get("deferred_steps") or {}).items()):
         out.print(f"[yellow]{step} failed after the writes; the next run does it again:[/yellow]")
         out.print(f"  {error}", markup=False)
+
+
+def plan_footer(result: Mapping[str, Any], tz: str) -> str:
+    """``callsync plan``'s last line: how many calls the window held (0 says so too)."""
+    from flows.runtime.run_card import local_window
+
+    count = len(result.get("plans") or [])
+    noun = "call" if count == 1 else "calls"
+    window = ""
+    if result.get("window_start") and result.get("window_end"):
+        window = f" {local_window(result['window_start'], result['window_end'], tz)} ({tz})"
+    return f"{count} {noun} in the window{window}; nothing was written"

@@ -33,7 +33,7 @@ from rich.table import Table
 from emulators.demo_data import DemoDataset
 from emulators.ringostat.fields import KNOWN_FIELDS
 from emulators.serve import BackgroundServer
-from flows.demo.emulate import Emulators, post_calls
+from flows.demo.emulate import DEMO_TIMEZONE, Emulators, point_webhooks, post_calls
 from models.call import mask_phone
 
 Row = dict[str, Any]
@@ -115,18 +115,6 @@ def live_calls(
     return calls
 
 
-def _configure(http: httpx.Client, emu: Emulators, receiver_url: str, token: str) -> None:
-    base = f"{receiver_url}/ringostat"
-    hooks = {
-        "webhooks": [
-            {"event": "pickup", "url": f"{base}/pickup?token={token}", "method": "GET"},
-            {"event": "after_call", "url": f"{base}/after-call?token={token}"},
-            {"event": "outgoing_after_call", "url": f"{base}/outgoing-after-call?token={token}"},
-        ]
-    }
-    http.put(f"{emu.ringostat_url}/__emulator__/webhooks", json=hooks).raise_for_status()
-
-
 def run_live(
     console: Console, http: httpx.Client, emu: Emulators, dataset: DemoDataset, config: Path
 ) -> datetime:
@@ -157,7 +145,7 @@ def run_live(
 
     console.rule("real time: Ringostat webhooks → the receiver (callsync listen)")
     with BackgroundServer(create_receiver(settings, parts), lifespan="on") as server:
-        _configure(http, emu, server.url, token)
+        point_webhooks(http, emu, server.url, token)
         console.print(
             f"Receiver on {server.url}/ringostat/…; Ringostat sends pickup (GET), after-call and "
             "outgoing after-call (POST JSON), the token in the URL."
@@ -195,7 +183,7 @@ def run_live(
     as_of = start + timedelta(hours=1)
     console.rule(f"the scheduled log sync (as of {as_of:%Y-%m-%d %H:%M} UTC) heals it")
     result = asyncio.run(sync_calls(config=str(config), as_of=as_of))
-    print_summary(result, console)
+    print_summary(result, console, data_docs_note=False, tz=DEMO_TIMEZONE)
     leads = _callsync_leads(http, emu)
     _proof(console, http, emu, leads, live_before_sync, result)
     return as_of

@@ -9,6 +9,8 @@
    the real sync flow after each step, as the every-minute schedule would;
 4. real time (:mod:`flows.demo.live`): live calls through Ringostat's webhooks — leads during the
    calls, a receiver outage the log sync heals, the counts that prove nothing was written twice;
+   then call-backs (:mod:`flows.demo.callbacks`): three missed calls give one call-back task that
+   the agent's call completes, and an after-hours call-back is due in the next working morning;
 5. let sales happen in the CRM (some new leads converted, some deals won);
 6. run the reports flow (pull-back from Zoho, DuckDB) and print the summary and conversion table.
 """
@@ -33,7 +35,14 @@ from rich.console import Console
 
 from emulators.demo_data import DemoDataset, generate_demo
 from flows.cli.render import GX_OFFLINE_NOTE
-from flows.demo.emulate import Emulators, post_calls, running_emulators
+from flows.demo.callbacks import BUSINESS_HOURS
+from flows.demo.emulate import (
+    DEMO_TIMEZONE,
+    Emulators,
+    emulator_config,
+    post_calls,
+    running_emulators,
+)
 from flows.demo.live import webhook_token
 from flows.runtime.paths import DEMO_WORKDIR
 from flows.runtime.prefect_server import (
@@ -43,8 +52,6 @@ from flows.runtime.prefect_server import (
     point_prefect_at,
     resolve_prefect_home,
 )
-
-DEMO_TIMEZONE = "Europe/Kyiv"
 
 
 def write_config(
@@ -58,35 +65,20 @@ def write_config(
 ) -> Path:
     """The config of a run against the emulators and a generated company (the demo's, the
     benchmark's): ``zoho`` adds keys to ``[zoho]``; ``webhook=False`` leaves the receiver off."""
-    config: dict[str, Any] = {
-        "zoho": {
-            "accounts_url": emu.zoho_url,
-            "api_domain": emu.zoho_url,
-            "client_id": "demo-client",
-            "client_secret": "demo-secret",
-            "refresh_token": "demo-refresh-token",
-            **(zoho or {}),
-        },
-        "ringostat": {
-            "base_url": emu.ringostat_url,
-            "auth_key": emu.auth_key,
-            "timezone": DEMO_TIMEZONE,
-            "initial_lookback_hours": 24 * (days + 1),
-        },
-        "scenario": {
-            "top_manager": dataset.top_manager,
-            "company_timezone": DEMO_TIMEZONE,
-            "company_numbers": list(dataset.company_numbers),
-        },
-        "employees": [dict(e) for e in dataset.employees],
-        "store": {
+    config = emulator_config(
+        emu,
+        dataset,
+        lookback_hours=24 * (days + 1),
+        store={
             "url": f"sqlite:///{(workdir / 'state.db').resolve()}",
             "duckdb_path": str((workdir / "reports.duckdb").resolve()),
             "data_docs_dir": str((workdir / "data_docs").resolve()),
         },
-    }
-    if webhook:
-        config["webhook"] = {"token": webhook_token()}
+        webhook={"token": webhook_token()} if webhook else None,
+        zoho=zoho,
+    )
+    # The demo's company works Mon–Fri 09:00–18:00: a call-back deadline falls in those hours.
+    config["scenario"]["business_hours"] = dict(BUSINESS_HOURS)
     path = workdir / "config.toml"
     path.write_bytes(tomli_w.dumps(config).encode())
     return path
@@ -138,7 +130,9 @@ def run_demo(*, days: int, calls_per_day: int, seed: int, workdir: Path, keep_ui
         seed=seed, days=days, calls_per_day=calls_per_day, timezone=DEMO_TIMEZONE
     )
     console.print(
-        f"Generated a company: {len(dataset.zoho_seed.get('users', []))} Zoho users, "
+        # The emulated org starts with its admin: the runs count one user more than generated.
+        f"Generated a company: {len(dataset.zoho_seed.get('users', []))} Zoho users (and the "
+        "org's admin), "
         f"{sum(len(dataset.zoho_seed.get(m, [])) for m in ('Leads', 'Contacts', 'Deals'))} "
         f"existing CRM records, {len(dataset.final_calls)} calls over {days} days."
     )
@@ -208,6 +202,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, days: int) -> None:
     from flows.cli.render import print_summary
+    from flows.demo.callbacks import run_callbacks
     from flows.demo.live import run_live
     from flows.reports import refresh_reports
     from flows.sync import sync_calls
@@ -224,9 +219,10 @@ def _run(console: Console, emu: Emulators, dataset: DemoDataset, workdir: Path, 
                 f"sync run {number}/{len(dataset.phases)} (as of {as_of:%Y-%m-%d %H:%M} UTC)"
             )
             result = asyncio.run(sync_calls(config=str(config), as_of=as_of))
-            print_summary(result, console)
+            print_summary(result, console, data_docs_note=False, tz=DEMO_TIMEZONE)
 
-        run_live(console, http, emu, dataset, config)
+        after = run_live(console, http, emu, dataset, config)
+        run_callbacks(console, http, emu, dataset, config, after)
 
         console.rule("sales happen in Zoho")
         converted, won = asyncio.run(simulate_sales(config))

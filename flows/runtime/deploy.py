@@ -192,11 +192,15 @@ async def serve_deployments(
     config: str | None = None,
     tenants_dir: str | None = None,
 ) -> None:
-    """Register the deployments, say so, then run their schedules (and the webhook receiver,
-    when ``[webhook] token`` is set) until stopped."""
+    """Register the deployments, say so, make the failure alert match the config
+    (flows/runtime/alerts.py), then run their schedules (and the webhook receiver, when
+    ``[webhook] token`` is set) until stopped."""
     from prefect.runner import Runner
 
+    from flows.runtime.alerts import apply_alert
     from flows.runtime.listen import receiver_service, tenants_receiver_service
+    from models.settings import load_settings
+    from models.tenants import TenantsDir
 
     # What prefect.aserve does, with the lines printed once the deployments are registered.
     runner = Runner(pause_on_shutdown=True, limit=TENANT_RUNS if tenants_dir else None)
@@ -209,6 +213,9 @@ async def serve_deployments(
     typer.echo(f"Prefect UI: {ui_url}")
     for d in deployments:
         typer.echo(f"  deployment {d.flow_name}/{d.name}")
+    tenants = TenantsDir.from_option(tenants_dir) if tenants_dir else None
+    prefect_settings = tenants.prefect() if tenants else load_settings(config).prefect
+    typer.echo((await apply_alert(prefect_settings)).describe())
     services: list[Coroutine[Any, Any, None]] = [
         runner.start(),
         # the webhook receiver: every tenant's, or the one company's

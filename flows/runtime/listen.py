@@ -24,6 +24,7 @@ from flows.runtime.log_limits import RateLimit, limit_every_handler, one_line_lo
 from models.settings import ConfigError, Settings, WebhookSettings
 from models.tenants import TenantsDir
 from tasks.pipeline import Pipeline, open_context
+from tasks.pipeline.crm_watch import Applied
 from tasks.pipeline.webhooks import Emit, LiveCrm, WebhookProcessor
 from tasks.webhooks.inbox import Inbox
 from tasks.webhooks.receiver import Parts, create_receiver
@@ -34,12 +35,28 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
-async def receiver_parts(settings: Settings, *, emit: Emit | None = None) -> AsyncIterator[Parts]:
-    """Store, Zoho client, inbox and processor of a receiver, for its lifetime."""
+async def receiver_parts(
+    settings: Settings,
+    *,
+    emit: Emit | None = None,
+    on_notification: Applied | None = None,
+) -> AsyncIterator[Parts]:
+    """Store, Zoho client, inbox and processor of a receiver, for its lifetime; the phone
+    index refreshed before the first webhook is taken and then kept current on a timer, and —
+    with ``[webhook] public_url`` — by Zoho's notifications, subscribed to at start
+    (``on_notification`` hears of each one applied)."""
     async with open_context(settings) as ctx:
         inbox = Inbox(ctx.store)
-        crm = LiveCrm(ctx, refresh_s=settings.webhook.index_refresh_s)
+        crm = LiveCrm(
+            ctx, refresh_s=settings.webhook.index_refresh_s, on_notification=on_notification
+        )
         pipeline = Pipeline(ctx, emit=emit)
+        try:
+            # The index current and the notifications on before the first webhook is taken.
+            await crm.view()
+            await crm.watch.keep_subscribed()
+        except Exception:  # the timer tries again; webhooks must not wait for Zoho
+            log.warning("webhooks: reading Zoho at start failed", exc_info=True)
         keeper = asyncio.create_task(crm.keep_current())
         try:
             yield inbox, WebhookProcessor(pipeline, crm, inbox=inbox, emit=emit)

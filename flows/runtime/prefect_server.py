@@ -11,6 +11,14 @@ Where every run goes (``sync``, ``plan``, ``backfill``, ``report --refresh``, ``
   does not take it down, and it is not an orphan), and the next command finds it through
   ``server.json`` and reuses it. ``callsync ui`` prints its address, ``callsync ui --stop`` stops it.
 
+The server tells the browser its own API address (``PREFECT_SERVER_UI_API_URL``; Prefect's
+default is ``http://127.0.0.1:4200/api`` whatever the port, so the UI showed "Can't connect to
+Server API", or another server's runs). It looks after itself (:mod:`flows.runtime.server_watch`):
+it stops when the installation's folder is gone or after ``[prefect] idle_stop_minutes`` with no
+callsync process using it, and deletes the flow runs that ended more than ``[prefect] keep_days``
+ago (:mod:`flows.runtime.retention`). A server started by an older callsync (without these) is
+replaced at the next command.
+
 Why a server left running rather than Prefect's ephemeral mode or a server inside the command
 (measured on the 2-core development machine, shared; "load" is the 1-minute load average):
 Prefect's ephemeral mode starts a server subprocess per command — 7.6-7.9 s before any work at
@@ -49,14 +57,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from flows.runtime import watchdog
+from flows.runtime.server_watch import WatchOptions, register_use
 from flows.runtime.watchdog import pid_alive
-from models.settings import Settings
+from models.settings import PrefectSettings, Settings
 
 RECORD_NAME = "server.json"
 LOCK_NAME = "server.lock"
 LOG_NAME = "server.log"
 HOME_DIRNAME = "prefect"
 HEALTH_TIMEOUT_S = 2.0
+RECIPE = 2
+"""How callsync starts its server; a running server with another recipe (an older callsync's:
+no watch, the UI pointing at port 4200) is replaced. 2: own UI API address, watch, retention."""
 
 
 class PrefectServerError(RuntimeError):
@@ -93,10 +106,20 @@ def configured_api_url(env: Mapping[str, str]) -> str | None:
     return str(value) if value else None
 
 
-def server_env(home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment of a Prefect process bound to the server and database under ``home``."""
+def server_env(
+    home: Path, base: Mapping[str, str] | None = None, *, port: int | None = None
+) -> dict[str, str]:
+    """Environment of a Prefect process bound to the server and database under ``home``; with
+    ``port``, that of the server itself (listening on 127.0.0.1:``port``)."""
     env = dict(os.environ if base is None else base)
-    for name in ("PREFECT_API_URL", "PREFECT_UI_URL", "PREFECT_PROFILE"):
+    for name in (
+        "PREFECT_API_URL",
+        "PREFECT_UI_URL",
+        "PREFECT_PROFILE",
+        "PREFECT_UI_API_URL",
+        "PREFECT_SERVER_UI_API_URL",
+        watchdog.ENV,  # the server is the installation's, not a serve run's: it outlives serve
+    ):
         env.pop(name, None)
     env.update(
         {
@@ -106,6 +129,15 @@ def server_env(home: Path, base: Mapping[str, str] | None = None) -> dict[str, s
             "PREFECT_LOGGING_LEVEL": env.get("PREFECT_LOGGING_LEVEL", "INFO"),
         }
     )
+    if port is not None:
+        # What /ui-settings tells the browser: Prefect derives it from PREFECT_SERVER_API_PORT
+        # (4200), not from --port.
+        env["PREFECT_SERVER_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
+        # The links in the failure alert's notifications (flows/runtime/alerts.py).
+        env["PREFECT_UI_URL"] = f"http://127.0.0.1:{port}"
+        # Events age out (Prefect's default), and logs and artifacts of the flow runs deleted by
+        # the retention go with them.
+        env.setdefault("PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED", "events,orphans")
     return env
 
 
@@ -155,6 +187,8 @@ class ServerRecord:
     port: int
     version: str
     started_at: str
+    recipe: int = 1
+    """:data:`RECIPE` of the callsync that started it (records without it are older: 1)."""
 
     @property
     def url(self) -> str:
@@ -163,6 +197,20 @@ class ServerRecord:
     @property
     def api_url(self) -> str:
         return f"{self.url}/api"
+
+
+@dataclass(frozen=True)
+class ServerPolicy:
+    """When the installation's server stops by itself and how long it keeps flow runs."""
+
+    idle_stop_s: float = 3600.0
+    keep_days: float = 30.0
+    poll_s: float = 5.0
+    first_retention_s: float = 60.0
+
+    @classmethod
+    def of(cls, settings: PrefectSettings) -> ServerPolicy:
+        return cls(idle_stop_s=settings.idle_stop_minutes * 60, keep_days=settings.keep_days)
 
 
 # Started by a short-lived launcher so that the server is nobody's child: the command that
@@ -179,9 +227,16 @@ print(proc.pid)
 class InstallationServer:
     """The Prefect server whose database, log and record live in ``home``."""
 
-    def __init__(self, home: Path, *, startup_timeout_s: float = 120) -> None:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        startup_timeout_s: float = 120,
+        policy: ServerPolicy | None = None,
+    ) -> None:
         self.home = home.absolute()
         self.startup_timeout_s = startup_timeout_s
+        self.policy = policy or ServerPolicy()
 
     @property
     def record_path(self) -> Path:
@@ -216,25 +271,40 @@ class InstallationServer:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def ensure(self) -> tuple[ServerRecord, bool]:
-        """The running server, started first if needed; ``True`` when this call started it."""
+        """The running server, started first if needed; ``True`` when this call started it.
+
+        The calling process counts as one that uses the server until it exits: the server does
+        not stop for being idle meanwhile (:mod:`flows.runtime.server_watch`)."""
+        register_use(self.home)
         rec = self.running()
-        if rec is not None and rec.version == _prefect_version():
+        if rec is not None and _current(rec):
             return rec, False
         with self._locked():
             rec = self.record()
             if rec is not None and pid_alive(rec.pid):
                 # Recorded and alive: either up, or still starting (another command started it).
-                if self._wait_healthy(rec) and rec.version == _prefect_version():
+                if self._wait_healthy(rec) and _current(rec):
                     return rec, False
-                self._terminate(rec)  # another Prefect version, or it never came up
+                # Another Prefect version or an older callsync's server, or it never came up.
+                self._terminate(rec)
             return self._start(), True
 
     def _start(self) -> ServerRecord:
         port = preferred_port(self.home)
+        watch = WatchOptions(
+            home=self.home,
+            port=port,
+            idle_stop_s=self.policy.idle_stop_s,
+            keep_days=self.policy.keep_days,
+            poll_s=self.policy.poll_s,
+            first_retention_s=self.policy.first_retention_s,
+        )
         command = [
             sys.executable,
             "-m",
-            "prefect",
+            "flows.runtime.server_watch",
+            *watch.argv(),
+            "--",
             "server",
             "start",
             "--host",
@@ -244,7 +314,7 @@ class InstallationServer:
         ]
         launched = subprocess.run(
             [sys.executable, "-c", _LAUNCHER, str(self.log_path), str(self.home), *command],
-            env=server_env(self.home),
+            env=server_env(self.home, port=port),
             capture_output=True,
             text=True,
             check=True,
@@ -254,6 +324,7 @@ class InstallationServer:
             port=port,
             version=_prefect_version(),
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            recipe=RECIPE,
         )
         tmp = self.record_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(rec)))
@@ -307,6 +378,11 @@ def _prefect_version() -> str:
     return package_version("prefect")
 
 
+def _current(rec: ServerRecord) -> bool:
+    """Whether a recorded server is what this callsync would start (else it is replaced)."""
+    return rec.version == _prefect_version() and rec.recipe == RECIPE
+
+
 @dataclass(frozen=True)
 class PrefectTarget:
     """The Prefect server this command's runs go to."""
@@ -334,7 +410,11 @@ def resolve_prefect(
     the local server is not running.
     """
     return resolve_prefect_home(
-        prefect_home(settings), env=env, start=start, startup_timeout_s=startup_timeout_s
+        prefect_home(settings),
+        env=env,
+        start=start,
+        startup_timeout_s=startup_timeout_s,
+        policy=ServerPolicy.of(settings.prefect),
     )
 
 
@@ -344,6 +424,7 @@ def resolve_prefect_home(
     env: Mapping[str, str] | None = None,
     start: bool = True,
     startup_timeout_s: float = 120,
+    policy: ServerPolicy | None = None,
 ) -> PrefectTarget | None:
     """:func:`resolve_prefect` for an explicit Prefect home (the demo's)."""
     env = os.environ if env is None else env
@@ -356,7 +437,7 @@ def resolve_prefect_home(
                 "(start it, or unset PREFECT_API_URL to use callsync's own server)"
             )
         return PrefectTarget(api_url, None)
-    server = InstallationServer(home, startup_timeout_s=startup_timeout_s)
+    server = InstallationServer(home, startup_timeout_s=startup_timeout_s, policy=policy)
     if not start:
         rec = server.running()
         return None if rec is None else PrefectTarget(rec.api_url, server.home)
@@ -406,8 +487,10 @@ class LocalPrefectServer:
     """A Prefect server owned by its caller (tests, the benchmark): ``start()``/``stop()`` or a
     ``with`` block."""
 
-    def __init__(self, home: Path, *, startup_timeout_s: float = 180) -> None:
-        self.server = InstallationServer(home, startup_timeout_s=startup_timeout_s)
+    def __init__(
+        self, home: Path, *, startup_timeout_s: float = 180, policy: ServerPolicy | None = None
+    ) -> None:
+        self.server = InstallationServer(home, startup_timeout_s=startup_timeout_s, policy=policy)
         self.record: ServerRecord | None = None
 
     @property

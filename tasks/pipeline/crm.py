@@ -5,7 +5,8 @@ A :class:`CrmView` answers, for a chunk of calls, the records their phone keys c
 
 - :class:`StoredCrm` — the phone index in the state store, read per chunk (a window of any size
   costs one chunk's records in memory), optionally overlaid with records read from Zoho and not
-  stored: a dry run's refresh, the receiver's point lookup;
+  stored: a dry run's refresh, the receiver's point lookup; with it the phone claims (leads
+  being created right now by either path) and the open call-back tasks of the chunk's callers;
 - :class:`SnapshotCrm` — a whole snapshot in memory (the offline plan over files).
 
 :func:`load_people` reads the users once per run; :func:`refresh_index` brings the stored index
@@ -114,7 +115,8 @@ class CrmView(Protocol):
 
     def snapshot(self, keys: Iterable[str]) -> CrmSnapshot:
         """The records the phone ``keys`` can match (Leads and Contacts holding one of them,
-        the Deals of those Contacts), which of them calls created, and the users."""
+        the Deals of those Contacts), which of them calls created, the users, the leads other
+        calls are creating for these numbers right now, and the callers' open call-backs."""
         ...
 
 
@@ -158,6 +160,10 @@ class StoredCrm:
             found.values(),
             self.store.created_keys_for(ids),
             closed_stages=self.people.closed_stages,
+            rebuilt_creators=self.store.rebuilt_creators(ids),
+            claimed=self.store.claims_for_keys(wanted),
+            callbacks=self.store.open_callbacks(wanted),
+            reached=self.store.answered_calls(wanted),
         )
 
 

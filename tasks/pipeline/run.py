@@ -5,7 +5,8 @@ A window (``sync``)::
     users and TOP manager (fail before writing anything) → finish the webhook inbox →
     read the call log page by page, each page ingested as it arrives → refresh the phone index
     (only when there is work) → for each chunk of the calls in line, in (calldate, uniqueid)
-    order: parse → check phones → plan → record → check plans → write → (next chunk) →
+    order: parse → check phones → re-read the callers' open call-backs → plan (claiming the
+    numbers it creates leads for) → record → check plans → write → (next chunk) →
     late recordings → finish: cursor, after-write steps, the run's record.
 
 A chunk (``process``) is also what the webhook receiver runs for after-call events, and
@@ -105,6 +106,8 @@ class Pipeline:
             len(people.users),
             people.top_manager.full_name or people.top_manager.id,
         )
+        if store.ledger_empty():  # a new store, or a lost one: what does Zoho hold already?
+            await self.run_stage("rebuild-ledger", ctx)
         cursor_pos = store.get_cursor(CURSOR_NAME)
         explicit = window is not None
         if window is None:
@@ -202,7 +205,7 @@ class Pipeline:
             for rows in chunks(page, self.chunk_size):
                 calls, bad = await self.run_stage("parse-calls", rows, ctx.settings)
                 plans: list[CallPlan] = await self.run_stage(
-                    "plan-writes", ctx, calls, crm, now, memory, False
+                    "plan-writes", ctx, calls, crm, now, memory, False, False
                 )
                 summary.plans += [p.to_json() for p in plans] + [
                     {
@@ -241,6 +244,7 @@ class Pipeline:
         summary.phone_suite_success = phones.success
         calls = self._drop_failed(calls, phones, run_id, summary)
 
+        await self.run_stage("check-callbacks", ctx, crm.people, calls)
         plans: list[CallPlan] = await self.run_stage("plan-writes", ctx, calls, crm, now, memory)
         store.record_calls(calls, plans, run_id=run_id)
 
@@ -249,6 +253,9 @@ class Pipeline:
         )
         summary.assignment_suite_success = assignment.success
         kept = {c.uniqueid for c in self._drop_failed(calls, assignment, run_id, summary)}
+        dropped = [p for p in plans if p.uniqueid not in kept]
+        if dropped:  # quarantined: their leads will not be written, their numbers are free
+            store.release_claims(w.sync_key for p in dropped for w in p.writes if w.kind == "lead")
         plans = [p for p in plans if p.uniqueid in kept]
 
         for plan in plans:

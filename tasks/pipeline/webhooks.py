@@ -6,16 +6,19 @@ key, owner, UTM fields), and the log sync reading the same call later finds ever
 ledger and sends nothing twice.
 
 Who is a client: the phone index in the state store (kept current by the sync runs and by the
-receiver's own refresh, :class:`LiveCrm`) plus a point lookup in Zoho for the batch's phone keys —
-COQL queries on Leads and on Contacts whose phone fields end with a key (as many keys per query
-as COQL's 25 criteria allow), sent together — because a record created seconds ago by someone
-else is not in the index yet. Records the event's own call created (its ``rs_sync_key``, or the
-ledger's Zoho id of its lead) never make the caller "existing" (the planner's call-owned rule).
+receiver's own refresh, :class:`LiveCrm`: on a timer and on Zoho's notifications) plus a point
+lookup in Zoho for the batch's phone keys (:class:`PointLookup`: a number however it is typed),
+because a record created seconds ago by someone else may not be in the index yet. Records the
+event's own call created (its ``rs_sync_key``, or the ledger's Zoho id of its lead) never make
+the caller "existing" (the planner's call-owned rule). A lead the log sync is creating for the
+same number at this moment (its phone key claimed in the store) is that caller's lead: the
+pickup writes nothing (``lead_claimed``).
 
 Per event kind:
 
 - ``pickup``: in the default mode, for a new client, the lead of the call's matrix row (1 or 2)
-  and nothing else. An existing client, an enrich mode, or a row that creates no lead: nothing.
+  and nothing else. An existing client, a number whose lead another path is creating
+  (``lead_claimed``), an enrich mode, or a row that creates no lead: nothing.
 - ``after-call`` / ``outgoing-after-call``: the row is ingested into the state store like a
   call-log row and the call's whole plan is written (a lead written at pickup is reused from the
   ledger). A call the store already finished (the log sync was first) is left alone; an event
@@ -39,16 +42,18 @@ from models.call import Call, Unprocessable
 from models.crm import CrmRecord
 from models.plan import CallPlan, CallStatus, PlanStatus
 from models.settings import Settings
-from models.sync_key import sync_key
+from models.sync_key import belongs_to, sync_key
 from tasks.crm_records import RecordShapeError, record_from_zoho
 from tasks.pipeline.context import RunContext
 from tasks.pipeline.crm import CrmView, People, StoredCrm, load_people, refresh_index
+from tasks.pipeline.crm_watch import Applied, CrmWatch
 from tasks.pipeline.summary import RunSummary
 from tasks.scenario import PlannerMemory
 from tasks.webhooks.events import EventKind, WebhookEvent, pickup_row
 from tasks.webhooks.inbox import DONE, FAILED, PENDING, Finished, Inbox
 from tasks.zoho.client import ZohoClient, gather_all
-from tasks.zoho.coql import MAX_CRITERIA, Condition, any_of, ends_with
+from tasks.zoho.coql import MAX_CRITERIA, Condition, any_of, contains, digits_in_order
+from tasks.zoho.errors import FatalError
 from tasks.zoho.index import index_fields
 from tasks.zoho.writer import WriteReport
 
@@ -61,6 +66,8 @@ Clock = Callable[[], datetime]
 DONE_CALL_STATUSES = frozenset(
     {CallStatus.SYNCED.value, CallStatus.SKIPPED.value, CallStatus.QUARANTINED.value}
 )
+MIN_TICK_S = 0.1
+"""The index timer's shortest period (``index_refresh_s = 0`` must not spin on Zoho)."""
 RUN_ID = "webhook"
 """The ``run_id`` calls handled by the receiver carry in the state store."""
 REVIVE_AFTER_S = 900.0
@@ -130,20 +137,33 @@ class LiveCrm:
     """The receiver's view: users re-read and the stored phone index refreshed from Zoho at
     most every ``refresh_s`` seconds, on a timer of its own (:meth:`keep_current`) and when a
     batch finds the view older than that, so a pickup after a quiet night does not wait for an
-    event to bring the index up to date."""
+    event to bring the index up to date. Where Zoho can reach the receiver, its notifications
+    (:attr:`watch`, :mod:`tasks.pipeline.crm_watch`) bring each change at once; the same timer
+    keeps that subscription alive."""
 
-    def __init__(self, ctx: RunContext, *, refresh_s: float) -> None:
+    def __init__(
+        self, ctx: RunContext, *, refresh_s: float, on_notification: Applied | None = None
+    ) -> None:
         self._ctx = ctx
         self._refresh_s = refresh_s
         self._people: People | None = None
         self._at = 0.0
         self._lock = asyncio.Lock()
+        self.watch = CrmWatch(ctx, clock=ctx.zoho.clock, on_applied=on_notification)
+        self.refreshes = 0
+        """Index refreshes done since the receiver started (the timer's and the batches')."""
 
     async def _refresh(self) -> People:
         ctx = self._ctx
         people = await load_people(ctx.zoho, None, ctx.settings)
-        await refresh_index(ctx.zoho, ctx.store, ctx.settings, people)
+        delta = await refresh_index(ctx.zoho, ctx.store, ctx.settings, people)
         self._people, self._at = people, time.monotonic()
+        self.refreshes += 1
+        log.info(
+            "webhooks: phone index refreshed (%d changed, %d deleted)",
+            len(delta.records),
+            len(delta.deleted),
+        )
         return people
 
     async def view(self) -> StoredCrm:
@@ -159,31 +179,81 @@ class LiveCrm:
                     self._at = time.monotonic()  # the old view serves until the next try
             return StoredCrm(self._ctx.store, people)
 
-    async def keep_current(self) -> None:
-        """Refresh every ``refresh_s`` seconds until cancelled (the receiver's background task)."""
+    async def keep_current(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        """Refresh every ``refresh_s`` seconds until cancelled (the receiver's background task),
+        and keep the subscription to Zoho's notifications alive."""
         while True:
             try:
                 await self.view()
             except Exception:
                 log.warning("webhooks: refreshing the phone index failed", exc_info=True)
-            await asyncio.sleep(self._refresh_s)
+            try:
+                await self.watch.keep_subscribed()
+            except Exception:
+                log.warning("webhooks: subscribing to Zoho's notifications failed", exc_info=True)
+            await sleep(max(self._refresh_s, MIN_TICK_S))
 
 
-def _phone_criteria(fields: Sequence[str], keys: Sequence[str]) -> list[Condition]:
+Pattern = Callable[[str, str], Condition]
+
+
+def _phone_criteria(
+    fields: Sequence[str], keys: Sequence[str], pattern: Pattern = digits_in_order
+) -> list[Condition]:
     """``any_of`` conditions covering every (field, key), each within COQL's criteria limit."""
     per_query = max(1, MAX_CRITERIA // max(1, len(fields)))
     return [
-        any_of(*(ends_with(f, k) for k in keys[i : i + per_query] for f in fields))
+        any_of(*(pattern(f, k) for k in keys[i : i + per_query] for f in fields))
         for i in range(0, len(keys), per_query)
     ]
 
 
+REFUSED_PATTERN = frozenset({"INVALID_QUERY", "SYNTAX_ERROR"})
+"""What Zoho would answer if it refused a ``like`` pattern with ``%`` between the digits."""
+
+
+class PointLookup:
+    """Leads and Contacts holding one of a batch's phone keys, straight from Zoho.
+
+    A number is found however a person typed it (``+38 (093) 000-10-30``, ``093 000 10 30``,
+    ``(093)0001030``, words around it): the COQL condition is ``like '%9%3%0%0%0%1%0%3%0%'``
+    (the key's digits in order, anything between them), one per phone field and key, as many
+    keys per query as the 25-criteria limit allows, the queries sent together. What it finds
+    is read like any CRM value (every number in it, the country guard), so a stray match costs
+    a row, never a wrong client. Zoho documents ``%`` as the wildcard of ``like`` and shows it
+    at the ends; should an org's Zoho refuse it between digits (``INVALID_QUERY``), the lookup
+    goes on with ``like '%<key>%'`` (the digits together) for the receiver's lifetime and says
+    so once — the timer's index refresh and Zoho's notifications still bring formatted numbers.
+    """
+
+    def __init__(self, zoho: ZohoClient, settings: Settings) -> None:
+        self._zoho = zoho
+        self._settings = settings
+        self._pattern: Pattern = digits_in_order
+
+    async def __call__(self, keys: Sequence[str]) -> list[CrmRecord]:
+        try:
+            return await lookup_clients(self._zoho, self._settings, keys, pattern=self._pattern)
+        except FatalError as exc:
+            if exc.code not in REFUSED_PATTERN or self._pattern is contains:
+                raise
+            log.warning(
+                "webhooks: Zoho refused the typed-number lookup (%s); looking up plain digits",
+                exc.code,
+            )
+            self._pattern = contains
+            return await lookup_clients(self._zoho, self._settings, keys, pattern=contains)
+
+
 async def lookup_clients(
-    zoho: ZohoClient, settings: Settings, keys: Sequence[str]
+    zoho: ZohoClient,
+    settings: Settings,
+    keys: Sequence[str],
+    *,
+    pattern: Pattern = digits_in_order,
 ) -> list[CrmRecord]:
-    """Leads and Contacts whose phone fields end with one of ``keys``, straight from Zoho (COQL:
-    as many keys per query as the 25-criteria limit allows, the queries sent together). The
-    index's fields, so a lead keeps its ``rs_sync_key``."""
+    """Leads and Contacts whose phone fields hold one of ``keys`` (see :class:`PointLookup`).
+    The index's fields, so a lead keeps its ``rs_sync_key``."""
     sc = settings.scenario
     unique = sorted(set(keys))
 
@@ -198,8 +268,8 @@ async def lookup_clients(
                 continue
         return out
 
-    queries = [("Leads", w) for w in _phone_criteria(sc.lead_phone_fields, unique)] + [
-        ("Contacts", w) for w in _phone_criteria(sc.contact_phone_fields, unique)
+    queries = [("Leads", w) for w in _phone_criteria(sc.lead_phone_fields, unique, pattern)] + [
+        ("Contacts", w) for w in _phone_criteria(sc.contact_phone_fields, unique, pattern)
     ]
     parts = await gather_all(one(module, where) for module, where in queries)
     return [rec for part in parts for rec in part]
@@ -232,6 +302,7 @@ class WebhookProcessor:
         self.clock = clock
         self._revive_after_s = revive_after_s
         self._exhausted_at: float | None = None
+        self._lookup = PointLookup(self.zoho, self.settings)
         self.summary = RunSummary()
         """What the after-call events wrote, added up (the same type a sync run reports)."""
 
@@ -319,7 +390,7 @@ class WebhookProcessor:
     async def _view(self, calls: Sequence[Call]) -> StoredCrm:
         """The stored index, overlaid with what Zoho answers now for these callers."""
         view = await self.crm.view()
-        hits = await lookup_clients(self.zoho, self.settings, [c.client.key for c in calls])
+        hits = await self._lookup([c.client.key for c in calls])
         return view.with_overlay(hits)
 
     # -- pickup ----------------------------------------------------------------------------
@@ -365,6 +436,9 @@ class WebhookProcessor:
                     results.append(self._result(event, DONE, "lead_rejected", detail))
                 else:
                     results.append(self._result(event, FAILED, "outcome_unknown"))
+            elif _claimed_elsewhere(plan):
+                # the log sync (or another event) is creating this number's lead right now
+                results.append(self._result(event, DONE, "lead_claimed"))
             elif plan.client_status == "existing":
                 results.append(self._result(event, DONE, "existing_client"))
             else:
@@ -410,6 +484,17 @@ class WebhookProcessor:
                 self._result(event, DONE, outcome, zoho_id=rec.attached_id if rec else None)
             )
         return results
+
+
+def _claimed_elsewhere(plan: CallPlan) -> bool:
+    """The call is attached to a lead another call is creating (not its own, not in Zoho)."""
+    att = plan.attachment
+    return (
+        att is not None
+        and att.id is None
+        and att.planned_key is not None
+        and not belongs_to(att.planned_key, plan.uniqueid)
+    )
 
 
 async def finish_inbox(pipeline: ChunkRunner, people: People) -> RunSummary:

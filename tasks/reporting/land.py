@@ -24,6 +24,10 @@ DuckDB transaction, these tables and then the views of :mod:`tasks.reporting.vie
     ids and time when known), deal ``stage``/``amount``/``closing_date``.
 ``runs``
     Sync runs: window, status, summary JSON.
+``callbacks``
+    The call-back tasks callsync wrote for missed calls and voicemails: how many calls each
+    stands for, and who completed it when (the call that reached the client, or a person in
+    Zoho).
 ``report_meta``
     One row: ``company_timezone`` and ``landed_at``.
 
@@ -63,6 +67,7 @@ from sqlalchemy import Table
 
 from models.call import mask_phone
 from models.tables import (
+    CallbackRecord,
     CallRecord,
     CrmIndexRecord,
     QuarantineRecord,
@@ -240,6 +245,22 @@ USER_COLUMNS = [
     _src("role", "VARCHAR"),
 ]
 
+CALLBACK_COLUMNS = [
+    _src("task_key", "VARCHAR"),
+    _src("task_id", "VARCHAR"),
+    _src("uniqueid", "VARCHAR"),
+    _src("phone_key", "VARCHAR"),
+    _src("owner_id", "VARCHAR"),
+    _src("status", "VARCHAR"),
+    _src("calls", "INTEGER"),
+    _src("opened_at", "TIMESTAMPTZ"),
+    _src("last_call_at", "TIMESTAMPTZ"),
+    _src("closed_at", "TIMESTAMPTZ"),
+    _src("closed_by", "VARCHAR"),
+    _src("closed_by_name", "VARCHAR"),
+    _src("closed_call", "VARCHAR"),
+]
+
 RUN_COLUMNS = [
     TENANT,
     _src("run_id", "VARCHAR"),
@@ -264,6 +285,7 @@ class LandResult:
     crm_records: int
     runs: int
     users: int = 0
+    callbacks: int = 0
 
     def counts(self) -> dict[str, int]:
         return {
@@ -273,6 +295,7 @@ class LandResult:
             "users": self.users,
             "crm_records": self.crm_records,
             "runs": self.runs,
+            "callbacks": self.callbacks,
         }
 
 
@@ -376,13 +399,26 @@ INCREMENTAL_OVERLAP = timedelta(minutes=10)
 """Store rows changed this long before the previous landing's newest change are landed again
 (a transaction still open while the previous landing read is covered by it)."""
 
-# The incremental tables: their store rows carry ``updated_at`` and are never deleted.
-_INCREMENTAL = {"calls": "uniqueid", "crm_writes": "sync_key"}
+# The incremental tables: their store rows carry ``updated_at`` and are never deleted. Each with
+# its store table, the column to read it in order, and the key (a DuckDB expression) that says
+# which landed row a store row replaces.
+_INCREMENTAL = {
+    "calls": (CallRecord, "uniqueid", "uniqueid"),
+    "crm_writes": (WriteRecord, "sync_key", "sync_key"),
+    "crm_records": (CrmIndexRecord, "id", "module || ':' || id"),
+}
+MEMORY_LIMIT = "256MB"
+"""DuckDB's memory for a landing: a larger one spills to disk beside the file instead of growing
+the run's process with the size of the store."""
 
 
 def _layout(zone: ZoneInfo) -> str:
     """The shape of the incremental tables: another shape (a new version) means a full landing."""
-    columns = {"calls": _call_columns(zone), "crm_writes": WRITE_COLUMNS}
+    columns = {
+        "calls": _call_columns(zone),
+        "crm_writes": WRITE_COLUMNS,
+        "crm_records": CRM_COLUMNS,
+    }
     text = "|".join(
         f"{table}:" + ",".join(f"{c.name} {c.sql_type}" for c in cols)
         for table, cols in columns.items()
@@ -415,7 +451,7 @@ def _landed_through(con: duckdb.DuckDBPyConnection, store_url: str, layout: str)
 def _store_through(conn: sqlalchemy.Connection) -> datetime | None:
     marks = [
         conn.execute(sqlalchemy.select(sqlalchemy.func.max(_t(model).c.updated_at))).scalar()
-        for model in (CallRecord, WriteRecord)
+        for model, _, _ in _INCREMENTAL.values()
     ]
     known = [m if m.tzinfo else m.replace(tzinfo=UTC) for m in marks if m is not None]
     return max(known) if known else None
@@ -451,10 +487,10 @@ def land_reports(
 ) -> LandResult:
     """Bring the reporting tables and views in ``duckdb_path`` up to date with the state store.
 
-    ``calls`` and ``crm_writes`` (the tables that grow with every call) are landed
-    incrementally when the file holds an earlier landing of the same store in the same layout:
-    only the store rows changed since (with :data:`INCREMENTAL_OVERLAP`) are replaced. The
-    other tables are small and rebuilt. The result is the same as a full landing.
+    ``calls``, ``crm_writes`` and ``crm_records`` (the tables that grow with every call) are
+    landed incrementally when the file holds an earlier landing of the same store in the same
+    layout: only the store rows changed since (with :data:`INCREMENTAL_OVERLAP`) are replaced.
+    The other tables are small and rebuilt. The result is the same as a full landing.
     """
     zone = ZoneInfo(company_timezone)
     path = Path(duckdb_path)
@@ -466,30 +502,31 @@ def land_reports(
     except duckdb.Error as exc:
         raise ReportingError(f"cannot open the reporting file {path}: {exc}") from exc
     try:
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        con.execute("SET preserve_insertion_order = false")
         previous = _landed_through(con, store_url, layout)
         con.begin()
         with engine.connect() as conn:
             through = _store_through(conn)
             counts: dict[str, int] = {}
-            if previous is None or through is None:
-                counts["calls"] = _insert(
-                    con, "calls", _call_columns(zone), _store_rows(conn, _t(CallRecord), "uniqueid")
-                )
-                counts["crm_writes"] = _insert(
-                    con, "crm_writes", WRITE_COLUMNS, _store_rows(conn, _t(WriteRecord), "sync_key")
-                )
-            else:
-                since = previous - INCREMENTAL_OVERLAP
-                for table, model, columns in (
-                    ("calls", CallRecord, _call_columns(zone)),
-                    ("crm_writes", WriteRecord, WRITE_COLUMNS),
-                ):
-                    key = _INCREMENTAL[table]
-                    _replace_rows(
-                        con, table, key, columns, _changed_rows(conn, _t(model), key, since)
+            shapes = {
+                "calls": _call_columns(zone),
+                "crm_writes": WRITE_COLUMNS,
+                "crm_records": CRM_COLUMNS,
+            }
+            for table, (model, order, key) in _INCREMENTAL.items():
+                columns = shapes[table]
+                if previous is None or through is None:
+                    counts[table] = _insert(
+                        con, table, columns, _store_rows(conn, _t(model), order)
                     )
-                    [(landed,)] = con.execute(f"SELECT count(*) FROM {table}").fetchall()
-                    counts[table] = int(landed)
+                    continue
+                since = previous - INCREMENTAL_OVERLAP
+                _replace_rows(
+                    con, table, key, columns, _changed_rows(conn, _t(model), order, since)
+                )
+                [(landed,)] = con.execute(f"SELECT count(*) FROM {table}").fetchall()
+                counts[table] = int(landed)
             counts |= {
                 "quarantine": _insert(
                     con,
@@ -497,14 +534,17 @@ def land_reports(
                     QUARANTINE_COLUMNS,
                     _store_rows(conn, _t(QuarantineRecord), "row_hash"),
                 ),
-                "crm_records": _insert(
-                    con, "crm_records", CRM_COLUMNS, _store_rows(conn, _t(CrmIndexRecord), "id")
-                ),
                 "runs": _insert(
                     con, "runs", RUN_COLUMNS, _store_rows(conn, _t(RunRecord), "run_id")
                 ),
                 "users": _insert(
                     con, "users", USER_COLUMNS, _store_rows(conn, _t(UserRecord), "id")
+                ),
+                "callbacks": _insert(
+                    con,
+                    "callbacks",
+                    CALLBACK_COLUMNS,
+                    _store_rows(conn, _t(CallbackRecord), "task_key"),
                 ),
             }
         con.execute(_FILL_LEAD_IDS)

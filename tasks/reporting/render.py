@@ -219,8 +219,9 @@ _TERMINAL_COLUMNS = {
         "missed_at",
         "outcome",
         "client_masked",
+        "called_back_by",
         "callback_at",
-        "callback_direction",
+        "callback_user_name",
         "delay_minutes",
     ),
 }
@@ -252,7 +253,9 @@ _SHORT = {
     "missed_at": "missed at",
     "client_masked": "client",
     "callback_at": "callback at",
-    "callback_direction": "by",
+    "callback_direction": "direction",
+    "called_back_by": "how",
+    "callback_user_name": "by",
     "delay_minutes": "delay min",
 }
 

@@ -44,12 +44,19 @@ Result views (each also as ``<name>_between(from_ts, to_ts)``):
     ``outbound_answered``, ``new_leads`` (callsync leads the user owns), ``leads_converted``,
     ``deals_won`` and ``won_amount`` (won deals of those leads).
 ``missed_call_callbacks``
-    Per inbound missed or voicemail call: the first later call with the same phone key that
-    connected the client with an employee (an answered call, either direction): its id, time,
-    direction, employee and ``delay_minutes`` from the missed call's start; NULLs when never.
+    Per inbound missed or voicemail call, whether and when the client was called back, counted
+    by the call-back task (``callbacks``): the task the call's task slot points at — the one it
+    opened, or the open one it was merged into — is ``callback_task_id``; the call is
+    ``called_back`` once that task is completed, at its completion time (``callback_at``), by
+    whom (``callback_user_id``/``callback_user_name``), and how (``called_back_by``: ``call`` —
+    the call that reached the client, whose id and direction are given — or ``zoho``, completed
+    by a person in Zoho). A missed call without a call-back task (a row override, a store from
+    before call-back tasks were followed) is called back by the first later call with the same
+    phone key that connected the client with an employee (``later call``). ``delay_minutes``
+    from the missed call's start; NULLs when not called back.
     ``missed_call_callbacks_summary``: ``missed_calls``, ``called_back``, ``never_called_back``,
     ``never_called_back_share``, median and average delay. "Never" means "not by the last
-    landed call": the newest missed calls may still be called back.
+    landing": the newest missed calls may still be called back.
 ``daily_funnel`` / ``funnel_totals``
     Per local date in the company time zone (``calls.local_date``), resp. for the whole range:
     inbound ``calls`` → ``callers`` → ``new_callers`` → ``leads_created`` → ``leads_converted``
@@ -263,6 +270,20 @@ WITH missed AS (
       AND outcome IN ('missed', 'voicemail')
       AND {_in_range("started_at")}
 ),
+slot AS (
+    SELECT uniqueid, coalesce(target_id, zoho_id) AS task_id
+    FROM crm_writes
+    WHERE module = 'Tasks'
+      AND status = 'success'
+      AND kind IN ('open_task', 'callback_merge', 'callback_reached')
+),
+task AS (
+    SELECT m.uniqueid AS missed_uniqueid, cb.*
+    FROM missed AS m
+    JOIN slot AS s ON s.uniqueid = m.uniqueid
+    JOIN callbacks AS cb ON cb.task_id = s.task_id
+    QUALIFY row_number() OVER (PARTITION BY m.uniqueid ORDER BY cb.opened_at, cb.task_key) = 1
+),
 connected AS (
     SELECT uniqueid, phone_key, started_at, direction, employee_user_id
     FROM client_calls
@@ -280,33 +301,79 @@ candidates AS (
     JOIN connected AS k
       ON k.phone_key = m.phone_key
      AND (k.started_at > m.started_at OR (k.started_at = m.started_at AND k.uniqueid > m.uniqueid))
+),
+decided AS (
+    SELECT
+        m.*,
+        t.task_id AS callback_task_id,
+        CASE
+            WHEN t.task_id IS NULL THEN NULL
+            WHEN t.status = 'completed' THEN 'completed'
+            ELSE t.status
+        END AS callback_task_status,
+        CASE
+            WHEN t.task_id IS NULL THEN cb.uniqueid IS NOT NULL
+            ELSE t.status = 'completed'
+        END AS called_back,
+        CASE
+            WHEN t.task_id IS NULL THEN cb.uniqueid
+            WHEN t.status = 'completed' THEN t.closed_call
+        END AS callback_uniqueid,
+        CASE
+            WHEN t.task_id IS NULL THEN cb.started_at
+            WHEN t.status = 'completed' THEN t.closed_at
+        END AS callback_at,
+        CASE
+            WHEN t.task_id IS NULL THEN cb.direction
+            WHEN t.status = 'completed' THEN reached.direction
+        END AS callback_direction,
+        CASE
+            WHEN t.task_id IS NULL THEN cb.employee_user_id
+            WHEN t.status = 'completed' THEN t.closed_by
+        END AS callback_user_id,
+        t.closed_by_name,
+        CASE
+            WHEN t.task_id IS NULL THEN CASE WHEN cb.uniqueid IS NOT NULL THEN 'later call' END
+            WHEN t.status <> 'completed' THEN NULL
+            WHEN t.closed_call IS NOT NULL THEN 'call'
+            ELSE 'zoho'
+        END AS called_back_by
+    FROM missed AS m
+    LEFT JOIN task AS t ON t.missed_uniqueid = m.uniqueid
+    LEFT JOIN candidates AS cb ON cb.missed_uniqueid = m.uniqueid AND cb.nth = 1
+    LEFT JOIN client_calls AS reached ON reached.uniqueid = t.closed_call
 )
 SELECT
-    m.uniqueid,
-    m.started_at AS missed_at,
-    m.local_date,
-    m.outcome,
-    m.client_masked,
-    m.source_group AS utm_source,
-    cb.uniqueid AS callback_uniqueid,
-    cb.started_at AS callback_at,
-    cb.direction AS callback_direction,
-    cb.employee_user_id AS callback_user_id,
-    (epoch(cb.started_at) - epoch(m.started_at)) / 60.0 AS delay_minutes
-FROM missed AS m
-LEFT JOIN candidates AS cb ON cb.missed_uniqueid = m.uniqueid AND cb.nth = 1
-ORDER BY m.started_at, m.uniqueid
+    d.uniqueid,
+    d.started_at AS missed_at,
+    d.local_date,
+    d.outcome,
+    d.client_masked,
+    d.source_group AS utm_source,
+    d.callback_task_id,
+    d.callback_task_status,
+    d.called_back,
+    d.called_back_by,
+    d.callback_uniqueid,
+    d.callback_at,
+    d.callback_direction,
+    d.callback_user_id,
+    coalesce(u.full_name, d.closed_by_name, d.callback_user_id) AS callback_user_name,
+    (epoch(d.callback_at) - epoch(d.started_at)) / 60.0 AS delay_minutes
+FROM decided AS d
+LEFT JOIN users AS u ON u.id = d.callback_user_id
+ORDER BY d.started_at, d.uniqueid
 """
 
 MISSED_CALL_CALLBACKS_SUMMARY = """
 CREATE OR REPLACE MACRO missed_call_callbacks_summary_between(from_ts, to_ts) AS TABLE
 SELECT
     count(*) AS missed_calls,
-    count(callback_uniqueid) AS called_back,
-    count(*) - count(callback_uniqueid) AS never_called_back,
+    count(*) FILTER (WHERE called_back) AS called_back,
+    count(*) FILTER (WHERE NOT called_back) AS never_called_back,
     CASE
         WHEN count(*) = 0 THEN NULL
-        ELSE CAST(count(*) - count(callback_uniqueid) AS DOUBLE) / count(*)
+        ELSE CAST(count(*) FILTER (WHERE NOT called_back) AS DOUBLE) / count(*)
     END AS never_called_back_share,
     median(delay_minutes) AS median_delay_minutes,
     avg(delay_minutes) AS avg_delay_minutes

@@ -82,6 +82,9 @@ def find_client(
     """The record the call is attached to, with everything that matched."""
     phone = call.client
     hits = [r for r in crm.by_key.get(phone.key, ()) if _matches(phone, r, strict_country)]
+    if crm.rebuilt_creators:
+        when = str(call.raw.get("calldate") or "")
+        hits = [r for r in hits if not crm.made_later(r, when, call.uniqueid)]
     own = [r for r in hits if crm.created_by(r, call.uniqueid)]
     if own:
         gone = {(r.module, r.id) for r in own}

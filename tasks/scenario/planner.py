@@ -33,7 +33,13 @@ Decisions taken here:
   action is a skip (10, 13) are skipped at once: waiting cannot change their outcome;
 - the UTM update of an enrich mode (keys ``<uniqueid>/utm-lead``, ``/utm-contact``,
   ``/utm-deal``) sends only the fields that change; a record updated by an earlier call of the
-  same run is compared with its updated values.
+  same run is compared with its updated values;
+- a lead another call is creating right now for the same number (its phone key claimed in the
+  state store, :attr:`CrmSnapshot.claimed`) counts like a lead planned earlier in the run: the
+  call attaches to it and creates none (one lead per number, whatever the path);
+- call-backs close the loop (:mod:`.callbacks`): with ``merge_callbacks`` the open task of rows
+  6–9 for a client who has an open call-back becomes an update of that task (a line for the
+  call); with ``complete_callbacks`` an answered call with the client completes it.
 """
 
 from __future__ import annotations
@@ -46,14 +52,14 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from models.call import Call, Direction, Outcome
-from models.crm import CrmSnapshot, ZohoUser
+from models.crm import CrmSnapshot, OpenCallback, ZohoUser
 from models.hours import WorkingHours
 from models.plan import Attachment, CallPlan, PlannedWrite, PlanStatus, Reason, RotationTurn
 from models.settings import RowActions, ScenarioSettings, Settings, TaskAction
-from models.sync_key import sync_key
+from models.sync_key import belongs_to, sync_key
 from tasks.calls import employee_ident
 from tasks.employees import EmployeeMap, find_user
-from tasks.scenario import records
+from tasks.scenario import callbacks, records
 from tasks.scenario.assign import Assigner
 from tasks.scenario.hours import effective_hours
 from tasks.scenario.matching import ClientMatch, PlannedLead, find_client, utm_targets
@@ -92,12 +98,15 @@ class PlannerMemory:
     ``planned_leads``: the leads planned for earlier calls, by phone key, until the index holds
     them (:meth:`settle` forgets those written); ``utm_overlay``: the UTM values an enrich mode
     planned onto a record, until the index holds them too; ``reassigned``: records handed to the
-    TOP manager earlier in the run (``inactive_owner = "top"``).
+    TOP manager earlier in the run (``inactive_owner = "top"``); ``callbacks``: the open
+    call-backs of the phone keys this run's planning touched, as it left them (opened, extended
+    or completed), which win over the store's copy for the rest of the run.
     """
 
     planned_leads: dict[str, list[PlannedLead]] = field(default_factory=dict)
     utm_overlay: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     reassigned: set[tuple[str, str]] = field(default_factory=set)
+    callbacks: dict[str, list[OpenCallback]] = field(default_factory=dict)
 
     def settle(self, written: Collection[str], updated: Collection[tuple[str, str]] = ()) -> None:
         """Forget the leads whose sync keys were ``written`` (the index has them now) and the
@@ -142,6 +151,12 @@ class _Run:
     @property
     def scenario(self) -> ScenarioSettings:
         return self.settings.scenario
+
+    @property
+    def callback_loop(self) -> callbacks.Loop:
+        return callbacks.Loop(
+            scenario=self.scenario, crm=self.crm, memory=self.memory.callbacks, tz=self.tz
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +277,9 @@ def _plan_one(call: Call, run: _Run) -> CallPlan:
     if run.employees.numbers.holds(call.client):
         return plan(PlanStatus.SKIPPED, Reason.OWN_NUMBER.value)
 
-    match = find_client(call, run.crm, run.planned_leads, strict_country=sc.strict_country_match)
+    match = find_client(
+        call, run.crm, _planned_and_claimed(call, run), strict_country=sc.strict_country_match
+    )
     responsible_id = None if match.attachment is None else match.attachment.owner_id
     handover = _handover(call, match, run)
     if handover is not None:
@@ -320,7 +337,9 @@ def _plan_one(call: Call, run: _Run) -> CallPlan:
     if enriching:
         writes.extend(_utm_updates(call, match, run))
 
-    tasks = _task_writes(call, actions.tasks, employee, responsible_id, attachment, run)
+    loop = run.callback_loop
+    tasks = _task_writes(call, row, actions.tasks, employee, responsible_id, attachment, run, loop)
+    tasks += callbacks.completions(call, row, employee, loop)
     writes.extend(tasks)
     if sc.log_calls and tasks:
         writes.append(_call_write(call, tasks, employee, attachment, run))
@@ -341,6 +360,21 @@ def _plan_one(call: Call, run: _Run) -> CallPlan:
     return plan(
         PlanStatus.PLANNED, None, row=row, match=match, attachment=attachment, writes=writes
     )
+
+
+def _planned_and_claimed(call: Call, run: _Run) -> dict[str, list[PlannedLead]]:
+    """Leads planned earlier in this run, and leads other calls are creating for this number
+    right now (claimed in the state store), by phone key. The call's own claimed lead is its
+    own to create, not a lead to attach to."""
+    key = call.client.key
+    claimed = [
+        PlannedLead(phone=c.phone, sync_key=c.sync_key, owner_id=c.owner_id)
+        for c in run.crm.claimed.get(key, ())
+        if not belongs_to(c.sync_key, call.uniqueid)
+    ]
+    if not claimed:
+        return run.planned_leads
+    return {**run.planned_leads, key: [*run.planned_leads.get(key, ()), *claimed]}
 
 
 def _handover(call: Call, match: ClientMatch, run: _Run) -> PlannedWrite | None:
@@ -411,19 +445,33 @@ def _utm_updates(call: Call, match: ClientMatch, run: _Run) -> list[PlannedWrite
 
 def _task_writes(
     call: Call,
+    row: int,
     actions: Sequence[TaskAction],
     employee: ZohoUser | None,
     responsible_id: str | None,
     attachment: Attachment | None,
     run: _Run,
+    loop: callbacks.Loop,
 ) -> list[PlannedWrite]:
+    """The row's tasks. In rows 6–9 the first open task is the call-back: merged into the
+    client's open call-back (no new task, no owner chosen: the rotation's turn is not spent),
+    or inserted as the client's call-back."""
     sc = run.scenario
     text = _description(call, employee, run)
     mapped = records.mapped_values(call, sc.field_map.Tasks)
     out: list[PlannedWrite] = []
     used: set[str] = set()
+    callback_slot = row in callbacks.CALLBACK_ROWS
     for action in actions:
         open_task = action.status == "open"
+        is_callback = callback_slot and open_task
+        if is_callback:
+            callback_slot = False  # the first open task of the row only
+            target = loop.merge_target(call)
+            if target is not None:
+                key = _unused_key(call, action.slot, used)
+                out.append(loop.merge(call, key, target))
+                continue
         owner_id = run.assign.owner(
             action.owner,
             employee=employee,
@@ -432,12 +480,7 @@ def _task_writes(
             at=call.ended_at,
         )
         due = run.assign.deadline(call.ended_at) if open_task else call.ended_at
-        key = sync_key(call.uniqueid, action.slot)
-        n = 2
-        while key in used:  # an override listing one slot twice must not reuse a sync key
-            key = sync_key(call.uniqueid, f"{action.slot}-{n}")
-            n += 1
-        used.add(key)
+        key = _unused_key(call, action.slot, used)
         fields, links = records.task_fields(
             subject_text=records.subject(action.subject, call, employee, action.status),
             open_task=open_task,
@@ -450,19 +493,29 @@ def _task_writes(
             sync_key=key,
             mapped=mapped,
         )
-        out.append(
-            PlannedWrite(
-                sync_key=key,
-                module="Tasks",
-                op="insert",
-                fields=fields,
-                owner_id=owner_id,
-                links=links,
-                kind="open_task" if open_task else "log_task",
-                due_at=due if open_task else None,
-            )
+        write = PlannedWrite(
+            sync_key=key,
+            module="Tasks",
+            op="insert",
+            fields=fields,
+            owner_id=owner_id,
+            links=links,
+            kind="open_task" if open_task else "log_task",
+            due_at=due if open_task else None,
         )
+        out.append(loop.open(call, write) if is_callback else write)
     return out
+
+
+def _unused_key(call: Call, slot: str, used: set[str]) -> str:
+    """The call's sync key for ``slot``; an override listing one slot twice gets ``-2``, ..."""
+    key = sync_key(call.uniqueid, slot)
+    n = 2
+    while key in used:
+        key = sync_key(call.uniqueid, f"{slot}-{n}")
+        n += 1
+    used.add(key)
+    return key
 
 
 def _description(call: Call, employee: ZohoUser | None, run: _Run) -> str:

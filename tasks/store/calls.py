@@ -33,7 +33,14 @@ from models.plan import CallPlan, CallStatus, PlanStatus, Reason
 from models.tables import CallRecord, QuarantineRecord, WriteRecord
 from tasks.store.base import StoreBase, chunks, unique, values_by_key
 from tasks.store.results import CallCount, IngestResult, RequeueResult
-from tasks.store.rows import call_id, content_changes, fingerprint, recording_changed, to_json
+from tasks.store.rows import (
+    call_id,
+    content_changes,
+    fingerprint,
+    json_and_fingerprint,
+    recording_changed,
+    to_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +84,20 @@ def _calldate(row: Mapping[str, Any]) -> str:
 
 
 def _new_call_row(
-    uid: str, data: Mapping[str, Any], fp: str, now: datetime, run_id: str | None
+    uid: str,
+    data: Mapping[str, Any],
+    fp: str,
+    now: datetime,
+    run_id: str | None,
+    text: str | None = None,
 ) -> dict[str, Any]:
-    """A new ``calls`` row as column values (for a bulk insert)."""
+    """A new ``calls`` row as column values (for a bulk insert); ``text``: its JSON, when the
+    caller has it already."""
     return {
         "uniqueid": uid,
         "status": CallStatus.PENDING.value,
         "fingerprint": fp,
-        "raw_json": to_json(dict(data)),
+        "raw_json": text if text is not None else to_json(dict(data)),
         "calldate": _calldate(data),
         "first_seen_at": now,
         "updated_at": now,
@@ -219,15 +232,16 @@ class CallsMixin(StoreBase):
     def ingest(self, rows: Sequence[Mapping[str, Any]], *, run_id: str) -> IngestResult:
         """Keep every raw row (see the transitions in the module docstring)."""
         now = self._now()
-        keyed: list[tuple[str, dict[str, Any], str]] = []
+        keyed: list[tuple[str, dict[str, Any], str, str]] = []
         missing: list[tuple[dict[str, Any], str]] = []
         for row in rows:
             data = dict(row)
             uid = call_id(data)
+            text, fp = json_and_fingerprint(data)
             if uid is None:
-                missing.append((data, fingerprint(data)))
+                missing.append((data, fp))
             else:
-                keyed.append((uid, data, fingerprint(data)))
+                keyed.append((uid, data, fp, text))
 
         new = changed = unchanged = 0
         updates: list[str] = []
@@ -239,21 +253,21 @@ class CallsMixin(StoreBase):
         with self._tx() as session:
             # Fingerprints first; whole records (raw rows) only of the calls that changed: a
             # re-read of 100k unchanged calls must not load 100k raw rows.
-            stored = _fingerprints(session, (uid for uid, _, _ in keyed))
+            stored = _fingerprints(session, (uid for uid, _, _, _ in keyed))
             calls = _load_calls(
-                session, (uid for uid, _, fp in keyed if uid in stored and stored[uid] != fp)
+                session, (uid for uid, _, fp, _ in keyed if uid in stored and stored[uid] != fp)
             )
-            for uid, data, fp in keyed:
+            for uid, data, fp, text in keyed:
                 first = fresh.get(uid)
                 if first is not None:  # the same new call twice in one batch
                     if first["fingerprint"] == fp:
                         unchanged += 1
                     else:
                         changed += 1
-                        first.update(fingerprint=fp, raw_json=to_json(data))
+                        first.update(fingerprint=fp, raw_json=text)
                     continue
                 if uid not in stored:
-                    fresh[uid] = _new_call_row(uid, data, fp, now, run_id)
+                    fresh[uid] = _new_call_row(uid, data, fp, now, run_id, text)
                     new += 1
                     continue
                 if stored[uid] == fp:
@@ -280,7 +294,7 @@ class CallsMixin(StoreBase):
                     rec.reason = None
                     rec.detail = None
                 rec.fingerprint = fp
-                rec.raw_json = to_json(data)
+                rec.raw_json = text
                 rec.calldate = _calldate(data)
                 rec.updated_at = now
                 rec.run_id = run_id
@@ -496,14 +510,24 @@ class CallsMixin(StoreBase):
             _update_calls(session, changes)
 
     def record_attachments(self, attached: Mapping[str, str]) -> None:
-        """uniqueid -> Zoho id of the lead a call was attached to, once that lead exists."""
+        """uniqueid -> Zoho id of the lead a call was attached to, once that lead exists (a call
+        attached already keeps its record)."""
+        if not attached:
+            return
         now = self._now()
         with self._tx() as session:
-            for uid, rec in _load_calls(session, attached).items():
-                if rec.attached_id is None:
-                    rec.attached_id = attached[uid]
-                    rec.updated_at = now
-                    session.add(rec)
+            statement = (
+                update(CallRecord)
+                .where(
+                    col(CallRecord.uniqueid) == bindparam("b_uid"),
+                    col(CallRecord.attached_id).is_(None),
+                )
+                .values(attached_id=bindparam("attached"), updated_at=bindparam("now"))
+            )
+            session.connection().execute(
+                statement,
+                [{"b_uid": uid, "attached": zid, "now": now} for uid, zid in attached.items()],
+            )
 
     def finish_calls(self, statuses: Mapping[str, tuple[CallStatus, str | None]]) -> None:
         """Final statuses after the writes: ``synced`` (sets ``synced_at``) or ``failed`` with

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Update, bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from models.plan import PlannedWrite
-from models.tables import CrmIndexRecord, WriteRecord
+from models.tables import CallRecord, CrmIndexRecord, WriteRecord
 from tasks.store.base import StoreBase, chunks, unique, values_by_key
-from tasks.store.results import WriteOutcome
+from tasks.store.callbacks import apply_notes
+from tasks.store.claims import release
+from tasks.store.results import RebuiltWrite, WriteOutcome
 from tasks.store.rows import to_json
 from tasks.store.state import upsert_index
 
@@ -27,7 +30,7 @@ ACTIVITY_MODULES = ("Tasks", "Calls")
 INDEX_MODULES = ("Leads", "Contacts", "Deals")
 
 
-def _merge_utm_updates(session: Session, keys: Sequence[str]) -> None:
+def _merge_utm_updates(session: Session, keys: Sequence[str], *, now: datetime) -> None:
     """The UTM values of successful ``utm`` updates, merged into their indexed records."""
     if not keys:
         return
@@ -51,6 +54,7 @@ def _merge_utm_updates(session: Session, keys: Sequence[str]) -> None:
         fields = json.loads(write.payload_json).get("fields") or {}
         utm = {**json.loads(row.utm_json or "{}"), **{k: str(v) for k, v in fields.items()}}
         row.utm_json = to_json(utm)
+        row.updated_at = now
         session.add(row)
 
 
@@ -132,7 +136,9 @@ class LedgerMixin(StoreBase):
 
         The phone index learns from the same transaction: a success's ``learned`` record is
         upserted, and a successful UTM update's values are merged into its record, so the index
-        follows callsync's own writes without listing them back from Zoho."""
+        follows callsync's own writes without listing them back from Zoho. In the same
+        transaction a lead's phone claim is released (whoever claims the number next finds the
+        lead in the index) and the call-back table follows the call-back writes."""
         now = self._now()
         for outcome in outcomes:
             if outcome.status == SUCCESS and not outcome.zoho_id:
@@ -164,8 +170,17 @@ class LedgerMixin(StoreBase):
                 conn.execute(_update_by_key(batch[0]), batch)
             learned = [o.learned for o in outcomes if o.status == SUCCESS and o.learned]
             if learned:
-                upsert_index(session, learned)
-            _merge_utm_updates(session, [o.sync_key for o in outcomes if o.status == SUCCESS])
+                upsert_index(session, learned, now=now)
+            utm = [o.sync_key for o in outcomes if o.status == SUCCESS and "/utm-" in o.sync_key]
+            _merge_utm_updates(session, utm, now=now)
+            release(session, [o.sync_key for o in outcomes if o.status in (SUCCESS, "failed")])
+            notes = [
+                (o.callback, o.zoho_id)
+                for o in outcomes
+                if o.status == SUCCESS and o.callback is not None and o.zoho_id
+            ]
+            if notes:
+                apply_notes(session, notes, now)
 
     def synced_writes(self, uniqueid: str) -> list[tuple[str, str, str]]:
         """(sync_key, module, zoho_id) of the call's Task and Call records that exist in Zoho:
@@ -212,6 +227,62 @@ class LedgerMixin(StoreBase):
                 )
                 out.update((zid, key) for zid, key in rows if zid)
         return out
+
+    def ledger_empty(self) -> bool:
+        """Whether this store has never recorded a write (a new store, or one that was lost)."""
+        with self._tx() as session:
+            return session.exec(select(WriteRecord.sync_key).limit(1)).first() is None
+
+    def rebuild_ledger(self, writes: Sequence[RebuiltWrite]) -> int:
+        """Record writes found in Zoho (records carrying an ``rs_sync_key``) as ``success``, marked
+        ``rebuilt``; keys the ledger holds already are left alone. Returns how many were added."""
+        now = self._now()
+        latest = {w.sync_key: w for w in writes}
+        with self._tx() as session:
+            known = _statuses(session, latest)
+            fresh = [
+                {
+                    "sync_key": w.sync_key,
+                    "uniqueid": w.sync_key.rpartition("/")[0] or w.sync_key,
+                    "module": w.module,
+                    "op": "insert",
+                    "kind": w.kind,
+                    "owner_id": w.owner_id,
+                    "target_id": None,
+                    "zoho_id": w.zoho_id,
+                    "status": SUCCESS,
+                    "attempts": 0,
+                    "error_code": None,
+                    "error_message": None,
+                    "payload_json": "{}",
+                    "created_at": now,
+                    "updated_at": now,
+                    "rebuilt": True,
+                }
+                for key, w in latest.items()
+                if key not in known
+            ]
+            if fresh:
+                session.connection().execute(insert(WriteRecord), fresh)
+        return len(fresh)
+
+    def rebuilt_creators(self, zoho_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Zoho id → (``calldate``, uniqueid) of the call that created the record, for records
+        whose ledger row was rebuilt from Zoho and whose call this store holds: where that call
+        comes in a replayed window."""
+        found: dict[str, tuple[str, str]] = {}
+        with self._tx() as session:
+            for batch in chunks(unique(list(zoho_ids))):
+                rows = session.exec(
+                    select(WriteRecord.zoho_id, CallRecord.calldate, CallRecord.uniqueid)
+                    .join(CallRecord, col(CallRecord.uniqueid) == col(WriteRecord.uniqueid))
+                    .where(
+                        col(WriteRecord.zoho_id).in_(batch),
+                        col(WriteRecord.rebuilt).is_(True),
+                    )
+                )
+                found.update((zid, (calldate or "", uid)) for zid, calldate, uid in rows if zid)
+        return found
 
     def created_ids(self, module: str) -> list[str]:
         """Zoho ids of the records callsync inserted into ``module`` (successful inserts)."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from models.crm import CrmRecord
-from models.plan import Reason
+from models.plan import CallbackNote, Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +68,18 @@ class WriteOutcome:
     learned: CrmRecord | None = None
     """The record a successful insert created, as the phone index keeps it: recorded with the
     result, in one transaction, so the index never misses a record callsync wrote."""
+    callback: CallbackNote | None = None
+    """What a successful write did to a call-back task (followed in the same transaction)."""
 
     @classmethod
-    def success(cls, sync_key: str, zoho_id: str, learned: CrmRecord | None = None) -> WriteOutcome:
-        return cls(sync_key, "success", zoho_id=zoho_id, learned=learned)
+    def success(
+        cls,
+        sync_key: str,
+        zoho_id: str,
+        learned: CrmRecord | None = None,
+        callback: CallbackNote | None = None,
+    ) -> WriteOutcome:
+        return cls(sync_key, "success", zoho_id=zoho_id, learned=learned, callback=callback)
 
     @classmethod
     def failed(cls, sync_key: str, code: str, message: str) -> WriteOutcome:
@@ -90,3 +98,14 @@ class CallCount:
     reason: str | None
     scenario_row: int | None
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RebuiltWrite:
+    """A record found in Zoho with its ``rs_sync_key``: a write an earlier store made."""
+
+    sync_key: str
+    module: str
+    zoho_id: str
+    kind: str
+    owner_id: str | None = None

@@ -20,7 +20,13 @@ def to_json(value: Any) -> str:
 
 def fingerprint(row: Mapping[str, Any]) -> str:
     """A stable hash of a row: equal rows hash equal whatever their key order."""
-    return hashlib.sha256(to_json(dict(row)).encode()).hexdigest()
+    return json_and_fingerprint(row)[1]
+
+
+def json_and_fingerprint(row: Mapping[str, Any]) -> tuple[str, str]:
+    """The row's canonical JSON and its fingerprint, the JSON written once (ingest keeps both)."""
+    text = to_json(dict(row))
+    return text, hashlib.sha256(text.encode()).hexdigest()
 
 
 def call_id(row: Mapping[str, Any]) -> str | None:

@@ -157,7 +157,11 @@ def _record(row: CrmIndexRecord) -> CrmRecord:
 
 
 def upsert_index(
-    session: Session, recs: Sequence[CrmRecord], deleted: Iterable[tuple[str, str]] = ()
+    session: Session,
+    recs: Sequence[CrmRecord],
+    deleted: Iterable[tuple[str, str]] = (),
+    *,
+    now: datetime,
 ) -> None:
     """Upsert index records (and their phone-key rows) and mark ``deleted`` ones gone, inside
     the caller's transaction: the sync's refresh and the ledger's learned writes share it."""
@@ -167,7 +171,7 @@ def upsert_index(
     changes: dict[tuple[str, str], dict[str, Any]] = {}
     for rec in recs:
         key = (rec.module, rec.id)
-        columns = _index_columns(rec)
+        columns = _index_columns(rec) | {"updated_at": now}
         if key in existing:
             changes[key] = columns | {"b_module": rec.module, "b_id": rec.id}
         else:
@@ -181,12 +185,12 @@ def upsert_index(
         names = [n for n in sample if not n.startswith("b_")]
         connection.execute(_by_key(names), list(changes.values()))
     marked = [
-        {"b_module": module, "b_id": rid, "deleted": True}
+        {"b_module": module, "b_id": rid, "deleted": True, "updated_at": now}
         for module, rid in dict.fromkeys(gone)
         if existing.get((module, rid)) is False
     ]
     if marked:
-        connection.execute(_by_key(["deleted"]), marked)
+        connection.execute(_by_key(["deleted", "updated_at"]), marked)
     # The phone-key rows follow their records: replaced for every record written, dropped for
     # every record gone.
     touched = [*changes, *((m, r) for m, r in gone)]
@@ -265,7 +269,7 @@ class StateMixin(StoreBase):
             require_aware(mark, f"watermark of {module}")
         now = self._now()
         with self._tx() as session:
-            upsert_index(session, recs, deleted)
+            upsert_index(session, recs, deleted, now=now)
             for module, mark in watermarks.items():
                 _advance(session, index_cursor(module), mark, now)
 

@@ -23,6 +23,10 @@ The event loop only answers: storing an event runs in a thread with a deadline, 
 is handled by a worker on a thread and event loop of its own (:mod:`tasks.webhooks.worker`),
 woken by every new event, which on start handles whatever an earlier process left pending. A
 client that gives up mid-body is let go without a traceback.
+
+``POST /zoho/notify`` takes Zoho's notifications of changed Leads, Contacts and Deals when
+``[webhook] public_url`` is set (:mod:`tasks.pipeline.crm_watch`): ``401`` without Zoho's
+verification token, ``200`` at once, the change applied to the phone index on the worker's loop.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from models.call import mask_numbers
 from models.settings import Settings
+from tasks.pipeline.crm_watch import NOTIFY_PATH, BadNotification, read_notification
 from tasks.pipeline.webhooks import WebhookProcessor, utc_now
 from tasks.store.engine import lock_wait
 from tasks.text import clean_text
@@ -302,6 +307,32 @@ def create_receiver(
             methods=["GET", "POST"],
             name=f"ringostat-{kind.value}",
         )
+
+    @app.post(NOTIFY_PATH)
+    async def zoho_notify(request: Request) -> Response:
+        """Zoho's notification of a changed Lead, Contact or Deal (see
+        :mod:`tasks.pipeline.crm_watch`): checked, answered at once, applied on the worker's
+        loop (where the phone index's store and Zoho client live)."""
+        worker: WorkerThread = request.app.state.worker
+        token = worker.notify_token
+        if token is None:
+            return _error(404, "Zoho notifications are not enabled ([webhook] public_url)")
+        try:
+            body = await _body(request, hook.max_body_bytes, hook.body_timeout_s)
+        except TooLarge:
+            return _error(413, f"the notification is larger than {hook.max_body_bytes} bytes")
+        except TooSlow:
+            return _error(408, f"the body did not arrive within {hook.body_timeout_s:g} s")
+        except Gone:
+            return Response(status_code=400)
+        try:
+            note = read_notification(json.loads(body or b"null"), token)
+        except BadNotification as exc:
+            return _error(401 if "token" in str(exc) else 400, str(exc))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return _error(400, "the body is not JSON")
+        worker.notify(note)
+        return JSONResponse({"status": "ok"})
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

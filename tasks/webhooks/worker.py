@@ -11,12 +11,14 @@ client, phone index) live on :class:`WorkerThread`'s loop; the HTTP loop only st
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import threading
 from collections.abc import Callable
 
-from tasks.pipeline.webhooks import WebhookProcessor
+from tasks.pipeline.crm_watch import CrmWatch, Notification
+from tasks.pipeline.webhooks import LiveCrm, WebhookProcessor
 from tasks.webhooks.events import WebhookEvent
 from tasks.webhooks.inbox import Inbox
 
@@ -65,6 +67,11 @@ class Worker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether nothing of the worker runs any more (its loop and its batches)."""
+        return all(t.done() for t in (self._task, *self._running) if t is not None)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="callsync-webhook-worker")
@@ -124,8 +131,24 @@ class Worker:
                 task = asyncio.create_task(self._handle(batch))
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+            # arrives as the event is set (a batch ending as the worker stops), and the loop
+            # would go on forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)
+                async with asyncio.timeout(self._idle_s):
+                    await self._wake.wait()
+
+
+async def _apply(watch: CrmWatch, note: Notification) -> None:
+    try:
+        await watch.apply(note)
+    except Exception:
+        log.warning(
+            "Zoho notification of %s %s not applied (the next index refresh brings it)",
+            note.module,
+            note.operation,
+            exc_info=True,
+        )
 
 
 class WorkerThread:
@@ -148,6 +171,25 @@ class WorkerThread:
         )
         self.inbox: Inbox | None = None
         self.worker: Worker | None = None
+        self.watch: CrmWatch | None = None
+        """The subscription to Zoho's notifications (None: the receiver takes none)."""
+        self._applying: set[concurrent.futures.Future[None]] = set()
+
+    @property
+    def notify_token(self) -> str | None:
+        """The token Zoho's notifications must carry; None when notifications are off."""
+        watch = self.watch
+        return watch.token if watch is not None and watch.enabled else None
+
+    def notify(self, note: Notification) -> None:
+        """Apply a Zoho notification to the phone index, on the worker's loop (any thread)."""
+        loop, watch = self._loop, self.watch
+        if loop is None or watch is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed: stopping anyway
+            future = asyncio.run_coroutine_threadsafe(_apply(watch, note), loop)
+            self._applying.add(future)
+            future.add_done_callback(self._applying.discard)
 
     def start(self) -> Inbox:
         """Start the thread; block until the parts are open. Returns the inbox."""
@@ -189,6 +231,8 @@ class WorkerThread:
         async with self._parts() as (inbox, processor):
             self.inbox = inbox
             self.worker = self._make_worker(processor) if processor is not None else None
+            crm = processor.crm if processor is not None else None
+            self.watch = crm.watch if isinstance(crm, LiveCrm) else None
             if self.worker is not None:
                 self.worker.start()
             self._opened.set()

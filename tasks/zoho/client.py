@@ -72,6 +72,7 @@ from tasks.zoho.coql import (
     valid_id,
     valid_phone,
     valid_sync_key,
+    zoho_id,
 )
 from tasks.zoho.errors import (
     AuthError,
@@ -636,6 +637,21 @@ class ZohoClient:
         )
         return {str(row[field]): str(row["id"]) for rows in pages for row in rows if row.get(field)}
 
+    async def records_by_id(
+        self, module: str, ids: Iterable[str], fields: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """The records of ``module`` among ``ids`` that exist (COQL ``id in``, ≤50 per query,
+        the queries sent together): a deleted record is simply not answered."""
+        unique = sorted(set(ids))
+        if not unique:
+            return []
+        names = list(dict.fromkeys(["id", *fields]))
+        queries = [in_("id", [zoho_id(i) for i in chunk]) for chunk in _chunks(unique, MAX_IN)]
+        pages = await gather_all(
+            self.coql_all(module, names, where, page_size=200) for where in queries
+        )
+        return [row for rows in pages for row in rows]
+
     async def _pages(
         self,
         path: str,
@@ -704,6 +720,45 @@ class ZohoClient:
             headers=_since_header(modified_since),
             limit=limit,
         )
+
+    async def watch(
+        self,
+        *,
+        channel_id: str,
+        events: Sequence[str],
+        notify_url: str,
+        token: str,
+        expiry: datetime,
+    ) -> datetime:
+        """Subscribe ``notify_url`` to Zoho's notifications of ``events`` (``Leads.all``, ...)
+        until ``expiry`` (Zoho keeps a channel at most a day); a channel subscribed again is
+        renewed. Returns the expiry Zoho granted (the earliest of its events')."""
+        body = {
+            "watch": [
+                {
+                    "channel_id": valid_id(channel_id),
+                    "events": list(events),
+                    "notify_url": notify_url,
+                    "token": token,
+                    "channel_expiry": expiry.replace(microsecond=0).isoformat(),
+                }
+            ]
+        }
+        response = await self._request(
+            "POST", "/crm/v8/actions/watch", route="POST /crm/v8/actions/watch", json=body
+        )
+        items = self._json(response).get("watch")
+        item = items[0] if isinstance(items, list) and items else {}
+        if not isinstance(item, Mapping) or str(item.get("status")) != "success":
+            code = str(item.get("code") or "") if isinstance(item, Mapping) else ""
+            raise FatalError(f"Zoho refused the notification channel: {code}", code=code)
+        details = item.get("details")
+        granted = [
+            datetime.fromisoformat(str(e["channel_expiry"]))
+            for e in (details.get("events") or [] if isinstance(details, Mapping) else [])
+            if isinstance(e, Mapping) and e.get("channel_expiry")
+        ]
+        return min(granted) if granted else expiry
 
     async def deleted_ids(self, module: str, *, since: datetime | None) -> list[str]:
         """Ids of records deleted (recycle bin and permanently) since ``since``."""

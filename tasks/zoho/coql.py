@@ -5,8 +5,9 @@ pattern or the builder raises :class:`CoqlError`. What can reach a query:
 
 - field and module API names (letters, digits, underscores; ``Owner.id``-style lookups);
 - Zoho record ids (digits);
-- phone digits (an optional leading ``+`` then digits), and ``like '%<digits>'`` for ends-with,
-  which is how COQL spells what the search API cannot (no ``ends_with`` there);
+- phone digits (an optional leading ``+`` then digits), and ``like`` patterns made of digits and
+  ``%``: ``'%<digits>'`` for ends-with, which is how COQL spells what the search API cannot (no
+  ``ends_with`` there), ``'%<digits>%'`` for contains, ``'%9%3%0%...%'`` for digits in order;
 - sync keys (``<uniqueid>/<slot>``: letters, digits and ``. _ : / -``, at most 255 characters);
 - aware datetimes, written by the builder itself as ISO 8601 with an offset.
 
@@ -123,6 +124,19 @@ def in_(field: str, values: Sequence[Value]) -> Condition:
 def ends_with(field: str, digits: str) -> Condition:
     """``field like '%<digits>'``: the phone-suffix match."""
     return Condition(f"{api_name(field)} like '%{_check(_DIGITS, digits, 'digit suffix')}'")
+
+
+def contains(field: str, digits: str) -> Condition:
+    """``field like '%<digits>%'``: the digits, together, anywhere in the value."""
+    return Condition(f"{api_name(field)} like '%{_check(_DIGITS, digits, 'digits')}%'")
+
+
+def digits_in_order(field: str, digits: str) -> Condition:
+    """``field like '%9%3%0%...%'``: the digits in this order, with anything between and around
+    them — a number however it is typed (``+38 (093) 000-10-30``, ``093 000 10 30``,
+    ``(093)0001030 Ivan``)."""
+    spread = "%".join(_check(_DIGITS, digits, "digits"))
+    return Condition(f"{api_name(field)} like '%{spread}%'")
 
 
 def is_null(field: str) -> Condition:

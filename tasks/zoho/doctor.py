@@ -4,8 +4,10 @@ Checks, in order (each says what to do when it fails):
 
 1. the refresh token mints an access token, and at which data centre;
 2. users are readable (scope ``ZohoCRM.users.READ``), ``scenario.top_manager`` is an active user,
-   and every ``[[employees]]`` entry names an active user (SPEC 4: an entry that does not is a
-   failure here, and a warning in every run summary);
+   and every ``[[employees]]`` entry names an active user (an entry that does not is a failure
+   here, and a warning in every run summary); an empty employee map, or one that maps fewer
+   than half of the active users besides the TOP manager, is a warning: the calls those users
+   answer are written as unmapped (their leads and tasks go to the TOP manager);
 3. roles are readable (``ZohoCRM.settings.roles.READ``);
 4. the custom fields of SPEC 7 exist (``ZohoCRM.settings.fields.READ``): ``rs_sync_key`` marked
    unique on Leads and Tasks (and Calls when ``scenario.log_calls``), the UTM fields on Leads
@@ -64,6 +66,8 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    warn: bool = False
+    """Passed, but with something the operator should look at (shown ``[warn]`` with its fix)."""
 
 
 @dataclass
@@ -78,11 +82,15 @@ class DoctorReport:
         """Plain text, one line per check, a ``fix:`` line under each failure."""
         lines = []
         for check in self.checks:
-            lines.append(f"[{' ok ' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
-            if not check.ok and check.fix:
+            mark = "FAIL" if not check.ok else "warn" if check.warn else " ok "
+            lines.append(f"[{mark}] {check.name}: {check.detail}")
+            if (not check.ok or check.warn) and check.fix:
                 lines.append(f"       fix: {check.fix}")
         passed = sum(c.ok for c in self.checks)
         verdict = "ready" if self.ok else "not ready"
+        warned = sum(c.ok and c.warn for c in self.checks)
+        if warned:
+            verdict += f" ({warned} warning{'s' if warned > 1 else ''})"
         lines.append(f"{passed} of {len(self.checks)} checks passed: {verdict}")
         return "\n".join(lines)
 
@@ -99,8 +107,8 @@ class _Doctor:
         self.client = client
         self.report = DoctorReport()
 
-    def add(self, name: str, ok: bool, detail: str, fix: str = "") -> None:
-        self.report.checks.append(Check(name, ok, detail, fix))
+    def add(self, name: str, ok: bool, detail: str, fix: str = "", *, warn: bool = False) -> None:
+        self.report.checks.append(Check(name, ok, detail, fix, warn))
 
     async def attempt(self, name: str, scope: str, call: Callable[[], Awaitable[T]]) -> T | None:
         """Run ``call``; on a Zoho failure record a failed check naming the scope."""
@@ -161,9 +169,37 @@ class _Doctor:
         detail = (
             f"{len(entries)} [[employees]] entries, each names an active Zoho user"
             if entries
-            else "no [[employees]] entries (Zoho users' phones are mapped when auto_map_users)"
+            else "no [[employees]] entries"
         )
-        self.add("employee map", True, "; ".join([detail, *emap.problems]))
+        others = [u for u in users if u.active and u.id != self._top_id(users)]
+        mapped = _mapped_user_ids(emap)
+        unmapped = [u for u in others if u.id not in mapped]
+        thin = bool(others) and len(unmapped) * 2 > len(others)
+        if entries and not thin:
+            self.add("employee map", True, "; ".join([detail, *emap.problems]))
+            return
+        shown = ", ".join(u.email or u.id for u in unmapped[:5]) + (
+            ", ..." if len(unmapped) > 5 else ""
+        )
+        summary = (
+            f"{len(others) - len(unmapped)} of {len(others)} active users besides the TOP "
+            + ("manager are mapped" + (f" (not: {shown})" if unmapped else ""))
+        )
+        self.add(
+            "employee map",
+            True,
+            "; ".join([detail, summary, *emap.problems]),
+            "calls answered by an unmapped SIP login or number are written as unmapped: their "
+            "leads and tasks go to the TOP manager. Add an [[employees]] entry (zoho_user, sip, "
+            "numbers) for everyone who takes calls before a sync or backfill writes them",
+            warn=True,
+        )
+
+    def _top_id(self, users: Sequence[ZohoUser]) -> str | None:
+        try:
+            return resolve_top_manager(self.settings.scenario, users).id
+        except TopManagerError:
+            return None
 
     def top_manager(self, users: Sequence[ZohoUser]) -> None:
         try:
@@ -285,6 +321,12 @@ class _Doctor:
         answer = await self.attempt("COQL", "ZohoCRM.coql.READ", lambda: self.client.coql(query))
         if answer is not None:
             self.add("COQL", True, "queries run (needed for phone-suffix and sync-key lookups)")
+
+
+def _mapped_user_ids(emap: EmployeeMap) -> set[str]:
+    """Users some identifier maps to (an explicit entry, or their own Zoho phone)."""
+    tables = (emap.by_text, emap.by_key, emap.auto_by_text, emap.auto_by_key)
+    return {user.id for table in tables for user in table.values()}
 
 
 def _phone_values_detail(

@@ -18,7 +18,10 @@ How one execution goes (SPEC sections 7, 9 and 10; ARCHITECTURE habit 6):
 4. A record Zoho rejects fails alone, with Zoho's code and message in the ledger; the writes that
    link to it are ``blocked`` (``dependency_failed``). An insert whose outcome stayed unknown
    (the client answers ``OUTCOME_UNKNOWN``) is neither: it stays ``pending``, its dependents
-   wait, and its call stays ``pending`` for the next run to finish.
+   wait, and its call stays ``pending`` for the next run to finish. A link to *another* call's
+   lead that the path creating it has claimed (:mod:`tasks.store.claims`) and not recorded yet
+   waits the same way.
+   Two updates of one record go in successive requests, in plan order.
 5. :func:`execute_plans` then sets each call's final status: ``synced`` when every write of the
    call succeeded, ``failed`` with the first error code otherwise.
 
@@ -42,6 +45,7 @@ from typing import Any, Literal, Protocol
 
 from models.crm import CrmRecord
 from models.plan import CallPlan, CallStatus, PlannedWrite, PlanStatus, Reason
+from models.sync_key import belongs_to
 from tasks.store import Store, WriteOutcome
 from tasks.zoho.fit import fit_records
 
@@ -240,6 +244,16 @@ class _Execution:
                 self.ids[key] = rec.zoho_id
             elif rec.status == "pending" and key not in self.by_key:
                 self.pending_deps.add(key)
+        foreign = {
+            dep
+            for uid, write in self.writes
+            for dep in write.links.values()
+            if dep not in self.by_key and dep not in ledger and not belongs_to(dep, uid)
+        }
+        if foreign:
+            # Another call's lead that the path creating it has claimed and not recorded yet:
+            # wait for it (the call stays pending, the next run finds the lead written).
+            self.pending_deps |= self.store.claimed_leads(foreign)
         todo: list[PlannedWrite] = []
         for _, write in self.writes:
             if write.sync_key in self.ids:
@@ -328,6 +342,8 @@ class _Execution:
         """The record as Zoho receives it: links filled, keeping other keys of a lookup."""
         rec = dict(write.fields)
         for name, dep in write.links.items():
+            if name == "id":
+                continue  # an update of a record inserted earlier: its id, below
             current = rec.get(name)
             lookup = dict(current) if isinstance(current, Mapping) else {}
             lookup["id"] = self.ids[dep]
@@ -335,8 +351,15 @@ class _Execution:
         if write.op == "insert":
             rec[self.key_field] = write.sync_key
         else:
-            rec["id"] = write.record_id
+            rec["id"] = self._target(write)
         return rec
+
+    def _target(self, write: PlannedWrite) -> str | None:
+        """The record an update changes: named, or inserted earlier (``links["id"]``)."""
+        if write.record_id:
+            return write.record_id
+        dep = write.links.get("id")
+        return self.ids.get(dep) if dep else None
 
     async def _fitted(self, module: str, group: Sequence[PlannedWrite]) -> list[dict[str, Any]]:
         """The records as Zoho receives them, every text value cut to its field's length."""
@@ -382,7 +405,7 @@ class _Execution:
         )
 
     async def _update(self, module: str, group: Sequence[PlannedWrite]) -> None:
-        no_target = [w for w in group if not w.record_id]
+        no_target = [w for w in group if not self._target(w)]
         if no_target:
             why = "an update names no record id"
             for w in no_target:
@@ -390,12 +413,24 @@ class _Execution:
             self.store.record_results(
                 [WriteOutcome.failed(w.sync_key, "MISSING_RECORD_ID", why) for w in no_target]
             )
-        group = [w for w in group if w.record_id]
-        if not group:
-            return
-        records = await self._fitted(module, group)
+        group = [w for w in group if self._target(w)]
+        # Two updates of one record (a call-back extended, then completed) go in successive
+        # requests, in plan order: within one request Zoho's order is not documented.
+        while group:
+            seen: set[str | None] = set()
+            batch: list[PlannedWrite] = []
+            later: list[PlannedWrite] = []
+            for w in group:
+                target = self._target(w)
+                (later if target in seen else batch).append(w)
+                seen.add(target)
+            await self._update_batch(module, batch)
+            group = later
+
+    async def _update_batch(self, module: str, batch: Sequence[PlannedWrite]) -> None:
+        records = await self._fitted(module, batch)
         await self._send(
-            group, lambda on_batch: self.client.update(module, records, on_batch=on_batch)
+            batch, lambda on_batch: self.client.update(module, records, on_batch=on_batch)
         )
 
     def _apply(self, group: Sequence[PlannedWrite], results: Sequence[RecordResultLike]) -> None:
@@ -403,7 +438,7 @@ class _Execution:
             raise ValueError(f"the client answered {len(results)} results for {len(group)} records")
         outcomes: list[WriteOutcome] = []
         for write, res in zip(group, results, strict=True):
-            zoho_id = res.id or (write.record_id if write.op == "update" else None)
+            zoho_id = res.id or (self._target(write) if write.op == "update" else None)
             if res.ok and zoho_id:
                 self.ids[write.sync_key] = zoho_id
                 self._settle(write, "success")
@@ -411,7 +446,9 @@ class _Execution:
                 learned = (
                     self.learn(write, zoho_id) if self.learn and write.op == "insert" else None
                 )
-                outcomes.append(WriteOutcome.success(write.sync_key, zoho_id, learned))
+                outcomes.append(
+                    WriteOutcome.success(write.sync_key, zoho_id, learned, write.callback)
+                )
             elif res.code == OUTCOME_UNKNOWN:
                 self._settle(write, "unknown")  # the ledger keeps it pending
             else:

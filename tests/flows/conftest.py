@@ -20,17 +20,28 @@ from emulators.serve import BackgroundServer
 from emulators.zoho.app import create_app as create_zoho
 from flows.runtime.prefect_server import LocalPrefectServer, drain_prefect_clients
 from tasks.store.engine import open_engine
+from tests.support.prefect_session import worker_home
 
 FIXED_NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrefectServer]:
-    """One real Prefect server for the whole session (callsync's own kind: ``prefect server
+def prefect_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalPrefectServer]:
+    """One real Prefect server for the whole run (callsync's own kind: ``prefect server
     start``, analytics off), its database in a temporary home: the flow-test modules share one
-    start instead of paying Prefect's temporary server each."""
-    with LocalPrefectServer(tmp_path_factory.mktemp("prefect-home")) as server:
-        yield server
+    start instead of paying Prefect's temporary server each. Under pytest-xdist the workers share
+    one too, and the controller stops it (tests/support/prefect_session.py).
+
+    The home is the same for every definition of this fixture (modules elsewhere import it, which
+    makes a session fixture of their own): a later one finds the running server through its
+    record and reuses it."""
+    shared = worker_home(request.config)
+    server = LocalPrefectServer(shared or tmp_path_factory.getbasetemp() / "prefect-home")
+    yield server.start()
+    if shared is None:
+        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -183,7 +183,9 @@ def _end_the_holders_session(world: World, backend: str, holder: Command) -> Non
         # Its database session ends (an operator, a failover): the advisory lock goes with it.
         with psycopg.connect(libpq_url(world.url), autocommit=True) as admin:
             ended = admin.execute(
-                "SELECT pg_terminate_backend(pid, 60000) FROM pg_locks WHERE locktype = 'advisory'"
+                "SELECT pg_terminate_backend(pid, 60000) FROM pg_locks WHERE locktype = 'advisory' "
+                # Only this test's database: tests on other databases run beside it (xdist).
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             ).fetchall()
         assert ended == [(True,)]
 

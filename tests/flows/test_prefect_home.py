@@ -19,7 +19,13 @@ from emulators.ringostat.app import create_app as create_ringostat
 from emulators.serve import BackgroundServer
 from emulators.zoho.app import create_app as create_zoho
 from flows.runtime.prefect_server import pid_alive
-from tests.support.processes import Command, prefect_api, session_members, session_of
+from tests.support.processes import (
+    Command,
+    prefect_api,
+    session_members,
+    session_of,
+    session_prefect_settings,
+)
 
 
 @pytest.fixture
@@ -74,6 +80,7 @@ def installation(tmp_path: Path) -> Iterator[dict[str, Any]]:
         )
         urllib.request.urlopen(req, timeout=30).close()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CALLSYNC_"))}
+        env.update(session_prefect_settings())  # cheaper Prefect processes, no other change
         # Prefect's own default home must stay untouched: nothing may land there.
         env["PREFECT_HOME"] = str(tmp_path / "user-prefect-home")
         env["COLUMNS"] = "200"
@@ -155,6 +162,13 @@ def test_demo_keep_ui_stopped_with_sigterm_leaves_no_process(
         cwd,
     )
     demo.wait_for("Ctrl-C to stop")
+    # What it printed adds up: the users it generated and the org's admin are what the runs
+    # count, and the Data Docs caveat is said once, not after every run.
+    text = "".join(demo.output)
+    generated = int(text.split("Generated a company: ", 1)[1].split()[0])
+    assert "(and the org's admin)" in text
+    assert f"Zoho: {generated + 1} active users" in text
+    assert text.count("so offline they show unstyled") == 1
     server_pid = _record(workdir / "prefect")["pid"]
     assert pid_alive(server_pid)
     os.kill(demo.proc.pid, signal.SIGTERM)

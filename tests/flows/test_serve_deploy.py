@@ -23,8 +23,16 @@ from emulators.ringostat.app import create_app as create_ringostat
 from emulators.serve import BackgroundServer
 from emulators.zoho.app import create_app as create_zoho
 from flows.runtime.prefect_server import LocalPrefectServer
-from tests.support.processes import WAIT_S, Command, prefect_api, session_members
+from tests.support.processes import (
+    WAIT_S,
+    Command,
+    prefect_api,
+    session_members,
+    session_prefect_settings,
+)
 
+# Under pytest-xdist one worker runs this module whole (tests/support/xdist_schedule.py): its tests
+# register the same deployments (and work pool) on the run's one Prefect server.
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,6 +100,7 @@ def world(tmp_path: Path, prefect_server: LocalPrefectServer) -> Iterator[dict[s
             DO_NOT_TRACK="1",
             COLUMNS="200",
         )
+        env.update(session_prefect_settings())
         yield {"zoho": zoho.url, "config": config, "dir": tmp_path, "env": env}
 
 
@@ -114,6 +123,12 @@ def _runs(api: str, deployment_id: str) -> list[dict[str, Any]]:
     return runs
 
 
+def _finished(api: str, run_id: str) -> dict[str, Any] | None:
+    """The flow run once it is in a final state."""
+    run: dict[str, Any] = prefect_api(api, "GET", f"/flow_runs/{run_id}")
+    return run if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
+
+
 def test_a_failed_served_run_is_retried_through_the_api_and_completes(
     world: dict[str, Any], prefect_server: LocalPrefectServer
 ) -> None:
@@ -130,10 +145,22 @@ def test_a_failed_served_run_is_retried_through_the_api_and_completes(
         serve.wait_for("callsync-serve-reports/reports")
         deployment = _deployments(api)[("callsync-serve-sync", "sync")]
         assert deployment["parameters"] == {"config": str(path)}
-        failed = _until(
-            "a failed scheduled sync",
-            lambda: [r for r in _runs(api, deployment["id"]) if r["state_type"] == "FAILED"],
-        )[0]
+        # The minute schedule is live: the server has put its next syncs on the calendar.
+        # (Registering a deployment deletes its runs not started yet: these are this serve's.)
+        _until(
+            "the schedule's next syncs",
+            lambda: [
+                r
+                for r in _runs(api, deployment["id"])
+                if r["auto_scheduled"] and r["state_type"] == "SCHEDULED"
+            ],
+        )
+        # The first scheduled sync is due a minute after serve started. The run the UI's "Quick
+        # run" creates is due now and reaches serve the same way (a scheduled run of the
+        # deployment, found by serve's poll): it fails as a scheduled one would, without the wait.
+        quick = prefect_api(api, "POST", f"/deployments/{deployment['id']}/create_flow_run", {})
+        failed = _until("the sync to fail", lambda: _finished(api, quick["id"]))
+        assert failed["state_type"] == "FAILED", failed["state"]
         # No more scheduled runs: only the retried one may run from here on.
         prefect_api(api, "POST", f"/deployments/{deployment['id']}/pause_deployment")
         _until(
@@ -150,25 +177,32 @@ def test_a_failed_served_run_is_retried_through_the_api_and_completes(
             f"/flow_runs/{failed['id']}/set_state",
             {"state": {"type": "SCHEDULED", "name": "AwaitingRetry"}, "force": True},
         )
-        done = _until(
-            "the retried run to finish",
-            lambda: (
-                r
-                if (r := prefect_api(api, "GET", f"/flow_runs/{failed['id']}"))["state_type"]
-                in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
-                else None
-            ),
-        )
+        done = _until("the retried run to finish", lambda: _finished(api, failed["id"]))
         assert done["state_type"] == "COMPLETED", (done["state"]["message"], serve.output[-30:])
         assert done["run_count"] >= 2
+        assert "retried" in done["tags"]  # a run that needed a retry stays visible as such
     finally:
         os.kill(serve.proc.pid, signal.SIGTERM)
         assert serve.finish() == 0, "".join(serve.output)
     assert session_members(serve.proc.pid) == []
 
 
+def _save_blocks_and_apply_served(blocks: dict[str, str], config: Path) -> None:
+    """The Secret blocks saved and ``callsync serve``'s deployments applied as serve applies them
+    at start, from this process (its Prefect client points at the run's server): the same calls a
+    fresh interpreter would make, without importing the flows once more."""
+    from prefect.blocks.system import Secret
+
+    from flows.runtime.deploy import build_deployments
+
+    for name, value in blocks.items():
+        Secret(value=value).save(name, overwrite=True)
+    for deployment in build_deployments(str(config)):
+        deployment.apply()
+
+
 def test_prefect_deploy_keeps_secrets_in_blocks_and_serve_does_not_overwrite_it(
-    world: dict[str, Any], prefect_server: LocalPrefectServer
+    world: dict[str, Any], prefect_server: LocalPrefectServer, prefect_harness: None
 ) -> None:
     api, env = prefect_server.api_url, world["env"]
     # The worker's config holds no secret: the runs read them from the Secret blocks.
@@ -180,13 +214,6 @@ def test_prefect_deploy_keeps_secrets_in_blocks_and_serve_does_not_overwrite_it(
         "callsync-zoho-refresh-token": REFRESH_TOKEN,
         "callsync-ringostat-auth-key": RINGOSTAT_KEY,
     }
-    script = (
-        "import json, sys\nfrom prefect.blocks.system import Secret\n"
-        "for name, value in json.loads(sys.argv[1]).items():\n"
-        "    Secret(value=value).save(name, overwrite=True)\n"
-        "from flows.runtime.deploy import build_deployments\n"
-        "for d in build_deployments(sys.argv[2]):\n    d.apply()\n"
-    )
 
     def run(*args: str, extra: dict[str, str] | None = None) -> None:
         done = subprocess.run(
@@ -200,7 +227,7 @@ def test_prefect_deploy_keeps_secrets_in_blocks_and_serve_does_not_overwrite_it(
         assert done.returncode == 0, done.stdout + done.stderr
 
     # callsync serve's deployments first (applied as `callsync serve` does at start) ...
-    run(sys.executable, "-c", script, json.dumps(blocks), str(path))
+    _save_blocks_and_apply_served(blocks, path)
     run(PREFECT, "work-pool", "create", "callsync", "--type", "process")
     # ... then prefect.yaml's, deployed as deployments/README.md says ...
     deploy_env = {"CALLSYNC_HOME": str(REPO), "CALLSYNC_CONFIG": str(path)}
@@ -208,7 +235,7 @@ def test_prefect_deploy_keeps_secrets_in_blocks_and_serve_does_not_overwrite_it(
     run(PREFECT, "deploy", "--prefect-file", "deployments/prefect.yaml", *one_company,
         extra=deploy_env)  # fmt: skip
     # ... and serve restarted: neither overwrote the other.
-    run(sys.executable, "-c", script, json.dumps(blocks), str(path))
+    _save_blocks_and_apply_served(blocks, path)
 
     deployments = _deployments(api)
     pool = {k: d for k, d in deployments.items() if d["work_pool_name"] == "callsync"}

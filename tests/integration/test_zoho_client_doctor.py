@@ -71,7 +71,9 @@ async def test_a_ready_org_passes_every_check(http: httpx.AsyncClient) -> None:
         "phone values on Leads", "phone values on Contacts", "COQL",
     ]  # fmt: skip
     text = report.render()
-    assert text.splitlines()[-1] == "16 of 16 checks passed: ready"
+    # The org's only user is the TOP manager and there are no [[employees]]: ready, but said.
+    assert text.splitlines()[-1] == "16 of 16 checks passed: ready (1 warning)"
+    assert "[warn] employee map: no [[employees]] entries" in text
     assert "Org Admin <admin@callsync-demo.com>" in text
     assert "1000.refresh" not in text and "secret" not in text
 
@@ -109,6 +111,53 @@ async def test_employee_entries_naming_no_active_user_fail(http: httpx.AsyncClie
     report = await run_doctor(Settings(**cfg), http, sleep=_no_sleep, clock=_now)
     [check] = [c for c in report.checks if c.name == "employee map"]
     assert check.ok and check.detail == "1 [[employees]] entries, each names an active Zoho user"
+
+
+def _agents(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"50001{n:02d}",
+            "email": f"agent{n}@example.com",
+            "last_name": f"Agent {n}",
+            "status": "active",
+            "role": {"name": "CEO", "id": "95013"},
+        }
+        for n in range(count)
+    ]
+
+
+async def test_an_empty_or_mostly_unmapped_employee_map_is_a_warning(
+    http: httpx.AsyncClient,
+) -> None:
+    agents = _agents(5)
+    agents[0]["phone"] = "+380 50 111 22 33"  # mapped by its own Zoho phone (auto_map_users)
+    await http.post("/__emulator__/seed", json={"users": agents})
+
+    report = await doctor(http)
+    [check] = [c for c in report.checks if c.name == "employee map"]
+    assert check.ok and check.warn and report.ok
+    assert check.detail.startswith(
+        "no [[employees]] entries; 1 of 5 active users besides the TOP manager are mapped"
+    )
+    assert "go to the TOP manager" in check.fix
+    lines = report.render().splitlines()
+    assert any(line.startswith("[warn] employee map: no [[employees]] entries") for line in lines)
+    assert lines[-1].endswith(": ready (1 warning)")
+
+    # One entry for five agents: still mostly unmapped.
+    cfg = settings().model_dump()
+    cfg["employees"] = [{"zoho_user": "agent1@example.com", "sip": ["a1"]}]
+    report = await run_doctor(Settings(**cfg), http, sleep=_no_sleep, clock=_now)
+    [check] = [c for c in report.checks if c.name == "employee map"]
+    assert check.warn and "2 of 5 active users" in check.detail
+    assert "(not: agent2@example.com, agent3@example.com, agent4@example.com)" in check.detail
+
+    # Three of five mapped: fine.
+    cfg["employees"].append({"zoho_user": "agent2@example.com", "sip": ["a2"]})
+    report = await run_doctor(Settings(**cfg), http, sleep=_no_sleep, clock=_now)
+    [check] = [c for c in report.checks if c.name == "employee map"]
+    assert check.ok and not check.warn
+    assert "[ ok ] employee map: 2 [[employees]] entries" in report.render()
 
 
 async def test_missing_fields_and_a_sync_key_that_is_not_unique(

@@ -47,6 +47,27 @@ async def test_unknown_refresh_token_answers_200_invalid_code(http: httpx.AsyncC
     assert "access_token" in good.json()
 
 
+async def test_a_self_client_grant_code_is_exchanged_once_for_a_refresh_token(
+    http: httpx.AsyncClient,
+) -> None:
+    await http.post("/__emulator__/seed", json={"oauth": {"refresh_tokens": ["1000.good"]}})
+    form = {"grant_type": "authorization_code", "client_id": "1000.c", "client_secret": "s"}
+    answer = (await http.post("/oauth/v2/token", data={**form, "code": "1000.grant"})).json()
+    assert set(answer) == {
+        "access_token",
+        "refresh_token",
+        "api_domain",
+        "token_type",
+        "expires_in",
+    }
+    again = await http.post("/oauth/v2/token", data={**form, "code": "1000.grant"})
+    assert again.json() == {"error": "invalid_code"}  # a grant code works once
+    refreshed = await http.post(
+        "/oauth/v2/token", data={**REFRESH_FORM, "refresh_token": answer["refresh_token"]}
+    )
+    assert "access_token" in refreshed.json()  # the new refresh token is accepted
+
+
 async def test_empty_refresh_token_is_invalid_code(http: httpx.AsyncClient) -> None:
     response = await http.post("/oauth/v2/token", data={**REFRESH_FORM, "refresh_token": ""})
     assert response.json() == {"error": "invalid_code"}

@@ -19,6 +19,7 @@ from emulators.serve import BackgroundServer
 from emulators.zoho.app import create_app as create_zoho
 from flows.runtime.listen import receiver_parts
 from models.settings import Settings, load_settings
+from tasks.pipeline.crm_watch import Notification
 from tasks.pipeline.webhooks import Handled
 from tasks.store import Store
 from tasks.webhooks.inbox import Inbox
@@ -108,11 +109,13 @@ def pickup(uid: str, phone: str, sip: str = "anna_sip", **extra: str) -> dict[st
 
 @dataclass
 class Receiver:
-    """A receiver served by uvicorn on 127.0.0.1; ``handled`` gets every event it handled."""
+    """A receiver served by uvicorn on 127.0.0.1; ``handled`` gets every event it handled,
+    ``notified`` every Zoho notification it applied (with how many records changed)."""
 
     url: str
     server: BackgroundServer
     handled: queue.Queue[Handled]
+    notified: queue.Queue[tuple[Notification, int]] = field(default_factory=queue.Queue)
 
     def wait(self, n: int, *, timeout: float = 60.0) -> list[Handled]:
         """Block until ``n`` more events were handled (not a sleep: a queue wait)."""
@@ -130,15 +133,18 @@ def receiver(
     """``callsync listen``'s app (processor reporting into ``handled``); ``process=False``
     stores events without handling them."""
     out: queue.Queue[Handled] = handled if handled is not None else queue.Queue()
+    notified: queue.Queue[tuple[Notification, int]] = queue.Queue()
 
     @asynccontextmanager
     async def parts() -> AsyncIterator[Parts]:
-        async with receiver_parts(settings, emit=out.put) as (inbox, processor):
+        async with receiver_parts(
+            settings, emit=out.put, on_notification=lambda n, c: notified.put((n, c))
+        ) as (inbox, processor):
             yield inbox, (processor if process else None)
 
     app = create_receiver(settings, parts)
     with BackgroundServer(app, lifespan="on", port=port) as server:
-        yield Receiver(server.url, server, out)
+        yield Receiver(server.url, server, out, notified)
 
 
 def inbox_counts(settings: Settings) -> dict[str, int]:

@@ -184,18 +184,26 @@ def test_planner_invariants(
             owner = next(r.owner_id for r in records if r.id == w.record_id)
             assert owner not in ACTIVE
         else:
-            assert w.record_id is not None and "Owner" not in w.fields
+            # an update names its record, or the call-back task an earlier call planned
+            assert (w.record_id is not None) != ("id" in w.links), w
+            assert "Owner" not in w.fields
     assert len({w.sync_key for w in writes}) == len(writes)
 
-    # links only point at leads planned in this run, by an earlier (or the same) call
+    # links only point at leads planned in this run, by an earlier (or the same) call, and
+    # updates of a call-back only at a call-back task an earlier call planned
     seen: set[str] = set()
+    callbacks: set[str] = set()
     for p in plans:
         for w in p.writes:
-            assert set(w.links.values()) <= seen | {w.sync_key} | {
+            assert set(w.links.values()) <= seen | callbacks | {w.sync_key} | {
                 x.sync_key for x in p.writes if x.kind == "lead"
             }
+            if "id" in w.links:
+                assert w.links["id"] in callbacks and w.kind in ("callback_merge", "callback_done")
             if w.kind == "lead":
                 seen.add(w.sync_key)
+            if w.callback is not None and w.callback.action == "open":
+                callbacks.add(w.sync_key)
 
     # never two leads for one client in a run
     lead_phones = [

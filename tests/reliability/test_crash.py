@@ -16,33 +16,24 @@ import os
 import random
 import signal
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import httpx
-import tomli_w
 
-from emulators.ringostat.app import create_app as create_ringostat
-from emulators.serve import BackgroundServer
-from emulators.zoho.app import create_app as create_zoho
 from flows.runtime.prefect_server import LocalPrefectServer
 from models.settings import Settings
 from tests.flows.conftest import prefect_server
-from tests.reliability.conftest import Clock, Services, generated_calls, size, start_services
+from tests.reliability.conftest import Services, generated_calls, size, start_services
 from tests.reliability.pipeline import land, sync_once
-from tests.support.processes import WAIT_S, Command
-from tests.support.zoho_gate import WriteGate
+from tests.support.callsync_org import callsync_org
+from tests.support.processes import WAIT_S
 
 __all__ = ["prefect_server"]  # the fixture
 
 SEED = 20261202
 BATCH = 20  # records per write request in the killed runs: many kill points per run
-WINDOW = ["--from", "2026-03-02T00:00:00", "--to", "2026-03-02T23:59:59"]
 
 
 def _counts(settings: Settings) -> list[tuple[Any, ...]]:
@@ -62,57 +53,6 @@ def _zoho(services: Services) -> tuple[Counter[str], int, int]:
     return keys, len(dump["Leads"]), len(dump["Tasks"])
 
 
-@dataclass
-class Org:
-    services: Services
-    gate: WriteGate
-    config: Path
-    env: dict[str, str]
-
-    def sync(self) -> Command:
-        return Command(
-            ["sync", "--config", str(self.config), *WINDOW], self.env, self.config.parent
-        )
-
-    def settings(self) -> Settings:
-        values = self.services.settings_dict()
-        return Settings(**values)
-
-
-@contextmanager
-def org(workdir: Path, server: LocalPrefectServer, calls: list[dict[str, Any]]) -> Iterator[Org]:
-    """Both emulators (Zoho behind the gate), the calls posted, and a ``callsync`` config whose
-    writes go :data:`BATCH` records per request, one request at a time (so that the k-th write
-    request is a point in the run, not one of several in flight)."""
-    workdir.mkdir(parents=True)
-    clock = Clock()
-    zoho_app = create_zoho(clock=clock)
-    gate = WriteGate(zoho_app)
-    with (
-        BackgroundServer(gate) as zoho,
-        BackgroundServer(create_ringostat(auth_key="test-key")) as ringostat,
-        httpx.Client(timeout=30) as http,
-    ):
-        services = Services(zoho.url, ringostat.url, clock, http, workdir, zoho_app.state.zoho)
-        services.post_calls(calls)
-        settings = services.settings_dict()
-        settings["zoho"] |= {"max_concurrency": 1, "write_batch": BATCH}
-        config = workdir / "callsync.toml"
-        config.write_bytes(tomli_w.dumps(settings).encode())
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CALLSYNC_"))}
-        env.update(
-            PREFECT_API_URL=server.api_url,
-            PREFECT_HOME=str(workdir / "prefect-home"),
-            PREFECT_SERVER_ANALYTICS_ENABLED="false",
-            DO_NOT_TRACK="1",
-            COLUMNS="200",
-        )
-        try:
-            yield Org(services, gate, config, env)
-        finally:
-            gate.release()
-
-
 def test_sigkill_in_the_writing_phase_leaves_the_reports_of_a_clean_run(
     tmp_path: Path, prefect_server: LocalPrefectServer
 ) -> None:
@@ -127,7 +67,10 @@ def test_sigkill_in_the_writing_phase_leaves_the_reports_of_a_clean_run(
 
     rng = random.Random(SEED)
     kills: list[tuple[int, bool]] = []
-    with org(tmp_path / "killed", prefect_server, calls) as killed:
+    # BATCH records per write request, one request at a time: the k-th is a point in the run.
+    with callsync_org(
+        tmp_path / "killed", prefect_server.api_url, calls, max_concurrency=1, write_batch=BATCH
+    ) as killed:
         for attempt in range(wanted_kills * 3):
             # Seeded points, both kinds in turn: after Zoho ran the request, then before.
             point, after = rng.randint(1, 4), attempt % 2 == 0

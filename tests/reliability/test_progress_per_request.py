@@ -17,136 +17,30 @@ killed run did not get answered, and Zoho must hold every record once.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import tomli_w
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from emulators.ringostat.app import create_app as create_ringostat
-from emulators.serve import BackgroundServer
-from emulators.zoho.app import create_app as create_zoho
 from flows.runtime.prefect_server import LocalPrefectServer
 from tests.flows.conftest import prefect_server
-from tests.reliability.conftest import Clock, Services, generated_calls
-from tests.support.processes import WAIT_S, Command
+from tests.reliability.conftest import generated_calls
+from tests.support.callsync_org import Org, callsync_org
+from tests.support.processes import WAIT_S
 
 __all__ = ["prefect_server"]  # the fixture
 
 CALLS = 300
-WINDOW = ["--from", "2026-03-02T00:00:00", "--to", "2026-03-02T23:59:59"]
 
 
-class WriteGate:
-    """ASGI wrapper of the Zoho emulator: counts CRM write requests (inserts and updates) as
-    they arrive and holds the ``hold_at``-th one until :meth:`drop` answers it 503 without
-    passing it on: a request in flight when its sender died, that Zoho never ran."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.arrived = 0
-        self.hold_at: int | None = None
-        self.held = threading.Event()
-        self._release: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    @staticmethod
-    def is_write(scope: Scope) -> bool:
-        parts = str(scope.get("path", "")).strip("/").split("/")
-        method = scope.get("method")
-        return (
-            len(parts) == 3
-            and parts[:2] == ["crm", "v8"]
-            and parts[2] != "coql"
-            and method in ("POST", "PUT")
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.is_write(scope):
-            self.arrived += 1
-            if self.arrived == self.hold_at:
-                self._loop, self._release = asyncio.get_running_loop(), asyncio.Event()
-                self.held.set()
-                await self._release.wait()
-                await send({"type": "http.response.start", "status": 503, "headers": []})
-                await send({"type": "http.response.body", "body": b""})
-                return
-        await self.app(scope, receive, send)
-
-    def drop(self) -> None:
-        assert self._loop is not None and self._release is not None
-        self._loop.call_soon_threadsafe(self._release.set)
-
-
-@dataclass
-class Org:
-    services: Services
-    gate: WriteGate
-    config: Path
-    env: dict[str, str]
-
-    def sync(self) -> Command:
-        return Command(
-            ["sync", "--config", str(self.config), *WINDOW], self.env, self.config.parent
-        )
-
-    def writes(self) -> int:
-        """Write requests Zoho has answered (its own statistics)."""
-        routes = self.services.stats()["by_route"]
-        return sum(
-            v["requests"]
-            for k, v in routes.items()
-            if k in ("POST /crm/v8/{module}", "PUT /crm/v8/{module}")
-        )
-
-    def zoho_keys(self) -> dict[str, int]:
-        dump = self.services.dump()
-        keys: dict[str, int] = {}
-        for module in ("Leads", "Tasks", "Calls"):
-            for record in dump[module]:
-                key = str(record.get("rs_sync_key") or "")
-                keys[key] = keys.get(key, 0) + 1
-        return keys
-
-
-@contextmanager
-def org(workdir: Path, server: LocalPrefectServer) -> Iterator[Org]:
-    """Both emulators (Zoho behind the write gate), the calls posted, a config file and the
-    environment of a ``callsync`` process using the session's Prefect server."""
-    workdir.mkdir(parents=True)
-    zoho_app = create_zoho()
-    gate = WriteGate(zoho_app)
-    with (
-        BackgroundServer(gate) as zoho,
-        BackgroundServer(create_ringostat(auth_key="test-key")) as ringostat,
-        httpx.Client(timeout=30) as http,
-    ):
-        services = Services(zoho.url, ringostat.url, Clock(), http, workdir, zoho_app.state.zoho)
-        services.post_calls(generated_calls(CALLS, seed=29))
-        settings = services.settings_dict()
-        # One request at a time: when the k-th arrives, the k−1 before it were answered.
-        settings["zoho"]["max_concurrency"] = 1
-        config = workdir / "callsync.toml"
-        config.write_bytes(tomli_w.dumps(settings).encode())
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CALLSYNC_"))}
-        env.update(
-            PREFECT_API_URL=server.api_url,
-            PREFECT_HOME=str(workdir / "prefect-home"),
-            PREFECT_SERVER_ANALYTICS_ENABLED="false",
-            DO_NOT_TRACK="1",
-            COLUMNS="200",
-        )
-        yield Org(services, gate, config, env)
+def _org(workdir: Path, server: LocalPrefectServer) -> AbstractContextManager[Org]:
+    # One request at a time: when the k-th arrives, the k−1 before it were answered.
+    return callsync_org(workdir, server.api_url, generated_calls(CALLS, seed=29), max_concurrency=1)
 
 
 def _recorded(config_dir: Path) -> dict[str, int]:
@@ -164,7 +58,7 @@ def _recorded(config_dir: Path) -> dict[str, int]:
 def clean_run(
     tmp_path_factory: pytest.TempPathFactory, prefect_server: LocalPrefectServer
 ) -> dict[str, Any]:
-    with org(tmp_path_factory.mktemp("clean") / "org", prefect_server) as clean:
+    with _org(tmp_path_factory.mktemp("clean") / "org", prefect_server) as clean:
         run = clean.sync()
         assert run.finish() == 0, "".join(run.output)[-3000:]
         return {"writes": clean.writes(), "keys": clean.zoho_keys()}
@@ -179,8 +73,8 @@ def test_a_run_killed_during_its_writes_leaves_every_answered_request_recorded(
     clean_run: dict[str, Any],
     kill_at: int,
 ) -> None:
-    with org(tmp_path / "org", prefect_server) as killed:
-        killed.gate.hold_at = kill_at
+    with _org(tmp_path / "org", prefect_server) as killed:
+        killed.gate.arm(kill_at)
         first = killed.sync()
         # Woken by the held request, or by the run ending before it sent that many writes.
         threading.Thread(target=lambda: (first.proc.wait(), killed.gate.held.set())).start()
@@ -192,8 +86,8 @@ def test_a_run_killed_during_its_writes_leaves_every_answered_request_recorded(
         answered_before_kill = killed.writes()
         in_zoho = {m: len(killed.services.dump()[m]) for m in ("Leads", "Tasks")}
         recorded = _recorded(killed.config.parent)
-        killed.gate.hold_at = None
-        killed.gate.drop()
+        killed.gate.arm(None)
+        killed.gate.release()
         # The killed run's lease: its holder on this host is gone, so the next run takes it
         # over at once (no expiry waited for).
         second = killed.sync()

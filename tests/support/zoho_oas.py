@@ -311,6 +311,8 @@ def oas_file_for(path: str) -> str | None:
         return "modules.json"
     if rest == "org":
         return "org.json"
+    if rest == "actions/watch":
+        return "notifications.json"
     if re.fullmatch(r"Leads/[^/]+/actions/convert", rest):
         return "convert_lead.json"
     return "record.json"

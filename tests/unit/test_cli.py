@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 from flows.cli.app import app
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "plan"
-COMMANDS = ["demo", "sync", "plan", "emulate", "report", "requeue", "doctor", "backfill", "serve"]
+COMMANDS = [
+    "demo", "sync", "plan", "emulate", "report", "requeue", "doctor", "backfill", "serve", "alerts"
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("command", COMMANDS)

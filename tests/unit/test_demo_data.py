@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from emulators.demo_data import DEFAULT_START, DemoDataset, generate_demo
+from emulators.demo_data import DEFAULT_START, DemoDataset, generate_demo, start_before
 
 STRICT_CALLDATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
@@ -324,3 +325,23 @@ def test_every_update_falls_inside_the_default_lookback_of_the_next_read(
             if uid:
                 seen.add(uid)
     assert updates >= 3 * (len(demo.phases) - 1)
+
+
+@pytest.mark.parametrize(
+    ("now", "first_day"),
+    [
+        (datetime(2026, 3, 2, 12, 0, tzinfo=ZoneInfo("Europe/Kyiv")), date(2026, 2, 27)),
+        (datetime(2026, 3, 2, 8, 59, tzinfo=ZoneInfo("Europe/Kyiv")), date(2026, 2, 26)),
+        (datetime(2026, 3, 2, 7, 0, tzinfo=UTC), date(2026, 2, 27)),  # 09:00 in Kyiv
+    ],
+)
+def test_data_relative_to_now_is_all_over_by_now(now: datetime, first_day: date) -> None:
+    start = start_before(now, 3, "Europe/Kyiv")
+    assert start == first_day
+    dataset = generate_demo(seed=3, days=3, calls_per_day=20, start=start)
+    assert dataset.phase_times[-1] <= now  # the dataset's last moment: nothing in the future
+    assert dataset.phase_times[-1] > now - timedelta(days=1)  # and its newest calls are recent
+    zone = ZoneInfo("Europe/Kyiv")
+    for row in dataset.final_calls:
+        if STRICT_CALLDATE.match(str(row.get("calldate", ""))):
+            assert datetime.fromisoformat(row["calldate"]).replace(tzinfo=zone) <= now

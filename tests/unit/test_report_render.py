@@ -64,8 +64,9 @@ def sample_report() -> Report:
         ),
         missed_call_callbacks=rs(
             "missed_call_callbacks",
-            "uniqueid missed_at local_date outcome client_masked utm_source callback_uniqueid"
-            " callback_at callback_direction callback_user_id delay_minutes",
+            "uniqueid missed_at local_date outcome client_masked utm_source callback_task_id"
+            " callback_task_status called_back called_back_by callback_uniqueid callback_at"
+            " callback_direction callback_user_id callback_user_name delay_minutes",
             (
                 "c02",
                 datetime(2024, 3, 1, 9, tzinfo=UTC),
@@ -73,10 +74,15 @@ def sample_report() -> Report:
                 "missed",
                 "***2222",
                 "google",
+                "T2",
+                "completed",
+                True,
+                "call",
                 "c03",
                 datetime(2024, 3, 1, 9, 30, tzinfo=UTC),
                 "outbound",
                 "u-boris",
+                "Boris Bondar",
                 30.0,
             ),
             (
@@ -86,6 +92,11 @@ def sample_report() -> Report:
                 "voicemail",
                 "***3333",
                 "(direct)",
+                "T4",
+                "open",
+                False,
+                None,
+                None,
                 None,
                 None,
                 None,
@@ -99,10 +110,15 @@ def sample_report() -> Report:
                 "missed",
                 "***5555",
                 "facebook",
+                None,
+                None,
+                True,
+                "later call",
                 "c09",
                 datetime(2024, 3, 2, 13, tzinfo=UTC),
                 "inbound",
                 "u-anna",
+                "Anna Ivanova",
                 60.0,
             ),
         ),
@@ -190,7 +206,9 @@ def test_csv_is_one_document_per_view(tmp_path: Path) -> None:
     assert source[1][:8] == ["google", "cpc", "spring", "4", "3", "3", "3", "2"]
     assert source[3][0] == EVIL and source[3][-1] == ""  # NULL rate: empty cell
     missed = list(csv.reader(io.StringIO(to_csv(report.missed_call_callbacks, report.zone))))
-    assert missed[2][6:] == ["", "", "", "", ""]  # never called back
+    # never called back: its task still open, the callback columns empty
+    assert missed[2][6:9] == ["T4", "open", "False"]
+    assert missed[2][9:] == ["", "", "", "", "", "", ""]
     files = write_csv_files(report, tmp_path / "out")
     assert [f.name for f in files] == [f"{v}.csv" for v in VIEWS]
     assert files[1].read_text(encoding="utf-8") == to_csv(report.conversion_by_source, report.zone)
@@ -363,7 +381,16 @@ def _words_of_cells(report: Report) -> set[str]:
     for result in report.tables():
         for row in result.rows:
             for column, value in zip(result.columns, row, strict=True):
-                hidden = ("uniqueid", "callback_uniqueid", "user_id", "callback_user_id")
+                hidden = (
+                    "uniqueid",
+                    "callback_uniqueid",
+                    "user_id",
+                    "callback_user_id",
+                    "callback_task_id",
+                    "callback_task_status",
+                    "called_back",
+                    "callback_direction",
+                )
                 if column in hidden or (result.name, column) == (
                     "missed_call_callbacks",
                     "utm_source",

@@ -141,6 +141,7 @@ def test_land_counts_and_call_rows(tmp_path: Path) -> None:
         "crm_records": 3,
         "runs": 1,
         "users": 0,
+        "callbacks": 0,
     }
     got = fetch(
         path,

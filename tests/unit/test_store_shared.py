@@ -171,7 +171,9 @@ def test_postgresql_the_lease_is_a_session_lock_freed_when_the_session_ends(
         # The session ends (killed holder, server restart, an operator): the lock is free...
         with psycopg.connect(libpq_url(url), autocommit=True) as admin:
             ended = admin.execute(
-                "SELECT pg_terminate_backend(pid, 60000) FROM pg_locks WHERE locktype = 'advisory'"
+                "SELECT pg_terminate_backend(pid, 60000) FROM pg_locks WHERE locktype = 'advisory' "
+                # Only this test's database: tests on other databases run beside it (xdist).
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             ).fetchall()
         assert ended == [(True,)]
         with run_lease(b, what="sync", run_id="r-2") as successor:

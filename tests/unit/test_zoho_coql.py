@@ -8,6 +8,8 @@ from tasks.zoho.coql import (
     CoqlError,
     all_of,
     any_of,
+    contains,
+    digits_in_order,
     ends_with,
     eq,
     in_,
@@ -26,6 +28,15 @@ def test_phone_suffix_query() -> None:
         "select id, Phone, Owner from Leads where "
         "(Phone like '%661234567' or Mobile like '%661234567') limit 2000"
     )
+
+
+def test_typed_number_patterns() -> None:
+    # the key's digits in order, anything between: "+38 (093) 000-10-30" is found by its key
+    assert digits_in_order("Phone", "930001030").sql == "Phone like '%9%3%0%0%0%1%0%3%0%'"
+    assert contains("Mobile", "930001030").sql == "Mobile like '%930001030%'"
+    for build in (digits_in_order, contains):
+        with pytest.raises(CoqlError):
+            build("Phone", "93%0")
 
 
 def test_more_than_two_conditions_are_pairwise_parenthesized() -> None:

@@ -1,4 +1,4 @@
-"""Revision 5: a Zoho org's concurrency slots, shared by every process of a tenant
+"""Revision 8: a Zoho org's concurrency slots, shared by every process of a tenant
 (``zoho_slots``)."""
 
 from __future__ import annotations

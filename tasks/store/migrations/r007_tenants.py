@@ -1,4 +1,4 @@
-"""Revision 4: every state row carries its tenant (company).
+"""Revision 7: every state row carries its tenant (company).
 
 Each table gets a first column ``tenant`` (``default`` for the rows it holds: a store of one
 company is that company's), the column leads its primary key, and its indexes lead with it. A
@@ -37,6 +37,8 @@ TABLES = (
     "zoho_tokens",
     "run_leases",
     "rotation_turns",
+    "phone_claims",
+    "callbacks",
 )
 
 INDEXES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
@@ -58,11 +60,18 @@ INDEXES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "crm_index": (
         ("ix_crm_index_phone_keys", ("phone_keys",)),
         ("ix_crm_index_contact_id", ("contact_id",)),
+        ("ix_crm_index_updated_at", ("updated_at",)),
     ),
     "webhook_inbox": (
         ("ix_webhook_inbox_event", ("event",)),
         ("ix_webhook_inbox_status", ("status",)),
         ("ix_webhook_inbox_uniqueid", ("uniqueid",)),
+    ),
+    "phone_claims": (("ix_phone_claims_lead_key", ("lead_key",)),),
+    "callbacks": (
+        ("ix_callbacks_phone_key", ("phone_key",)),
+        ("ix_callbacks_status", ("status",)),
+        ("ix_callbacks_task_id", ("task_id",)),
     ),
 }
 """The indexes after this revision (each led by ``tenant``); the old ones go with their table."""
