@@ -663,7 +663,7 @@ def worker(
     connect_prefect(config, tenants_dir)
     from flows.runtime.pool import worker_env
 
-    env = worker_env(os.environ["PREFECT_API_URL"])
+    env = worker_env(os.environ["PREFECT_API_URL"], keep_prefect=True)
     if tenants_dir is not None:
         env["CALLSYNC_TENANTS_DIR"] = str(tenants_dir.absolute())
     argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool]

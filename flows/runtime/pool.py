@@ -77,25 +77,24 @@ def deploy_tenant_flow(
     return f"{flow.name}/{name}"
 
 
-def worker_env(api_url: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+def worker_env(
+    api_url: str, base: Mapping[str, str] | None = None, *, keep_prefect: bool = False
+) -> dict[str, str]:
     """A worker's environment: the Prefect server, a short poll; no ``CALLSYNC_`` setting of
-    the caller's (a tenant's settings come from its file)."""
+    the caller's (a tenant's settings come from its file), and no other ``PREFECT_`` setting
+    unless ``keep_prefect`` (an operator's API key, profile...)."""
+    drop = (ENV_PREFIX,) if keep_prefect else (ENV_PREFIX, "PREFECT_")
     env = {
-        k: v
-        for k, v in (os.environ if base is None else base).items()
-        if not k.startswith((ENV_PREFIX, "PREFECT_"))
+        k: v for k, v in (os.environ if base is None else base).items() if not k.startswith(drop)
     }
     # ``python`` of the job command is this checkout's interpreter.
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join(
         [bin_dir, *(p for p in env.get("PATH", "").split(os.pathsep) if p and p != bin_dir)]
     )
-    env.update(
-        PREFECT_API_URL=api_url,
-        PREFECT_WORKER_QUERY_SECONDS=str(POLL_SECONDS),
-        PREFECT_WORKER_PREFETCH_SECONDS="0",
-        DO_NOT_TRACK="1",
-    )
+    env.update(PREFECT_API_URL=api_url, DO_NOT_TRACK="1")
+    env.setdefault("PREFECT_WORKER_QUERY_SECONDS", str(POLL_SECONDS))
+    env.setdefault("PREFECT_WORKER_PREFETCH_SECONDS", "0")
     for name in ("PREFECT_HOME", "CALLSYNC_STEP_RETRY_DELAYS_S"):
         value = (os.environ if base is None else base).get(name)
         if value:

@@ -77,9 +77,24 @@ def _code_key() -> str:
     return hashlib.sha256(ident.encode()).hexdigest()[:16]
 
 
+def _private_dir() -> Path:
+    """A directory only this user can enter: ``$XDG_RUNTIME_DIR``, else one of its own in the
+    temporary directory (made 0700, and refused if another user made it first). The socket
+    carries the runs' environments (their secrets) and standard streams."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and Path(runtime).is_dir():
+        return Path(runtime)
+    path = Path(tempfile.gettempdir()) / f"callsync-warm-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    info = path.lstat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077 or not path.is_dir() or path.is_symlink():
+        raise PermissionError(f"{path} is not this user's private directory")
+    return path
+
+
 def socket_path(key: str | None = None) -> Path:
-    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
-    return base / f"callsync-warm-{os.getuid()}-{key or _code_key()}.sock"
+    return _private_dir() / f"callsync-warm-{key or _code_key()}.sock"
 
 
 # -- client ----------------------------------------------------------------------------------
@@ -142,7 +157,11 @@ def _read_line(sock: socket.socket) -> bytes:
 
 
 def client(argv: list[str]) -> None:
-    path = socket_path()
+    try:
+        path = socket_path()
+    except OSError:
+        _cold(argv)
+        return
     sock = _connect(path) or _start_server(path)
     if sock is None:
         _cold(argv)
@@ -305,7 +324,7 @@ def serve(path: Path) -> None:
 
 
 def server_pid() -> int | None:
-    """The pid of this code's warm-start server on this machine, if one runs."""
+    """The pid of this user's warm-start server of this code on this machine, if one runs."""
     try:
         return int(socket_path().with_suffix(".pid").read_text())
     except (OSError, ValueError):
