@@ -83,34 +83,39 @@ def _open(row: CallbackRecord) -> OpenCallback:
 
 def apply_notes(session: Session, notes: Sequence[tuple[CallbackNote, str]], now: datetime) -> None:
     """Follow what accepted writes did to call-back tasks: (note, the task's Zoho id)."""
+    rows: dict[str, CallbackRecord] = {}
+    for batch in chunks(unique([note.task_key for note, _ in notes])):
+        found = session.exec(
+            select(CallbackRecord).where(col(CallbackRecord.task_key).in_(batch))
+        ).all()
+        rows.update((r.task_key, r) for r in found)
     for note, zoho_id in notes:
-        row = session.get(CallbackRecord, note.task_key)
+        row = rows.get(note.task_key)
         if note.action == "open":
             if row is not None:
                 continue  # a repeated answer (a rerun): the row already follows the task
             reached = note.reached_call is not None
-            session.add(
-                CallbackRecord(
-                    task_key=note.task_key,
-                    uniqueid=note.uniqueid,
-                    phone_key=note.phone.key,
-                    e164=note.phone.e164,
-                    country_code=note.phone.country_code,
-                    valid=note.phone.valid,
-                    task_id=zoho_id,
-                    owner_id=note.owner_id,
-                    status=COMPLETED if reached else OPEN,
-                    calls=1,
-                    description=note.description,
-                    opened_at=note.at,
-                    last_call_at=note.at,
-                    closed_at=note.reached_at if reached else None,
-                    closed_by=note.by_user_id if reached else None,
-                    closed_by_name=note.by_name if reached else None,
-                    closed_call=note.reached_call,
-                    updated_at=now,
-                )
+            rows[note.task_key] = row = CallbackRecord(
+                task_key=note.task_key,
+                uniqueid=note.uniqueid,
+                phone_key=note.phone.key,
+                e164=note.phone.e164,
+                country_code=note.phone.country_code,
+                valid=note.phone.valid,
+                task_id=zoho_id,
+                owner_id=note.owner_id,
+                status=COMPLETED if reached else OPEN,
+                calls=1,
+                description=note.description,
+                opened_at=note.at,
+                last_call_at=note.at,
+                closed_at=note.reached_at if reached else None,
+                closed_by=note.by_user_id if reached else None,
+                closed_by_name=note.by_name if reached else None,
+                closed_call=note.reached_call,
+                updated_at=now,
             )
+            session.add(row)
             continue
         if row is None:
             continue  # a task this store never saw opened (a rebuilt store): nothing to follow
