@@ -20,6 +20,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from models.call import Phone
 from tasks.store.engine import _in_memory, open_engine
 from tasks.store.migrations import upgrade_store
 from tasks.store.tenancy import DEFAULT_TENANT, TenantSession, check_tenant, scoped
@@ -189,6 +190,18 @@ class StoreBase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def stored_phone(row: Any) -> Phone:
+    """The phone a row keeps in its ``e164``, ``phone_key``, ``country_code`` and ``valid``
+    columns (a phone claim, a call-back)."""
+    return Phone(
+        raw=row.e164,
+        e164=row.e164,
+        key=row.phone_key,
+        country_code=row.country_code,
+        valid=bool(row.valid),
+    )
 
 
 def require_aware(value: datetime, what: str) -> datetime:

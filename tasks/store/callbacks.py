@@ -28,7 +28,7 @@ from models.crm import OpenCallback, ReachedCall
 from models.plan import CallbackNote
 from models.tables import CallbackRecord, CallRecord
 from tasks.phones import normalize
-from tasks.store.base import StoreBase, chunks, unique
+from tasks.store.base import StoreBase, chunks, stored_phone, unique
 
 OPEN = "open"
 COMPLETED = "completed"
@@ -51,16 +51,6 @@ class TaskState:
     modified_by: str | None = None
 
 
-def _phone(row: CallbackRecord) -> Phone:
-    return Phone(
-        raw=row.e164,
-        e164=row.e164,
-        key=row.phone_key,
-        country_code=row.country_code,
-        valid=bool(row.valid),
-    )
-
-
 def _client(key: str, e164: str | None) -> Phone:
     """A stored call's client as the country guard reads it."""
     phone = normalize(e164, region="UA", match_digits=len(key)) if e164 else None
@@ -71,7 +61,7 @@ def _client(key: str, e164: str | None) -> Phone:
 
 def _open(row: CallbackRecord) -> OpenCallback:
     return OpenCallback(
-        phone=_phone(row),
+        phone=stored_phone(row),
         task_key=row.task_key,
         task_id=row.task_id,
         owner_id=row.owner_id,

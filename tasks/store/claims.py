@@ -37,7 +37,7 @@ from models.call import Phone
 from models.crm import ClaimedLead
 from models.tables import PhoneClaimRecord
 from tasks.phones import same_client
-from tasks.store.base import StoreBase, chunks, unique
+from tasks.store.base import StoreBase, chunks, stored_phone, unique
 
 CLAIM_TTL = timedelta(minutes=5)
 """How long a claim holds without its lead being answered: far longer than a lead insert takes
@@ -60,16 +60,6 @@ class ClaimOutcome:
 
     won: frozenset[str] = frozenset()
     lost: Mapping[str, str] = field(default_factory=dict)
-
-
-def _phone(row: PhoneClaimRecord | Any) -> Phone:
-    return Phone(
-        raw=row.e164,
-        e164=row.e164,
-        key=row.phone_key,
-        country_code=row.country_code,
-        valid=bool(row.valid),
-    )
 
 
 def _insert_ignoring_taken(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -152,7 +142,7 @@ class ClaimsMixin(StoreBase):
                     mine = wanted[row.phone_key]
                     if row.lead_key == mine.lead_key:
                         won.add(row.phone_key)
-                    elif not same_client(mine.phone, _phone(row), strict_country=True):
+                    elif not same_client(mine.phone, stored_phone(row), strict_country=True):
                         won.add(row.phone_key)  # another client's number: nothing to wait for
                     elif row.expires_at <= now and self._take_over(conn, row, mine, now, until):
                         won.add(row.phone_key)
@@ -211,7 +201,7 @@ class ClaimsMixin(StoreBase):
                         col(PhoneClaimRecord.expires_at) > now,
                     )
                 ).all()
-                out.extend(ClaimedLead(_phone(r), r.lead_key, r.owner_id) for r in rows)
+                out.extend(ClaimedLead(stored_phone(r), r.lead_key, r.owner_id) for r in rows)
         return out
 
     def claimed_leads(self, lead_keys: Iterable[str]) -> set[str]:

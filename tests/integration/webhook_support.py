@@ -30,7 +30,7 @@ TOP, ANNA, BORIS = "5000000000000001001", "5000000000000001002", "50000000000000
 EXISTING_LEAD = "5000000000000002001"
 
 
-def _user(uid: str, email: str, name: str) -> dict[str, Any]:
+def _user(uid: str, email: str, name: str, role: str = "Manager") -> dict[str, Any]:
     first, last = name.split()
     return {
         "id": uid,
@@ -39,11 +39,14 @@ def _user(uid: str, email: str, name: str) -> dict[str, Any]:
         "first_name": first,
         "last_name": last,
         "status": "active",
-        "role": {"name": "Manager", "id": f"9{uid[-4:]}"},
+        "role": {"name": role, "id": f"9{uid[-4:]}"},
         "profile": {"name": "Standard", "id": "7000000000000000001"},
         "time_zone": "Europe/Kiev",
     }
 
+
+TOP_ONLY: dict[str, Any] = {"users": [_user(TOP, "top@acme.test", "Tamara Top", "CEO")]}
+"""An org with its TOP manager alone (every lead and task is theirs)."""
 
 SEED: dict[str, Any] = {
     "users": [

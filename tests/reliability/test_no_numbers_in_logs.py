@@ -25,7 +25,7 @@ from sqlalchemy import create_engine
 
 from tasks.store import Store
 from tests.flows.conftest import FIXED_NOW, World, prefect_harness, prefect_server, world
-from tests.integration.webhook_support import TOKEN, pickup, receiver, zoho_world
+from tests.integration.webhook_support import TOKEN, TOP_ONLY, pickup, receiver, zoho_world
 
 __all__ = ["prefect_harness", "prefect_server", "world"]  # fixtures
 
@@ -33,22 +33,6 @@ pytestmark = pytest.mark.filterwarnings(
     r"ignore:Exception ignored in. <socket\.socket:pytest.PytestUnraisableExceptionWarning"
 )
 
-TOP = "5000000000000001001"
-USERS = {
-    "users": [
-        {
-            "id": TOP,
-            "email": "top@acme.test",
-            "full_name": "Tamara Top",
-            "first_name": "Tamara",
-            "last_name": "Top",
-            "status": "active",
-            "role": {"name": "CEO", "id": "91001"},
-            "profile": {"name": "Standard", "id": "7000000000000000001"},
-            "time_zone": "Europe/Kiev",
-        }
-    ]
-}
 NUMBERS = [f"+38050{7310000 + i * 1117:07d}" for i in range(5)]
 """The callers: their 9-digit national numbers must appear in no log line."""
 
@@ -134,7 +118,7 @@ def _calls() -> list[dict[str, Any]]:
 
 
 def test_a_failing_store_write_in_a_sync_run_logs_no_number(world: World) -> None:
-    world.seed_zoho(USERS)
+    world.seed_zoho(TOP_ONLY)
     world.post_calls(_calls())
     with Store(world.store_url):
         pass  # the tables exist

@@ -24,6 +24,7 @@ from tasks.ringostat.client import RingostatClient
 from tasks.ringostat.errors import RetriableError
 from tasks.store import Store
 from tests.flows.conftest import FIXED_NOW, World, prefect_harness, prefect_server, world
+from tests.integration.webhook_support import TOP_ONLY
 
 __all__ = ["prefect_harness", "prefect_server", "world"]  # fixtures
 
@@ -31,22 +32,6 @@ pytestmark = pytest.mark.filterwarnings(
     r"ignore:Exception ignored in. <socket\.socket:pytest.PytestUnraisableExceptionWarning"
 )
 
-TOP = "5000000000000001001"
-USERS = {
-    "users": [
-        {
-            "id": TOP,
-            "email": "top@acme.test",
-            "full_name": "Tamara Top",
-            "first_name": "Tamara",
-            "last_name": "Top",
-            "status": "active",
-            "role": {"name": "CEO", "id": "91001"},
-            "profile": {"name": "Standard", "id": "7000000000000000001"},
-            "time_zone": "Europe/Kiev",
-        }
-    ]
-}
 CALLS = 12
 
 BAD_ANSWERS = {
@@ -96,7 +81,7 @@ def test_an_answer_that_is_not_a_call_list_fails_the_run_and_the_cursor_stays(
     body, content_type = BAD_ANSWERS[name]
     # No retry inside the client: Prefect's step retries (at once in tests) are enough here.
     world.write_config(ringostat={"max_retries": 0})
-    world.seed_zoho(USERS)
+    world.seed_zoho(TOP_ONLY)
     world.post_calls(_calls())
     world.http.put(
         f"{world.ringostat_url}/__emulator__/faults",

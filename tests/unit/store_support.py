@@ -4,6 +4,7 @@ on a PostgreSQL database of its own (skipped without a server: tests/support/dat
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,6 +43,25 @@ def store_fixture(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) 
         st = Store(url, clock=clock)
         yield st
         st.close()
+
+
+Two = tuple[Store, Store, Clock]
+"""Two processes' stores on one database (and their one clock)."""
+
+
+@contextmanager
+def two_stores(
+    backend: str, tmp_path: Path, now: datetime = T0, tenant: str = "default"
+) -> Iterator[Two]:
+    """Two stores of ``tenant`` on one new database of ``backend``, as two processes open it."""
+    clock = Clock(now)
+    with store_database(backend, tmp_path) as url:
+        a, b = Store(url, tenant=tenant, clock=clock), Store(url, tenant=tenant, clock=clock)
+        try:
+            yield a, b, clock
+        finally:
+            a.close()
+            b.close()
 
 
 # Registered under the names the tests ask for; each test module imports these two objects.

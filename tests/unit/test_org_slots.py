@@ -12,31 +12,21 @@ import pytest
 
 from tasks.store import Store
 from tasks.zoho.org_slots import OrgSlots
-from tests.support.databases import BACKENDS, store_database
+from tests.support.databases import BACKENDS
+from tests.unit.store_support import Two, two_stores
 
 TTL = timedelta(seconds=35)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=BACKENDS)
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Store, Store, Clock]]:
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Two]:
     """Two processes' stores of one tenant (and one clock)."""
-    clock = Clock()
-    with store_database(request.param, tmp_path) as url:
-        a, b = Store(url, tenant="acme", clock=clock), Store(url, tenant="acme", clock=clock)
-        yield a, b, clock
-        a.close()
-        b.close()
+    with two_stores(request.param, tmp_path, T0, tenant="acme") as two:
+        yield two
 
 
-def test_the_allowance_holds_across_processes(stores: tuple[Store, Store, Clock]) -> None:
+def test_the_allowance_holds_across_processes(stores: Two) -> None:
     a, b, _ = stores
     assert a.take_org_slot(2, "proc-a", TTL) == 0
     assert b.take_org_slot(2, "proc-b", TTL) == 1
@@ -51,7 +41,7 @@ def test_the_allowance_holds_across_processes(stores: tuple[Store, Store, Clock]
         other.close()
 
 
-def test_a_dead_holders_slot_frees_after_its_ttl(stores: tuple[Store, Store, Clock]) -> None:
+def test_a_dead_holders_slot_frees_after_its_ttl(stores: Two) -> None:
     a, b, clock = stores
     assert a.take_org_slot(1, "killed", TTL) == 0
     assert b.take_org_slot(1, "alive", TTL) is None
@@ -62,7 +52,7 @@ def test_a_dead_holders_slot_frees_after_its_ttl(stores: tuple[Store, Store, Clo
 
 
 def test_a_request_waits_for_a_slot_then_gives_it_back(
-    stores: tuple[Store, Store, Clock],
+    stores: Two,
 ) -> None:
     a, b, _ = stores
     assert b.take_org_slot(1, "busy", TTL) == 0

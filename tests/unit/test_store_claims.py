@@ -14,34 +14,18 @@ from models.call import Phone
 from models.plan import CallbackNote, PlannedWrite
 from tasks.store import Store, WriteOutcome
 from tasks.store.claims import CLAIM_TTL, LeadClaim
-from tests.support.databases import BACKENDS, store_database
+from tests.support.databases import BACKENDS
+from tests.unit.store_support import Two, two_stores
 
 T0 = datetime(2026, 1, 18, 10, 0, tzinfo=UTC)
 UA = Phone("+380671112233", "+380671112233", "671112233", 380, True)
 PL = Phone("+48671112233", "+48671112233", "671112233", 48, True)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-Two = tuple[Store, Store, Clock]
-
-
 @pytest.fixture(params=BACKENDS)
 def two(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Two]:
-    clock = Clock()
-    with store_database(request.param, tmp_path) as url:
-        sync, receiver = Store(url, clock=clock), Store(url, clock=clock)
-        try:
-            yield sync, receiver, clock
-        finally:
-            sync.close()
-            receiver.close()
+    with two_stores(request.param, tmp_path, T0) as stores:
+        yield stores
 
 
 def claim(uid: str, phone: Phone = UA) -> LeadClaim:

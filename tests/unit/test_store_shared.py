@@ -18,41 +18,23 @@ from tasks.lease import LEASE_NAME, LeaseBusy, LeaseLost, run_lease, start_mark
 from tasks.store import Store
 from tasks.store.shared import HolderProcess, StoredToken
 from tests.support.databases import BACKENDS, libpq_url, store_database
+from tests.unit.store_support import Clock, Two, two_stores
 
 T0 = datetime(2026, 1, 18, 10, 0, tzinfo=UTC)
 TTL = timedelta(minutes=3)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-Two = tuple[Store, Store, Clock]
-
-
 @pytest.fixture(params=BACKENDS)
 def two(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Two]:
     """Two processes' stores on one database."""
-    clock = Clock()
-    with store_database(request.param, tmp_path) as url:
-        a, b = Store(url, clock=clock), Store(url, clock=clock)
-        yield a, b, clock
-        a.close()
-        b.close()
+    with two_stores(request.param, tmp_path, T0) as stores:
+        yield stores
 
 
 @pytest.fixture
 def two_sqlite(tmp_path: Path) -> Iterator[Two]:
-    clock = Clock()
-    with store_database("sqlite", tmp_path) as url:
-        a, b = Store(url, clock=clock), Store(url, clock=clock)
-        yield a, b, clock
-        a.close()
-        b.close()
+    with two_stores("sqlite", tmp_path, T0) as stores:
+        yield stores
 
 
 def test_a_lease_row_is_held_until_released_or_expired(two: Two) -> None:
@@ -149,7 +131,7 @@ def test_sqlite_a_check_after_expiry_keeps_a_lease_nobody_took(two_sqlite: Two) 
 
 @pytest.fixture
 def two_pg(tmp_path: Path) -> Iterator[tuple[Two, str]]:
-    clock = Clock()
+    clock = Clock(T0)
     with store_database("postgresql", tmp_path) as url:
         a, b = Store(url, clock=clock), Store(url, clock=clock)
         yield (a, b, clock), url
