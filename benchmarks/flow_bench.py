@@ -362,7 +362,12 @@ def run_bench(
             ).raise_for_status()
             config = str(
                 write_config(
-                    tmp, emu, dataset, days=2, zoho={"max_concurrency": concurrency}, webhook=False
+                    tmp,
+                    emu,
+                    dataset,
+                    days=2,
+                    zoho={"max_concurrency": concurrency, "org_max_concurrency": concurrency},
+                    webhook=False,
                 )
             )
             runner = Runner(http, emu.zoho_url, emu.ringostat_url, env, in_process=in_process)

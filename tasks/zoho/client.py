@@ -217,7 +217,13 @@ class ZohoClient:
             rng=rng or random.Random(),
         )
         self._auth = ZohoAuth(settings, http, clock=clock, shared=tokens, sleep=sleep)
-        self._slots = asyncio.Semaphore(settings.max_concurrency)
+        # Never more in flight than the org allows: past it, a request would only poll the
+        # store for a slot this process itself holds.
+        self._slots = asyncio.Semaphore(
+            min(settings.max_concurrency, org_slots.slots)
+            if org_slots
+            else settings.max_concurrency
+        )
         self._in_flight = 0
         self._lone_429s = 0
         self.exhausted: CreditsExhausted | None = None
