@@ -244,7 +244,7 @@ class Pipeline:
         summary.phone_suite_success = phones.success
         calls = self._drop_failed(calls, phones, run_id, summary)
 
-        await self.run_stage("check-callbacks", ctx, crm.people, calls)
+        await self.run_stage("check-callbacks", ctx, crm.people, calls, memory)
         plans: list[CallPlan] = await self.run_stage("plan-writes", ctx, calls, crm, now, memory)
         store.record_calls(calls, plans, run_id=run_id)
 
