@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from models.crm import ZOHO_DEFAULT_CLOSED_STAGES, CrmRecord, CrmSnapshot, ZohoUser
@@ -113,10 +113,12 @@ class CrmView(Protocol):
     @property
     def people(self) -> People: ...
 
-    def snapshot(self, keys: Iterable[str]) -> CrmSnapshot:
+    def snapshot(self, keys: Iterable[str], *, since: datetime | None = None) -> CrmSnapshot:
         """The records the phone ``keys`` can match (Leads and Contacts holding one of them,
         the Deals of those Contacts), which of them calls created, the users, the leads other
-        calls are creating for these numbers right now, and the callers' open call-backs."""
+        calls are creating for these numbers right now, the callers' open call-backs, and their
+        answered calls already handled that started after ``since`` (the chunk's first call:
+        only a later answered call can have reached a client already)."""
         ...
 
 
@@ -138,7 +140,7 @@ class StoredCrm:
         merged.update(((r.module, r.id), r) for r in records)
         return replace(self, overlay=tuple(merged.values()), gone=self.gone | frozenset(gone))
 
-    def snapshot(self, keys: Iterable[str]) -> CrmSnapshot:
+    def snapshot(self, keys: Iterable[str], *, since: datetime | None = None) -> CrmSnapshot:
         wanted = set(keys)
         found: dict[tuple[str, str], CrmRecord] = {
             (r.module, r.id): r for r in self.store.index_for_keys(wanted)
@@ -163,7 +165,7 @@ class StoredCrm:
             rebuilt_creators=self.store.rebuilt_creators(ids),
             claimed=self.store.claims_for_keys(wanted),
             callbacks=self.store.open_callbacks(wanted),
-            reached=self.store.answered_calls(wanted),
+            reached=self.store.answered_calls(wanted, since=since),
         )
 
 
@@ -174,5 +176,5 @@ class SnapshotCrm:
     people: People
     crm: CrmSnapshot
 
-    def snapshot(self, keys: Iterable[str]) -> CrmSnapshot:
+    def snapshot(self, keys: Iterable[str], *, since: datetime | None = None) -> CrmSnapshot:
         return self.crm

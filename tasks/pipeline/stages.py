@@ -150,6 +150,7 @@ def plan_writes(
     next run. A dry run (``callsync plan``) claims nothing."""
     store, people = ctx.store, crm.people
     keys = {c.client.key for c in calls}
+    since = min((c.started_at for c in calls), default=None)
     calls = with_first_answerers(calls, Inbox(store).first_answerers(c.uniqueid for c in calls))
     phones = {c.uniqueid: c.client for c in calls}
     held: set[str] = set()
@@ -157,7 +158,7 @@ def plan_writes(
     trial = memory
     plans: list[CallPlan] = []
     for _ in range(PLAN_ROUNDS):
-        snapshot: CrmSnapshot = crm.snapshot(keys)
+        snapshot: CrmSnapshot = crm.snapshot(keys, since=since)
         turn = store.rotation_turn()
         trial = copy.deepcopy(memory)
         batch = plan_batch(

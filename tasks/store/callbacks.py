@@ -186,11 +186,15 @@ class CallbacksMixin(StoreBase):
         return closed
 
     def answered_calls(
-        self, keys: Iterable[str], *, per_key: int = ANSWERED_PER_KEY
+        self,
+        keys: Iterable[str],
+        *,
+        since: datetime | None = None,
+        per_key: int = ANSWERED_PER_KEY,
     ) -> list[ReachedCall]:
         """The newest answered calls (either direction) callsync has synced for these phone
-        keys, ``per_key`` at most each: a missed call handled after one of them (out of order)
-        finds its client already reached."""
+        keys, started after ``since`` when given, ``per_key`` at most each: a missed call
+        handled after one of them (out of order) finds its client already reached."""
         out: list[ReachedCall] = []
         with self._tx() as session:
             for batch in chunks(unique(list(keys))):
@@ -209,6 +213,7 @@ class CallbacksMixin(StoreBase):
                         t.outcome == "answered",
                         t.direction.in_(("inbound", "outbound")),
                         t.status == "synced",
+                        *([t.started_at > since] if since is not None else []),
                     )
                     .order_by(t.started_at.desc())
                 )
