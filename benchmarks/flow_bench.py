@@ -61,6 +61,19 @@ STORE_METHODS = (
 # --- the child: one flow run, timed ------------------------------------------------------------
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux's ``ru_maxrss`` carries over the parent's
+    resident size at fork and keeps it through exec (a child of a bench that holds a large
+    generated day would report the parent's memory); ``VmHWM`` is this process's own."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 class StageClock:
     """Wall seconds per stage, summed over calls (nested stages are counted in both)."""
 
@@ -71,8 +84,7 @@ class StageClock:
 
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        self.peak_mb[name] = round(peak, 1)
+        self.peak_mb[name] = round(peak_rss_mb(), 1)
 
     def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -151,7 +163,7 @@ def run_child(params: dict[str, Any]) -> dict[str, Any]:
     with instrumented(clock):
         summary = asyncio.run(sync_calls(**kwargs))
     finished = time.perf_counter()
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_kb = peak_rss_mb() * 1024
     summary.pop("plans", None)
     quarantined = summary.pop("quarantined", [])
     failures = summary.pop("failures", [])
