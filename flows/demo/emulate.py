@@ -120,7 +120,10 @@ def write_emulator_config(
     config = emulator_config(
         emu,
         dataset,
-        lookback_hours=24 * (days + 1),
+        # The company's days are whole local days up to today; a day more than they span
+        # covers the hours between midnight there and now (after 22:00 UTC Kyiv is already
+        # a day ahead), so a first run "now" reads every one of its calls.
+        lookback_hours=24 * (days + 2),
         store={
             "url": f"sqlite:///{state}/state.db",
             "duckdb_path": f"{state}/reports.duckdb",
