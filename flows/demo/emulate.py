@@ -10,6 +10,7 @@ map, a webhook token (and the Ringostat emulator set to send its webhooks to the
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -198,6 +199,9 @@ def serve_emulators(
                 f"webhooks go to {receiver.host}:{receiver.port})"
             )
         typer.echo("Admin API under /__emulator__ on each (see the README). Ctrl-C to stop.")
+        # Ctrl-C (SIGINT) stops it even when a script started it in the background, which
+        # starts a process with SIGINT ignored (Python then never raises KeyboardInterrupt).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
