@@ -159,34 +159,31 @@ class Rejected(Exception):
         self.items = items
 
 
-@router.post("/watch")
-async def enable(request: Request) -> JSONResponse:
+async def _subscribe(request: Request, message: str, status_code: int) -> JSONResponse:
+    """Enable or update the body's channels (a channel enabled again is replaced)."""
     state = state_of(request)
-    watches = watches_of(state)
     try:
         channels = await _channels(request, state)
     except Rejected as bad:
         return JSONResponse({"watch": bad.items}, status_code=202)
     for channel in channels:
-        watches.channels[channel.channel_id] = channel
-    message = "Successfully subscribed for actions-watch of the given module"
+        watches_of(state).channels[channel.channel_id] = channel
     return JSONResponse(
-        {"watch": [_success(state, request, c, message) for c in channels]}, status_code=201
+        {"watch": [_success(state, request, c, message) for c in channels]},
+        status_code=status_code,
+    )
+
+
+@router.post("/watch")
+async def enable(request: Request) -> JSONResponse:
+    return await _subscribe(
+        request, "Successfully subscribed for actions-watch of the given module", 201
     )
 
 
 @router.put("/watch")
 async def update(request: Request) -> JSONResponse:
-    state = state_of(request)
-    watches = watches_of(state)
-    try:
-        channels = await _channels(request, state)
-    except Rejected as bad:
-        return JSONResponse({"watch": bad.items}, status_code=202)
-    for channel in channels:
-        watches.channels[channel.channel_id] = channel
-    message = "Successfully updated the subscribe details"
-    return JSONResponse({"watch": [_success(state, request, c, message) for c in channels]})
+    return await _subscribe(request, "Successfully updated the subscribe details", 200)
 
 
 @router.patch("/watch")
