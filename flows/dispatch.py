@@ -8,6 +8,7 @@ How it decides, and why a dispatcher rather than a schedule per tenant:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,12 +41,14 @@ async def dispatch(
     tenants_dir: str | None = None,
     parameters: dict[str, Any] | None = None,
     tick: str | None = None,
+    only: Collection[str] | None = None,
 ) -> dict[str, Any]:
-    """One tick of the fan-out over ``deployment`` (``<flow name>/<deployment name>``)."""
+    """One tick of the fan-out over ``deployment`` (``<flow name>/<deployment name>``), over
+    every tenant of the directory or the ``only`` ones among them."""
     directory = TenantsDir.from_option(tenants_dir)
     if directory is None:
         raise ConfigError("the dispatch flow needs a tenants directory (CALLSYNC_TENANTS_DIR)")
-    tenants = directory.names()
+    tenants = [t for t in directory.names() if only is None or t in only]
     async with get_client() as client:
         target = await client.read_deployment_by_name(deployment)
         runs = await unfinished_runs(client, target.id)

@@ -11,8 +11,12 @@ tenant and prints one JSON object:
   phone number that already had one of its leads;
 - ``missing``: calls of the log that did not end synced, skipped or quarantined in the store,
   plus records the write ledger says were written that Zoho does not hold;
-- ``failed_tenants``: tenants whose run failed (or crashed); with ``--faulty K`` exactly the K
-  with a revoked refresh token and the K with spent credits;
+- ``failed_tenants``: tenants whose last run failed (or crashed); with ``--faulty K`` exactly the
+  K with a revoked refresh token and the K with spent credits;
+- ``restarted``: tenants whose run crashed (a worker could not start it: the Prefect server too
+  busy to answer) and that were given the next tick, as the dispatcher does in service (up to
+  :data:`RESTART_TICKS` ticks; the other tenants' next-tick runs would find nothing new and are
+  not part of the measure);
 - ``calls``, ``seconds`` (from the first run submitted to the last one ended), ``calls_per_s``
   (calls of the tenants that completed, per second), and what tells where the limit is: CPU
   used by the workers and their runs, by this process (the emulators) and by the Prefect server
@@ -57,6 +61,7 @@ FINAL_CALL_STATUSES = frozenset({"synced", "skipped", "quarantined"})
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 ZOHO_MODULES = ("Leads", "Tasks", "Calls")
 DEPLOYMENT = "tenant-sync"
+RESTART_TICKS = 3
 
 
 @dataclass(frozen=True)
@@ -241,11 +246,17 @@ def simulate(opts: SimulationOptions) -> dict[str, Any]:
             self0 = resource.getrusage(resource.RUSAGE_SELF)
             busy0, total0 = _cpu_busy()
             started = time.monotonic()
-            submitted = asyncio.run(dispatch(deployment, tenants_dir=str(tenants_dir)))
-            while submitted["left_for_next_tick"]:  # the server was too busy for some: a tick more
-                submitted = asyncio.run(dispatch(deployment, tenants_dir=str(tenants_dir)))
+            _tick(deployment, tenants_dir)
             deployment_id = _deployment_id(deployment)
             runs = _wait_for_runs(deployment_id, len(tenants), opts.timeout_s)
+            restarted: list[str] = []
+            for _ in range(RESTART_TICKS):
+                crashed = crashed_tenants(runs)
+                if not crashed:
+                    break
+                restarted += crashed
+                more = _tick(deployment, tenants_dir, only=crashed)
+                runs = _wait_for_runs(deployment_id, len(runs) + more, opts.timeout_s)
             seconds = time.monotonic() - started
             busy1, total1 = _cpu_busy()
             self1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -253,8 +264,7 @@ def simulate(opts: SimulationOptions) -> dict[str, Any]:
             warm1 = _warm_cpu_s()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         orgs = http.get(f"{zoho.url}/__emulator__/orgs").json()["orgs"]
-        states = {_run_tenant(r): r.state.type.value for r in runs}
-        failed = sorted(t for t, s in states.items() if s != "COMPLETED")
+        failed = sorted(t for t, r in last_runs(runs).items() if r.state.type.value != "COMPLETED")
         checks = {
             t.name: check_tenant(http, zoho.url, store_url, t)
             for t in tenants
@@ -271,6 +281,7 @@ def simulate(opts: SimulationOptions) -> dict[str, Any]:
         "duplicates": sum(c["duplicates"] for c in checks.values()),
         "missing": sum(c["missing"] for c in checks.values()),
         "failed_tenants": failed,
+        "restarted": restarted,
         "expected_failures": sorted(t.name for t in tenants if t.fault),
         "tenants_with_duplicates": sorted(t for t, c in checks.items() if c["duplicates"]),
         "tenants_with_missing": sorted(t for t, c in checks.items() if c["missing"]),
@@ -299,6 +310,30 @@ def simulate(opts: SimulationOptions) -> dict[str, Any]:
         "warm_starts": opts.warm,
         "tenants_dir": str(tenants_dir),
     }
+
+
+def _tick(deployment: str, tenants_dir: Path, *, only: Sequence[str] | None = None) -> int:
+    """One dispatcher tick (and more while the server was too busy to take every run): how many
+    runs it created."""
+    created = 0
+    while True:
+        out = asyncio.run(dispatch(deployment, tenants_dir=str(tenants_dir), only=only))
+        created += int(out["submitted"])
+        if not out["left_for_next_tick"]:
+            return created
+
+
+def last_runs(runs: Sequence[Any]) -> dict[str, Any]:
+    """Each tenant's most recently created run."""
+    latest: dict[str, Any] = {}
+    for run in sorted(runs, key=lambda r: r.created):
+        latest[_run_tenant(run)] = run
+    return latest
+
+
+def crashed_tenants(runs: Sequence[Any]) -> list[str]:
+    """Tenants whose last run crashed (a failed run is the tenant's own failure: not retried)."""
+    return sorted(t for t, r in last_runs(runs).items() if r.state.type.value == "CRASHED")
 
 
 def _warm_cpu_s() -> float:

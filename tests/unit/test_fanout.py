@@ -4,6 +4,7 @@ dead (their worker is gone)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -61,3 +62,49 @@ def test_every_tenant_in_one_tick() -> None:
         ["a", "b", "c"], [run("b", "RUNNING")], lease_free=lambda t: False, now=NOW
     )
     assert plan.submit == ["a", "c"] and plan.busy == ["b"]
+
+
+def flow_run(tenant: str, state: str, minute: int) -> Any:
+    from prefect.client.schemas.objects import FlowRun, State, StateType
+
+    return FlowRun(
+        flow_id=UUID(int=1),
+        parameters={"tenant": tenant},
+        state=State(type=StateType(state)),
+        created=NOW + timedelta(minutes=minute),
+    )
+
+
+@pytest.mark.parametrize(
+    ("runs", "again"),
+    [
+        ([flow_run("a", "COMPLETED", 0)], []),
+        ([flow_run("a", "CRASHED", 0)], ["a"]),
+        ([flow_run("a", "FAILED", 0)], []),
+        ([flow_run("a", "CRASHED", 1), flow_run("a", "COMPLETED", 2)], []),
+        ([flow_run("a", "COMPLETED", 2), flow_run("a", "CRASHED", 1)], []),
+        (
+            [
+                flow_run("a", "COMPLETED", 1),
+                flow_run("a", "CRASHED", 2),
+                flow_run("b", "CRASHED", 0),
+            ],
+            ["a", "b"],
+        ),
+    ],
+    ids=[
+        "completed: done",
+        "crashed before it started: the next tick",
+        "failed (the tenant's own fault): not again",
+        "crashed, then completed at the next tick: done",
+        "whatever order the server lists them in",
+        "each tenant's last run decides",
+    ],
+)
+def test_the_simulation_gives_a_crashed_run_the_next_tick(
+    runs: list[Any], again: list[str]
+) -> None:
+    from flows.simulate.run import crashed_tenants, last_runs
+
+    assert crashed_tenants(runs) == again
+    assert set(last_runs(runs)) == {r.parameters["tenant"] for r in runs}
