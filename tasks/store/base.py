@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from models.call import Phone
@@ -128,7 +129,13 @@ class StoreBase:
         self._closed = False
         self._active = 0
         self._idle = threading.Condition()
-        """Transactions in flight (threads: the org's slots are taken off the event loop)."""
+        """Transactions in flight (threads: the org's slots are taken, and the writer's answers
+        recorded, off the event loop)."""
+        self._one_connection: AbstractContextManager[object] = (
+            threading.RLock() if isinstance(self._shared.pool, StaticPool) else nullcontext()
+        )
+        """An in-memory database is one connection that every thread shares: its transactions
+        take turns."""
 
     def now(self) -> datetime:
         """The store's clock (UTC)."""
@@ -154,6 +161,7 @@ class StoreBase:
             self._active += 1
         try:
             with (
+                self._one_connection,
                 TenantSession(self._engine, self.tenant, expire_on_commit=False) as session,
                 session.begin(),
             ):

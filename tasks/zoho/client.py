@@ -145,11 +145,13 @@ class ClientStats:
     by_route: Counter[str] = field(default_factory=Counter)
 
 
-BatchResults = Callable[[Sequence[int], Sequence[RecordResult]], None]
+BatchResults = Callable[[Sequence[int], Sequence[RecordResult]], Awaitable[None] | None]
 """Called as each write request answers, before the next one is sent when requests go one at a
 time: the positions (in the records passed) of that request's records, and their results. A
 writer records them at once, so a run killed meanwhile has every answered request in its
-ledger (progress per request, not per module)."""
+ledger (progress per request, not per module). It may be a coroutine function (the writer's
+records on a thread, so that the other requests in flight go on meanwhile): the request keeps
+its place among the client's ``max_concurrency`` until it has returned."""
 
 
 def write_credits(records: int) -> int:
@@ -162,6 +164,14 @@ def coql_credits(limit: int) -> int:
 
 def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def _tell(
+    on_batch: BatchResults | None, indices: Sequence[int], answers: Sequence[RecordResult]
+) -> None:
+    """Hand one request's results to ``on_batch`` (awaiting it when it is a coroutine)."""
+    if on_batch is not None and (pending := on_batch(indices, answers)) is not None:
+        await pending
 
 
 async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
@@ -220,6 +230,13 @@ class ZohoClient:
         # Never more in flight than the org allows: past it, a request would only poll the
         # store for a slot this process itself holds.
         self._slots = asyncio.Semaphore(
+            min(settings.max_concurrency, org_slots.slots)
+            if org_slots
+            else settings.max_concurrency
+        )
+        # A write request and the recording of its answer (``on_batch``) hold one of these:
+        # with one request at a time, the next is sent only once the last one is recorded.
+        self._writes = asyncio.Semaphore(
             min(settings.max_concurrency, org_slots.slots)
             if org_slots
             else settings.max_concurrency
@@ -447,16 +464,16 @@ class ZohoClient:
             else:
                 sendable.append(i)
         unsent = [i for i, r in enumerate(results) if r is not None]
-        if unsent and on_batch is not None:
-            on_batch(unsent, [r for r in results if r is not None])
+        if unsent:
+            await _tell(on_batch, unsent, [r for r in results if r is not None])
 
         async def one(indices: Sequence[int]) -> None:
             batch = [records[i] for i in indices]
-            answers = await self._insert_batch(module, batch, sync_key_field)
-            for i, result in zip(indices, answers, strict=True):
-                results[i] = result
-            if on_batch is not None:
-                on_batch(indices, answers)
+            async with self._writes:
+                answers = await self._insert_batch(module, batch, sync_key_field)
+                for i, result in zip(indices, answers, strict=True):
+                    results[i] = result
+                await _tell(on_batch, indices, answers)
 
         await gather_all(one(b) for b in _chunks(sendable, self._settings.write_batch))
         answered = [r for r in results if r is not None]
@@ -540,9 +557,9 @@ class ZohoClient:
             valid_id(str(rec.get("id", "")))
 
         async def one(indices: Sequence[int]) -> list[RecordResult]:
-            answers = await self._update_batch(module, [records[i] for i in indices])
-            if on_batch is not None:
-                on_batch(indices, answers)
+            async with self._writes:
+                answers = await self._update_batch(module, [records[i] for i in indices])
+                await _tell(on_batch, indices, answers)
             return answers
 
         done = await gather_all(

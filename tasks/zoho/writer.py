@@ -38,10 +38,13 @@ re-running is safe because every insert carries its unique ``rs_sync_key`` (Zoho
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+import anyio.to_thread
 
 from models.crm import CrmRecord
 from models.plan import CallPlan, CallStatus, PlannedWrite, PlanStatus, Reason
@@ -80,7 +83,7 @@ class RecordResultLike(Protocol):
     def duplicate(self) -> bool: ...
 
 
-OnBatch = Callable[[Sequence[int], Sequence[RecordResultLike]], None]
+OnBatch = Callable[[Sequence[int], Sequence[RecordResultLike]], Awaitable[None] | None]
 """Told about each write request's results as it answers: positions in the records sent, and
 their results (:data:`tasks.zoho.client.BatchResults`)."""
 
@@ -214,6 +217,7 @@ class _Execution:
         the ledger): what waits on them waits, it is not blocked."""
         self.codes: dict[str, str] = {}
         self.report = WriteReport()
+        self._store_lock = threading.Lock()
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -379,14 +383,16 @@ class _Execution:
         run killed meanwhile leaves every answered request recorded."""
         applied: set[int] = set()
 
-        def on_batch(indices: Sequence[int], results: Sequence[RecordResultLike]) -> None:
-            self._apply([group[i] for i in indices], results)
+        async def on_batch(indices: Sequence[int], results: Sequence[RecordResultLike]) -> None:
+            outcomes = self._settle_results([group[i] for i in indices], results)
             applied.update(indices)
-            if self.fence is not None:
-                self.fence()  # lost the lease meanwhile: what answered is kept, nothing more sent
+            # The ledger's transaction on a thread: the other requests in flight go on meanwhile
+            # (the client sends no more than before: this request keeps its place until here).
+            await anyio.to_thread.run_sync(self._record_and_fence, outcomes)
 
         if self.fence is not None:
-            self.fence()
+            with self._store_lock:
+                self.fence()
         self.report.requests += 1
         results = await send(on_batch)
         if len(results) != len(group):
@@ -434,6 +440,22 @@ class _Execution:
         )
 
     def _apply(self, group: Sequence[PlannedWrite], results: Sequence[RecordResultLike]) -> None:
+        outcomes = self._settle_results(group, results)
+        with self._store_lock:
+            self.store.record_results(outcomes)
+
+    def _record_and_fence(self, outcomes: Sequence[WriteOutcome]) -> None:
+        """Record one request's outcomes, then check the run may still write (on a thread; one
+        at a time, as the store's session and the lease's are not shared between threads)."""
+        with self._store_lock:
+            self.store.record_results(outcomes)
+            if self.fence is not None:
+                self.fence()  # lost the lease meanwhile: what answered is kept, nothing more sent
+
+    def _settle_results(
+        self, group: Sequence[PlannedWrite], results: Sequence[RecordResultLike]
+    ) -> list[WriteOutcome]:
+        """Zoho's answers to ``group`` in this execution's state; the outcomes to record."""
         if len(results) != len(group):
             raise ValueError(f"the client answered {len(results)} results for {len(group)} records")
         outcomes: list[WriteOutcome] = []
@@ -456,7 +478,7 @@ class _Execution:
                 message = res.message or ("no record id in a success" if res.ok else "rejected")
                 self._settle(write, "failed", code, message)
                 outcomes.append(WriteOutcome.failed(write.sync_key, code, message))
-        self.store.record_results(outcomes)
+        return outcomes
 
     # -- calls -----------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -222,6 +223,25 @@ async def test_each_write_request_is_reported_as_it_answers(org: Org) -> None:
         on_batch=lambda indices, _: updates.append(len(indices)),
     )
     assert sorted(updates) == [49, 100, 100]
+
+
+async def test_a_coroutine_report_keeps_its_requests_place_until_it_returns(org: Org) -> None:
+    """The writer records each request's results on a thread while the loop goes on: with one
+    request at a time, the next is still sent only once the last one's report has returned."""
+    client = org.client(max_concurrency=1)
+    heard: list[tuple[int, int]] = []
+
+    def sent() -> int:
+        return client.stats.requests
+
+    async def on_batch(indices: Any, results: Any) -> None:
+        before = sent()
+        for _ in range(20):  # the loop is free meanwhile: a request waiting could start now
+            await anyio.to_thread.run_sync(sent)
+        heard.append((before, sent()))
+
+    await client.insert("Leads", leads(250), on_batch=on_batch)
+    assert heard == [(1, 1), (2, 2), (3, 3)]
 
 
 async def test_429_and_5xx_storm_backs_off_and_writes_everything_once(org: Org) -> None:
