@@ -16,6 +16,7 @@ in two schemas of one database do not share a lease.
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import timedelta
 
 from sqlalchemy import Connection, Engine, text
@@ -28,15 +29,18 @@ class SessionLock:
     def __init__(self, conn: Connection, key: int) -> None:
         self._conn = conn
         self.key = key
+        self._turn = threading.Lock()
+        """The connection is not for two threads at once (the writer checks from a thread)."""
 
     def held(self) -> bool:
         """True while the session lives (a live session cannot lose its lock; a dead one —
         killed by an operator, a server restart, a broken network — has lost it)."""
-        try:
-            self._conn.exec_driver_sql("SELECT 1").scalar()
-        except SQLAlchemyError:
-            return False
-        return True
+        with self._turn:
+            try:
+                self._conn.exec_driver_sql("SELECT 1").scalar()
+            except SQLAlchemyError:
+                return False
+            return True
 
     @property
     def backend_pid(self) -> int:
@@ -47,13 +51,14 @@ class SessionLock:
         """Unlock, then end the session (the connection is not returned to the pool). The
         unlock is what the next holder can count on: a closed connection's server session ends
         a moment later, not when ``close`` returns."""
-        try:
-            self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
-        except SQLAlchemyError:
-            pass  # the session is gone already, and its lock with it
-        finally:
-            self._conn.invalidate()
-            self._conn.close()
+        with self._turn:
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+            except SQLAlchemyError:
+                pass  # the session is gone already, and its lock with it
+            finally:
+                self._conn.invalidate()
+                self._conn.close()
 
 
 def _key(conn: Connection, name: str) -> int:

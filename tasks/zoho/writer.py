@@ -11,8 +11,9 @@ How one execution goes (SPEC sections 7, 9 and 10; ARCHITECTURE habit 6):
    inserts into Leads/Contacts/Deals (one batched insert per module), then — with ``links``
    filled as ``{"id": <zoho id>}`` — inserts into Tasks and Calls, then updates (per module).
    The client splits a module's records into ≤100-record requests; each request's results are
-   recorded in the ledger as that request answers (the client's ``on_batch``), so a run killed
-   during its writes leaves every answered request recorded and its successor sends none again.
+   recorded in the ledger as that request answers (the client's ``on_batch``, on a thread while
+   the other requests in flight go on), so a run killed during its writes leaves every answered
+   request recorded and its successor sends none again.
    Every text value is cut to its Zoho field's length first (:mod:`.fit`; the client reads
    the fields metadata once per module and keeps it).
 4. A record Zoho rejects fails alone, with Zoho's code and message in the ledger; the writes that
