@@ -229,18 +229,15 @@ class ZohoClient:
         self._auth = ZohoAuth(settings, http, clock=clock, shared=tokens, sleep=sleep)
         # Never more in flight than the org allows: past it, a request would only poll the
         # store for a slot this process itself holds.
-        self._slots = asyncio.Semaphore(
+        allowed = (
             min(settings.max_concurrency, org_slots.slots)
             if org_slots
             else settings.max_concurrency
         )
+        self._slots = asyncio.Semaphore(allowed)
         # A write request and the recording of its answer (``on_batch``) hold one of these:
         # with one request at a time, the next is sent only once the last one is recorded.
-        self._writes = asyncio.Semaphore(
-            min(settings.max_concurrency, org_slots.slots)
-            if org_slots
-            else settings.max_concurrency
-        )
+        self._writes = asyncio.Semaphore(allowed)
         self._in_flight = 0
         self._lone_429s = 0
         self.exhausted: CreditsExhausted | None = None
