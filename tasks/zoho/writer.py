@@ -447,7 +447,8 @@ class _Execution:
 
     def _record_and_fence(self, outcomes: Sequence[WriteOutcome]) -> None:
         """Record one request's outcomes, then check the run may still write (on a thread; one
-        at a time, as the store's session and the lease's are not shared between threads)."""
+        at a time: two recordings upserting the same index rows in different orders would
+        deadlock on PostgreSQL, and SQLite takes one writer anyway)."""
         with self._store_lock:
             self.store.record_results(outcomes)
             if self.fence is not None:
