@@ -209,8 +209,14 @@ def _warm_up() -> None:
     for name in WARM_IMPORTS:
         importlib.import_module(name)
     from expectations._gx import load_gx
+    from tasks.pipeline.context import tls_context
+    from tasks.store.engine import warm_drivers
+    from tasks.store.migrations import migrations
 
     load_gx()
+    migrations()  # the store's revisions, which every run's store checks it is at
+    warm_drivers()
+    tls_context()
 
 
 def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
