@@ -3,6 +3,9 @@
 - ``callsync simulate`` (small): generated tenants on the multi-org emulators, run by two real
   ``prefect worker start`` processes: every tenant completes without a duplicate or a missing
   record, except exactly the one with a revoked refresh token and the one with spent credits.
+- The same on a Prefect server of the simulation's own whose database is PostgreSQL
+  (``PREFECT_SERVER_DATABASE_CONNECTION_URL``, the setting the README gives for many companies):
+  the runs are in that database.
 - A worker SIGKILLed (with its run) in the middle of a tenant's run: the next dispatcher tick
   marks the run crashed and gives the tenant to the other worker, which finishes it; nothing is
   written to Zoho twice.
@@ -71,6 +74,41 @@ def test_simulated_companies_complete_except_the_two_faulty_ones(
     assert result["duplicates"] == 0 and result["missing"] == 0, out
     assert result["calls"] == 2 * 20 and result["tenants"] == 4 and result["workers"] == 2
     assert result["zoho_max_in_flight_per_org"] <= result["org_concurrency_allowed"]
+
+
+def test_the_simulations_own_prefect_server_keeps_its_runs_in_postgresql(
+    tmp_path: Path, pg_url: str, client_env: dict[str, str]
+) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from flows.runtime.prefect_server import InstallationServer
+
+    with fresh_postgres_database() as prefect_db:
+        env = {k: v for k, v in client_env.items() if k != "PREFECT_API_URL"}
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = (
+            make_url(prefect_db).set(drivername="postgresql+asyncpg").render_as_string(False)
+        )
+        workdir = tmp_path / "sim"
+        args = ["simulate", "--tenants", "2", "--workers", "1", "--calls-per-tenant", "10"]
+        args += ["--store-url", pg_url, "--workdir", str(workdir)]
+        command = Command(args, env, tmp_path)
+        try:
+            code = command.finish()
+        finally:
+            InstallationServer(workdir / "prefect").stop()
+        out = "".join(command.output)
+        assert code == 0, out
+        result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        assert result["failed_tenants"] == [] and result["calls"] == 2 * 10, out
+        assert not (workdir / "prefect" / "prefect.db").exists()
+        libpq = make_url(prefect_db).set(drivername="postgresql").render_as_string(False)
+        with psycopg.connect(libpq) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM flow_run WHERE state_type = 'COMPLETED'"
+                " AND parameters ->> 'tenant' LIKE 'sim-%'"
+            ).fetchone()
+        assert row is not None and row[0] == 2, out
 
 
 def _run_child_pid(url: str, tenant: str) -> int:
