@@ -143,9 +143,9 @@ def open_engine(url: str) -> Engine:
 
 def warm_drivers() -> None:
     """Import the database drivers a store may need (psycopg and SQLAlchemy's dialect for it)
-    and parse a URL once (SQLAlchemy compiles its URL pattern on first use, ~0.2 s), so that a
-    process forked after this (:mod:`flows.runtime.warm_engine`) opens its store without
-    either; psycopg is skipped when it is not installed."""
+    and parse a URL once (SQLAlchemy compiles its URL pattern on first use), so that a process
+    forked after this (:mod:`flows.runtime.warm_engine`) opens its store without doing either;
+    psycopg is skipped when it is not installed."""
     import contextlib
     import importlib
 
