@@ -40,6 +40,7 @@ from typing import Any
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]  # no pandas-stubs in the lock
 
 from expectations._gx import load_gx
+from expectations._templates import share_compiled_templates
 
 DATASOURCE = "callsync"
 DOCS_SITE = "callsync_local"
@@ -128,6 +129,7 @@ class GxRunner:
     def _ctx(self) -> Any:
         if self._context is None:
             gx = load_gx()
+            share_compiled_templates()  # Data Docs builds compile each template once
             from great_expectations.data_context.types.base import (
                 DataContextConfig,
                 InMemoryStoreBackendDefaults,
