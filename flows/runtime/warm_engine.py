@@ -229,7 +229,7 @@ def _freeze_heap() -> None:
 
     The warm-up leaves ~380,000 objects that the collector tracks. A full collection in a
     forked run walks them all and writes to each one's header, which copies every page the
-    child had shared with the server: measured, 0.23 CPU-s per collection, several per run.
+    child had shared with the server: measured, 0.23 CPU-s per collection.
     Frozen (``gc.freeze``, after one last collection of the warm-up's garbage), they are
     never walked again; what a run creates itself is collected as usual."""
     gc.collect()
